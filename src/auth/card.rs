@@ -1,0 +1,1 @@
+//! Card number normalisation: turns what a reader yields into the number the directory knows.

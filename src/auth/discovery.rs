@@ -1,0 +1,1 @@
+//! OpenID Connect discovery: endpoints of the tenant's authority, cached.

@@ -1,0 +1,1 @@
+//! Entra client facade: discovery + device code + refresh + ID-token validation.

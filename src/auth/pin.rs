@@ -1,0 +1,1 @@
+//! PIN policy, argon2id hashing and verification.

@@ -1,0 +1,1 @@
+//! TOML configuration: parsing, defaults, the embedded demo default, validation with errors that name the key.

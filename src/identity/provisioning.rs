@@ -1,0 +1,1 @@
+//! Just-in-time provisioning: builds and updates the local user record from a sign-in.

@@ -1,0 +1,1 @@
+//! The kiosk session state machine: pure, events in, effects out.

@@ -1,0 +1,22 @@
+//! mfp-kiosk: sign-in and scan-to-cloud panel for multifunction printers.
+//!
+//! The crate is split into a pure core (`kiosk`), adapters that do I/O (`store`, `auth`, `graph`,
+//! `scan`, `readers`, `ui`) and the glue that wires them together (`app`). See README.md.
+
+slint::include_modules!();
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod graph;
+pub mod identity;
+pub mod kiosk;
+pub mod readers;
+pub mod scan;
+pub mod secrets;
+pub mod store;
+pub mod ui;
+pub mod workflow;
+
+#[cfg(feature = "demo")]
+pub mod sim;

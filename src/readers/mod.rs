@@ -1,0 +1,1 @@
+//! Card readers: every source emits the same CardRead event.

@@ -1,0 +1,1 @@
+//! Scanner sources behind one trait, and document assembly into PDF.

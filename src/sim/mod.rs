@@ -1,0 +1,1 @@
+//! Simulated Entra ID and Microsoft Graph on loopback (feature demo).

@@ -1,0 +1,1 @@
+//! SQLite store: connection set-up (WAL, foreign keys), migrations, one repository per table group.

@@ -1,0 +1,1 @@
+//! Adapters between the Slint globals in ui/api.slint and the app.

@@ -1,0 +1,1 @@
+//! Scan workflows: definitions, file-name templates, the job runner.
