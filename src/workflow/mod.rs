@@ -1,1 +1,3 @@
 //! Scan workflows: definitions, file-name templates, the job runner.
+
+pub mod template;
