@@ -1,1 +1,17 @@
-//! The kiosk session state machine: pure, events in, effects out.
+//! The kiosk session state machine: pure, no I/O, no Slint, no clock of its own.
+//!
+//! Adapters turn what happens (a card tap, a key on the PIN pad, a token arriving, a tick of
+//! the clock) into [`Event`]s; [`Kiosk::handle`] moves the machine and returns the [`Effect`]s
+//! the adapters must carry out (look a card up, start a device-code sign-in, start a scan...).
+//! What the panel shows is derived from the state by [`Kiosk::view`].
+//!
+//! Time is passed in with every event, so tests drive it without sleeping.
+
+mod machine;
+mod view;
+
+pub use machine::{
+    AuthMethod, Effect, Event, Kiosk, KioskSettings, LoginMode, Screen, SessionUser, SignOutReason,
+    WorkflowEntry,
+};
+pub use view::{View, ViewPage};

@@ -1,0 +1,703 @@
+//! States, events, effects and the transition function of the kiosk session.
+
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::auth::DeviceCodeOffer;
+
+/// How long a notice ("Signed out", "Card not recognised") stays on screen.
+const NOTICE_TTL: Duration = Duration::from_secs(8);
+/// Shortest badge number accepted from the PIN pad; shorter input is a typo, not a badge.
+const MIN_TYPED_BADGE: usize = 4;
+/// Longest badge number the PIN pad accepts.
+const MAX_TYPED_BADGE: usize = 32;
+
+/// Which sign-in paths the panel offers (config `pin.login_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMode {
+    /// A card tap alone signs in; no PIN path.
+    Card,
+    /// Badge number typed on the PIN pad, then the PIN; card taps are refused.
+    Pin,
+    /// A card tap alone, or badge number + PIN on the pad.
+    CardOrPin,
+    /// A card tap followed by the PIN, or badge number + PIN.
+    CardAndPin,
+}
+
+impl LoginMode {
+    fn cards_allowed(self) -> bool {
+        self != LoginMode::Pin
+    }
+
+    fn pin_pad_allowed(self) -> bool {
+        self != LoginMode::Card
+    }
+
+    /// Whether a tapped card must be followed by the PIN. The controller enforces it when it
+    /// answers a [`Effect::LookupCard`]; a typed badge number always needs the PIN.
+    pub fn card_needs_pin(self) -> bool {
+        self == LoginMode::CardAndPin
+    }
+}
+
+/// Tunables of the machine, taken from the validated config.
+#[derive(Debug, Clone)]
+pub struct KioskSettings {
+    pub inactivity_timeout: Duration,
+    /// The last part of the timeout during which a countdown is shown.
+    pub countdown: Duration,
+    pub pin_min_length: usize,
+    pub pin_max_length: usize,
+    pub login_mode: LoginMode,
+    pub microsoft_enabled: bool,
+}
+
+impl Default for KioskSettings {
+    fn default() -> Self {
+        KioskSettings {
+            inactivity_timeout: Duration::from_secs(60),
+            countdown: Duration::from_secs(10),
+            pin_min_length: 4,
+            pin_max_length: 8,
+            login_mode: LoginMode::CardOrPin,
+            microsoft_enabled: true,
+        }
+    }
+}
+
+/// How the current session was opened (for audit and the home page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Card,
+    CardAndPin,
+    Microsoft,
+}
+
+/// A workflow the signed-in user may run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowEntry {
+    pub id: String,
+    pub label: String,
+    pub badge: String,
+    pub destination: String,
+}
+
+/// The signed-in user as the session sees it. No secrets: tokens stay with the controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    pub oid: String,
+    pub display_name: String,
+    pub upn: String,
+    pub is_technician: bool,
+    pub method: AuthMethod,
+    pub workflows: Vec<WorkflowEntry>,
+}
+
+/// Where the panel is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    Idle,
+    /// PIN pad collecting a badge number (for users without their card at hand).
+    EnterBadge,
+    /// PIN pad collecting the PIN of a known user.
+    EnterPin {
+        oid: String,
+        display_name: String,
+    },
+    /// Waiting for the controller to look up a card or verify a PIN.
+    Checking {
+        pin_for: Option<(String, String)>,
+    },
+    /// Microsoft device-code sign-in; `link_card` when it will bind the unknown card just tapped.
+    DeviceCode {
+        offer: Option<DeviceCodeOffer>,
+        shown_at: Instant,
+        link_card: bool,
+    },
+    Home,
+    Scanning {
+        workflow: String,
+        pages: u32,
+    },
+    Uploading {
+        workflow: String,
+        sent: u64,
+        total: u64,
+    },
+    Result {
+        ok: bool,
+        title: String,
+        detail: String,
+    },
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignOutReason {
+    Button,
+    CardTap,
+    Inactivity,
+}
+
+/// Something that happened. Answers to effects carry the `attempt` they answer, so an answer
+/// that arrives after the user gave up (cancel, timeout) is ignored.
+#[derive(Debug)]
+pub enum Event {
+    Tick,
+    Activity,
+    CardRead {
+        card: SecretString,
+    },
+    StartPin,
+    PinDigit(u8),
+    PinBackspace,
+    PinSubmit,
+    PinCancel,
+    StartMicrosoft,
+    CancelDeviceCode,
+    DeviceCodeReady {
+        attempt: u64,
+        offer: DeviceCodeOffer,
+    },
+    /// Card or PIN or Microsoft sign-in succeeded.
+    AuthSucceeded {
+        attempt: u64,
+        user: SessionUser,
+    },
+    /// The card belongs to a known user who must now enter the PIN.
+    NeedPin {
+        attempt: u64,
+        oid: String,
+        display_name: String,
+    },
+    /// Nobody has this card.
+    CardUnknown {
+        attempt: u64,
+    },
+    /// The PIN was wrong (or locked out); the user stays on the PIN pad.
+    PinRejected {
+        attempt: u64,
+        message: String,
+    },
+    /// The sign-in failed for good; `message` is for the walk-up user.
+    AuthFailed {
+        attempt: u64,
+        message: String,
+    },
+    RunWorkflow {
+        id: String,
+    },
+    CancelScan,
+    ScanProgress {
+        pages: u32,
+    },
+    ScanDone {
+        pages: u32,
+        bytes: u64,
+    },
+    UploadProgress {
+        sent: u64,
+        total: u64,
+    },
+    JobFinished {
+        ok: bool,
+        title: String,
+        detail: String,
+    },
+    ResultDone,
+    SignOut,
+}
+
+/// Something the adapters must do.
+#[derive(Debug)]
+pub enum Effect {
+    /// Look the card up; answer with AuthSucceeded, NeedPin, CardUnknown or AuthFailed.
+    /// `typed` cards came from the PIN pad and always need the PIN.
+    LookupCard {
+        attempt: u64,
+        card: SecretString,
+        typed: bool,
+    },
+    /// Check the PIN of `oid`; answer with AuthSucceeded, PinRejected or AuthFailed.
+    VerifyPin {
+        attempt: u64,
+        oid: String,
+        pin: SecretString,
+    },
+    /// Start a device-code sign-in; answer with DeviceCodeReady, then AuthSucceeded or
+    /// AuthFailed. With `link_card`, bind that card to the user who signs in.
+    StartDeviceCode {
+        attempt: u64,
+        link_card: Option<SecretString>,
+    },
+    /// Stop polling for `attempt` at once.
+    CancelDeviceCode {
+        attempt: u64,
+    },
+    StartWorkflow {
+        oid: String,
+        workflow_id: String,
+    },
+    CancelScan,
+    /// Drop the session: wipe the in-memory access token of `oid`.
+    EndSession {
+        oid: String,
+        reason: SignOutReason,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Notice {
+    pub(crate) text: String,
+    pub(crate) is_error: bool,
+    until: Instant,
+}
+
+/// The session state machine.
+pub struct Kiosk {
+    pub(crate) settings: KioskSettings,
+    pub(crate) screen: Screen,
+    pub(crate) session: Option<SessionUser>,
+    /// Digits on the PIN pad (badge number or PIN): wiped from memory when dropped.
+    pub(crate) digits: Zeroizing<String>,
+    pub(crate) notice: Option<Notice>,
+    pub(crate) last_activity: Instant,
+    /// The unknown card just tapped, kept so a Microsoft sign-in can bind it.
+    pending_card: Option<SecretString>,
+    attempt: u64,
+}
+
+impl Kiosk {
+    pub fn new(settings: KioskSettings, now: Instant) -> Self {
+        Kiosk {
+            settings,
+            screen: Screen::Idle,
+            session: None,
+            digits: Zeroizing::new(String::new()),
+            notice: None,
+            last_activity: now,
+            pending_card: None,
+            attempt: 0,
+        }
+    }
+
+    pub fn screen(&self) -> &Screen {
+        &self.screen
+    }
+
+    pub fn session(&self) -> Option<&SessionUser> {
+        self.session.as_ref()
+    }
+
+    pub fn settings(&self) -> &KioskSettings {
+        &self.settings
+    }
+
+    /// The attempt number the next answer must carry to be accepted.
+    pub fn current_attempt(&self) -> u64 {
+        self.attempt
+    }
+
+    /// Moves the machine on `event` at time `now`, returning what the adapters must do.
+    pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Effect> {
+        if let Some(n) = &self.notice {
+            if now >= n.until {
+                self.notice = None;
+            }
+        }
+        match event {
+            Event::Tick => self.on_tick(now),
+            Event::Activity => {
+                self.last_activity = now;
+                Vec::new()
+            }
+            other => {
+                self.last_activity = now;
+                self.on_input(other, now)
+            }
+        }
+    }
+
+    fn on_input(&mut self, event: Event, now: Instant) -> Vec<Effect> {
+        match (&self.screen, event) {
+            // --- card taps ---------------------------------------------------------------
+            (
+                Screen::Idle | Screen::EnterBadge | Screen::EnterPin { .. },
+                Event::CardRead { card },
+            ) => self.on_card_while_signed_out(card, now),
+            (
+                Screen::Home | Screen::Result { .. } | Screen::Uploading { .. },
+                Event::CardRead { .. },
+            ) => self.sign_out(SignOutReason::CardTap, now),
+            // A tap while scanning or while a sign-in is in flight is ignored: acting on it would
+            // abandon pages in the feeder or race the pending answer.
+            (_, Event::CardRead { .. }) => Vec::new(),
+
+            // --- PIN pad -----------------------------------------------------------------
+            (Screen::Idle, Event::StartPin) if self.settings.login_mode.pin_pad_allowed() => {
+                self.digits.clear();
+                self.screen = Screen::EnterBadge;
+                Vec::new()
+            }
+            (Screen::EnterBadge | Screen::EnterPin { .. }, Event::PinDigit(d)) => {
+                let max = self.pad_max_len();
+                if d <= 9 && self.digits.len() < max {
+                    self.digits.push(char::from(b'0' + d));
+                }
+                Vec::new()
+            }
+            (Screen::EnterBadge | Screen::EnterPin { .. }, Event::PinBackspace) => {
+                self.digits.pop();
+                Vec::new()
+            }
+            (Screen::EnterBadge | Screen::EnterPin { .. }, Event::PinCancel) => {
+                self.digits.clear();
+                self.pending_card = None;
+                self.screen = Screen::Idle;
+                Vec::new()
+            }
+            (Screen::EnterBadge, Event::PinSubmit) => self.submit_badge(now),
+            (Screen::EnterPin { .. }, Event::PinSubmit) => self.submit_pin(now),
+
+            // --- Microsoft device code ---------------------------------------------------
+            (Screen::Idle, Event::StartMicrosoft) if self.settings.microsoft_enabled => {
+                self.start_device_code(None, now)
+            }
+            (Screen::DeviceCode { link_card, .. }, Event::DeviceCodeReady { attempt, offer })
+                if attempt == self.attempt =>
+            {
+                let link_card = *link_card;
+                self.screen = Screen::DeviceCode {
+                    offer: Some(offer),
+                    shown_at: now,
+                    link_card,
+                };
+                Vec::new()
+            }
+            (Screen::DeviceCode { .. }, Event::CancelDeviceCode) => {
+                let attempt = self.attempt;
+                self.attempt += 1;
+                self.pending_card = None;
+                self.screen = Screen::Idle;
+                vec![Effect::CancelDeviceCode { attempt }]
+            }
+
+            // --- answers -----------------------------------------------------------------
+            (
+                Screen::Checking { .. } | Screen::DeviceCode { .. },
+                Event::AuthSucceeded { attempt, user },
+            ) if attempt == self.attempt => {
+                let linked = matches!(
+                    self.screen,
+                    Screen::DeviceCode {
+                        link_card: true,
+                        ..
+                    }
+                );
+                self.pending_card = None;
+                let greeting = if linked {
+                    format!("Card linked. Welcome, {}", user.display_name)
+                } else {
+                    format!("Welcome, {}", user.display_name)
+                };
+                self.session = Some(user);
+                self.screen = Screen::Home;
+                self.notify(greeting, false, now);
+                Vec::new()
+            }
+            (
+                Screen::Checking { .. },
+                Event::NeedPin {
+                    attempt,
+                    oid,
+                    display_name,
+                },
+            ) if attempt == self.attempt => {
+                self.digits.clear();
+                self.screen = Screen::EnterPin { oid, display_name };
+                Vec::new()
+            }
+            (Screen::Checking { .. }, Event::CardUnknown { attempt })
+                if attempt == self.attempt =>
+            {
+                match self.pending_card.take() {
+                    Some(card) if self.settings.microsoft_enabled => {
+                        self.start_device_code(Some(card), now)
+                    }
+                    _ => {
+                        self.screen = Screen::Idle;
+                        self.notify("This badge is not registered.".into(), true, now);
+                        Vec::new()
+                    }
+                }
+            }
+            (
+                Screen::Checking {
+                    pin_for: Some((oid, name)),
+                },
+                Event::PinRejected { attempt, message },
+            ) if attempt == self.attempt => {
+                self.screen = Screen::EnterPin {
+                    oid: oid.clone(),
+                    display_name: name.clone(),
+                };
+                self.notify(message, true, now);
+                Vec::new()
+            }
+            (
+                Screen::Checking { .. } | Screen::DeviceCode { .. },
+                Event::AuthFailed { attempt, message } | Event::PinRejected { attempt, message },
+            ) if attempt == self.attempt => {
+                self.pending_card = None;
+                self.screen = Screen::Idle;
+                self.notify(message, true, now);
+                Vec::new()
+            }
+
+            // --- signed in -----------------------------------------------------------------
+            (Screen::Home, Event::RunWorkflow { id }) => self.run_workflow(id, now),
+            (Screen::Home | Screen::Result { .. }, Event::SignOut) => {
+                self.sign_out(SignOutReason::Button, now)
+            }
+            (Screen::Scanning { workflow, .. }, Event::ScanProgress { pages }) => {
+                let workflow = workflow.clone();
+                self.screen = Screen::Scanning { workflow, pages };
+                Vec::new()
+            }
+            (Screen::Scanning { .. }, Event::CancelScan) => vec![Effect::CancelScan],
+            (Screen::Scanning { workflow, .. }, Event::ScanDone { bytes, .. }) => {
+                let workflow = workflow.clone();
+                self.screen = Screen::Uploading {
+                    workflow,
+                    sent: 0,
+                    total: bytes,
+                };
+                Vec::new()
+            }
+            (Screen::Uploading { workflow, .. }, Event::UploadProgress { sent, total }) => {
+                let workflow = workflow.clone();
+                self.screen = Screen::Uploading {
+                    workflow,
+                    sent,
+                    total,
+                };
+                Vec::new()
+            }
+            (
+                Screen::Scanning { .. } | Screen::Uploading { .. },
+                Event::JobFinished { ok, title, detail },
+            ) => {
+                self.screen = Screen::Result { ok, title, detail };
+                Vec::new()
+            }
+            (Screen::Result { .. }, Event::ResultDone) => {
+                self.screen = Screen::Home;
+                Vec::new()
+            }
+
+            // Anything else (a stale answer, a button of a page no longer shown) changes nothing.
+            _ => Vec::new(),
+        }
+    }
+
+    fn on_card_while_signed_out(&mut self, card: SecretString, now: Instant) -> Vec<Effect> {
+        if !self.settings.login_mode.cards_allowed() {
+            self.screen = Screen::Idle;
+            self.notify(
+                "Badge sign-in is turned off here. Use the PIN pad.".into(),
+                true,
+                now,
+            );
+            return Vec::new();
+        }
+        if card.expose_secret().is_empty() {
+            return Vec::new();
+        }
+        self.digits.clear();
+        self.attempt += 1;
+        self.pending_card = Some(card.clone());
+        self.screen = Screen::Checking { pin_for: None };
+        vec![Effect::LookupCard {
+            attempt: self.attempt,
+            card,
+            typed: false,
+        }]
+    }
+
+    fn submit_badge(&mut self, now: Instant) -> Vec<Effect> {
+        if self.digits.len() < MIN_TYPED_BADGE {
+            self.notify(
+                format!("Badge numbers have at least {MIN_TYPED_BADGE} digits."),
+                true,
+                now,
+            );
+            return Vec::new();
+        }
+        let card = SecretString::from(self.digits.as_str());
+        self.digits.clear();
+        self.attempt += 1;
+        // A typed number is not proof of holding the card: no self-enrollment from it.
+        self.pending_card = None;
+        self.screen = Screen::Checking { pin_for: None };
+        vec![Effect::LookupCard {
+            attempt: self.attempt,
+            card,
+            typed: true,
+        }]
+    }
+
+    fn submit_pin(&mut self, now: Instant) -> Vec<Effect> {
+        let Screen::EnterPin { oid, display_name } = &self.screen else {
+            return Vec::new();
+        };
+        if self.digits.len() < self.settings.pin_min_length {
+            let min = self.settings.pin_min_length;
+            self.notify(format!("Your PIN has at least {min} digits."), true, now);
+            return Vec::new();
+        }
+        let pin = SecretString::from(self.digits.as_str());
+        self.digits.clear();
+        self.attempt += 1;
+        let oid = oid.clone();
+        self.screen = Screen::Checking {
+            pin_for: Some((oid.clone(), display_name.clone())),
+        };
+        vec![Effect::VerifyPin {
+            attempt: self.attempt,
+            oid,
+            pin,
+        }]
+    }
+
+    fn start_device_code(&mut self, link_card: Option<SecretString>, now: Instant) -> Vec<Effect> {
+        self.attempt += 1;
+        self.screen = Screen::DeviceCode {
+            offer: None,
+            shown_at: now,
+            link_card: link_card.is_some(),
+        };
+        vec![Effect::StartDeviceCode {
+            attempt: self.attempt,
+            link_card,
+        }]
+    }
+
+    fn run_workflow(&mut self, id: String, now: Instant) -> Vec<Effect> {
+        let Some(user) = &self.session else {
+            return Vec::new();
+        };
+        let Some(wf) = user.workflows.iter().find(|w| w.id == id) else {
+            self.notify("That workflow is not available to you.".into(), true, now);
+            return Vec::new();
+        };
+        let effect = Effect::StartWorkflow {
+            oid: user.oid.clone(),
+            workflow_id: wf.id.clone(),
+        };
+        self.screen = Screen::Scanning {
+            workflow: wf.label.clone(),
+            pages: 0,
+        };
+        vec![effect]
+    }
+
+    fn on_tick(&mut self, now: Instant) -> Vec<Effect> {
+        match &self.screen {
+            Screen::DeviceCode {
+                offer: Some(offer),
+                shown_at,
+                ..
+            } => {
+                if now >= *shown_at + Duration::from_secs(offer.expires_in_secs) {
+                    let attempt = self.attempt;
+                    self.attempt += 1;
+                    self.pending_card = None;
+                    self.screen = Screen::Idle;
+                    self.notify(
+                        "The sign-in code expired. Please start again.".into(),
+                        true,
+                        now,
+                    );
+                    return vec![Effect::CancelDeviceCode { attempt }];
+                }
+                Vec::new()
+            }
+            // A job in progress keeps the session alive: the user is waiting at the panel.
+            Screen::Scanning { .. } | Screen::Uploading { .. } => {
+                self.last_activity = now;
+                Vec::new()
+            }
+            Screen::Home | Screen::Result { .. }
+                if self.idle_for(now) >= self.settings.inactivity_timeout =>
+            {
+                self.sign_out(SignOutReason::Inactivity, now)
+            }
+            // An abandoned PIN pad goes back to idle after the same timeout.
+            Screen::EnterBadge | Screen::EnterPin { .. }
+                if self.idle_for(now) >= self.settings.inactivity_timeout =>
+            {
+                self.digits.clear();
+                self.screen = Screen::Idle;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn sign_out(&mut self, reason: SignOutReason, now: Instant) -> Vec<Effect> {
+        self.digits.clear();
+        self.screen = Screen::Idle;
+        let text = match reason {
+            SignOutReason::Inactivity => "Signed out after inactivity.",
+            SignOutReason::Button | SignOutReason::CardTap => "Signed out. See you soon.",
+        };
+        self.notify(text.into(), false, now);
+        match self.session.take() {
+            Some(user) => vec![Effect::EndSession {
+                oid: user.oid,
+                reason,
+            }],
+            None => Vec::new(),
+        }
+    }
+
+    fn idle_for(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.last_activity)
+    }
+
+    /// Whole seconds left before the inactivity sign-out, when within the countdown window.
+    pub fn countdown_secs(&self, now: Instant) -> Option<u64> {
+        if !matches!(self.screen, Screen::Home | Screen::Result { .. }) {
+            return None;
+        }
+        let left = self
+            .settings
+            .inactivity_timeout
+            .saturating_sub(self.idle_for(now));
+        if left.is_zero() || left > self.settings.countdown {
+            return None;
+        }
+        Some(left.as_millis().div_ceil(1000) as u64)
+    }
+
+    fn pad_max_len(&self) -> usize {
+        match self.screen {
+            Screen::EnterPin { .. } => self.settings.pin_max_length,
+            _ => MAX_TYPED_BADGE,
+        }
+    }
+
+    fn notify(&mut self, text: String, is_error: bool, now: Instant) {
+        self.notice = Some(Notice {
+            text,
+            is_error,
+            until: now + NOTICE_TTL,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

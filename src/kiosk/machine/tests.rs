@@ -1,0 +1,676 @@
+//! Transition tests: every path of the session, with time passed in by hand.
+
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::*;
+use crate::kiosk::ViewPage;
+
+fn settings() -> KioskSettings {
+    KioskSettings::default()
+}
+
+fn user() -> SessionUser {
+    SessionUser {
+        oid: "oid-1".into(),
+        display_name: "Adele Vance".into(),
+        upn: "adele@contoso.example".into(),
+        is_technician: false,
+        method: AuthMethod::Card,
+        workflows: vec![WorkflowEntry {
+            id: "onedrive".into(),
+            label: "Scan to OneDrive".into(),
+            badge: "OD".into(),
+            destination: "OneDrive".into(),
+        }],
+    }
+}
+
+fn card(s: &str) -> Event {
+    Event::CardRead {
+        card: SecretString::from(s),
+    }
+}
+
+fn offer() -> DeviceCodeOffer {
+    DeviceCodeOffer {
+        user_code: "ABCD1234".into(),
+        verification_uri: "https://microsoft.com/devicelogin".into(),
+        expires_in_secs: 900,
+        interval_secs: 5,
+    }
+}
+
+/// Card tap of a known user straight to home.
+fn signed_in(t0: Instant) -> Kiosk {
+    let mut k = Kiosk::new(settings(), t0);
+    let fx = k.handle(card("123456"), t0);
+    let attempt = match fx.as_slice() {
+        [Effect::LookupCard {
+            attempt,
+            typed: false,
+            card,
+        }] => {
+            assert_eq!(card.expose_secret(), "123456");
+            *attempt
+        }
+        other => panic!("unexpected effects {other:?}"),
+    };
+    assert_eq!(k.view(t0).page, ViewPage::Busy);
+    k.handle(
+        Event::AuthSucceeded {
+            attempt,
+            user: user(),
+        },
+        t0,
+    );
+    assert_eq!(k.screen(), &Screen::Home);
+    k
+}
+
+#[test]
+fn card_tap_of_known_user_signs_in() {
+    let t0 = Instant::now();
+    let k = signed_in(t0);
+    let v = k.view(t0);
+    assert_eq!(v.page, ViewPage::Home);
+    assert_eq!(v.display_name, "Adele Vance");
+    assert_eq!(v.workflows.len(), 1);
+    assert!(v.message.contains("Welcome"));
+}
+
+#[test]
+fn card_then_pin_path() {
+    let t0 = Instant::now();
+    let mut k = Kiosk::new(
+        KioskSettings {
+            login_mode: LoginMode::CardAndPin,
+            ..settings()
+        },
+        t0,
+    );
+    let attempt = match k.handle(card("42424242"), t0).as_slice() {
+        [Effect::LookupCard { attempt, .. }] => *attempt,
+        other => panic!("{other:?}"),
+    };
+    k.handle(
+        Event::NeedPin {
+            attempt,
+            oid: "oid-1".into(),
+            display_name: "Adele".into(),
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).page, ViewPage::Pin);
+    assert_eq!(k.view(t0).pin_prompt, "Adele, enter your PIN");
+    for d in [2, 5, 8, 1] {
+        k.handle(Event::PinDigit(d), t0);
+    }
+    assert_eq!(k.view(t0).pin_length, 4);
+    let fx = k.handle(Event::PinSubmit, t0);
+    let attempt = match fx.as_slice() {
+        [Effect::VerifyPin { attempt, oid, pin }] => {
+            assert_eq!(oid, "oid-1");
+            assert_eq!(pin.expose_secret(), "2581");
+            *attempt
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(k.view(t0).pin_length, 0, "digits are wiped once submitted");
+    // A wrong PIN keeps the user on the pad with a message.
+    k.handle(
+        Event::PinRejected {
+            attempt,
+            message: "Wrong PIN.".into(),
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).page, ViewPage::Pin);
+    assert!(k.view(t0).message_is_error);
+    for d in [2, 5, 8, 2] {
+        k.handle(Event::PinDigit(d), t0);
+    }
+    let attempt = match k.handle(Event::PinSubmit, t0).as_slice() {
+        [Effect::VerifyPin { attempt, .. }] => *attempt,
+        other => panic!("{other:?}"),
+    };
+    k.handle(
+        Event::AuthSucceeded {
+            attempt,
+            user: user(),
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).page, ViewPage::Home);
+}
+
+#[test]
+fn pin_pad_opens_and_cancels_back_to_idle() {
+    let t0 = Instant::now();
+    let mut k = Kiosk::new(settings(), t0);
+    assert!(k.handle(Event::StartPin, t0).is_empty());
+    assert_eq!(k.view(t0).page, ViewPage::Pin);
+    assert_eq!(k.view(t0).pin_prompt, "Enter your badge number");
+    k.handle(Event::PinDigit(7), t0);
+    k.handle(Event::PinDigit(12), t0); // not a digit: ignored
+    k.handle(Event::PinDigit(3), t0);
+    assert_eq!(k.view(t0).pin_length, 2);
+    k.handle(Event::PinBackspace, t0);
+    assert_eq!(k.view(t0).pin_length, 1);
+    k.handle(Event::PinCancel, t0);
+    assert_eq!(k.view(t0).page, ViewPage::Idle);
+    assert_eq!(k.view(t0).pin_length, 0);
+}
+
+#[test]
+fn typed_badge_is_looked_up_as_typed_and_never_self_enrolls() {
+    let t0 = Instant::now();
+    let mut k = Kiosk::new(settings(), t0);
+    k.handle(Event::StartPin, t0);
+    for d in [1, 2, 3] {
+        k.handle(Event::PinDigit(d), t0);
+    }
+    assert!(
+        k.handle(Event::PinSubmit, t0).is_empty(),
+        "too short to be a badge"
+    );
+    assert!(k.view(t0).message_is_error);
+    k.handle(Event::PinDigit(4), t0);
+    let attempt = match k.handle(Event::PinSubmit, t0).as_slice() {
+        [Effect::LookupCard {
+            attempt,
+            typed: true,
+            card,
+        }] => {
+            assert_eq!(card.expose_secret(), "1234");
+            *attempt
+        }
+        other => panic!("{other:?}"),
+    };
+    let fx = k.handle(Event::CardUnknown { attempt }, t0);
+    assert!(fx.is_empty(), "typed numbers must not start card linking");
+    assert_eq!(k.view(t0).page, ViewPage::Idle);
+    assert_eq!(k.view(t0).message, "This badge is not registered.");
+}
+
+#[test]
+fn pin_pad_limits_length() {
+    let t0 = Instant::now();
+    let mut k = Kiosk::new(settings(), t0);
+    k.handle(card("1"), t0);
+    let attempt = k.current_attempt();
+    k.handle(
+        Event::NeedPin {
+            attempt,
+            oid: "o".into(),
+            display_name: "A".into(),
+        },
+        t0,
+    );
+    for _ in 0..20 {
+        k.handle(Event::PinDigit(1), t0);
+    }
+    assert_eq!(k.view(t0).pin_length, 8);
+    for _ in 0..3 {
+        k.handle(Event::PinBackspace, t0);
+    }
+    k.handle(Event::PinBackspace, t0);
+    k.handle(Event::PinBackspace, t0);
+    assert_eq!(k.view(t0).pin_length, 3);
+    assert!(
+        k.handle(Event::PinSubmit, t0).is_empty(),
+        "shorter than the minimum"
+    );
+    assert_eq!(k.view(t0).message, "Your PIN has at least 4 digits.");
+}
+
+#[test]
+fn unknown_card_offers_linking_through_microsoft() {
+    let t0 = Instant::now();
+    let mut k = Kiosk::new(settings(), t0);
+    k.handle(card("99887766"), t0);
+    let attempt = k.current_attempt();
+    let fx = k.handle(Event::CardUnknown { attempt }, t0);
+    let attempt = match fx.as_slice() {
+        [Effect::StartDeviceCode {
+            attempt,
+            link_card: Some(c),
+        }] => {
+            assert_eq!(c.expose_secret(), "99887766");
+            *attempt
+        }
+        other => panic!("{other:?}"),
+    };
+    let v = k.view(t0);
+    assert_eq!(v.page, ViewPage::DeviceCode);
+    assert!(v.code_purpose.contains("link"));
+    k.handle(
+        Event::DeviceCodeReady {
+            attempt,
+            offer: offer(),
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).user_code, "ABCD1234");
+    k.handle(
+        Event::AuthSucceeded {
+            attempt,
+            user: user(),
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).page, ViewPage::Home);
+    assert!(k.view(t0).message.starts_with("Card linked"));
+}
+
+#[test]
+fn unknown_card_without_microsoft_is_refused() {
+    let t0 = Instant::now();
+    let mut k = Kiosk::new(
+        KioskSettings {
+            microsoft_enabled: false,
+            ..settings()
+        },
+        t0,
+    );
+    k.handle(card("1111"), t0);
+    let attempt = k.current_attempt();
+    assert!(k.handle(Event::CardUnknown { attempt }, t0).is_empty());
+    assert_eq!(k.view(t0).page, ViewPage::Idle);
+    assert!(k.view(t0).message_is_error);
+}
+
+#[test]
+fn device_code_sign_in_and_countdown() {
+    let t0 = Instant::now();
+    let mut k = Kiosk::new(settings(), t0);
+    let attempt = match k.handle(Event::StartMicrosoft, t0).as_slice() {
+        [Effect::StartDeviceCode {
+            attempt,
+            link_card: None,
+        }] => *attempt,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(k.view(t0).busy_text, "Contacting Microsoft…");
+    k.handle(
+        Event::DeviceCodeReady {
+            attempt,
+            offer: offer(),
+        },
+        t0,
+    );
+    let t1 = t0 + Duration::from_secs(100);
+    k.handle(Event::Tick, t1);
+    let v = k.view(t1);
+    assert_eq!(v.code_seconds_left, 800);
+    assert_eq!(v.verification_uri, "https://microsoft.com/devicelogin");
+    k.handle(
+        Event::AuthSucceeded {
+            attempt,
+            user: user(),
+        },
+        t1,
+    );
+    assert_eq!(k.session().map(|u| u.oid.as_str()), Some("oid-1"));
+}
+
+#[test]
+fn device_code_expiry_returns_to_idle_and_cancels_polling() {
+    let t0 = Instant::now();
+    let mut k = Kiosk::new(settings(), t0);
+    k.handle(Event::StartMicrosoft, t0);
+    let attempt = k.current_attempt();
+    k.handle(
+        Event::DeviceCodeReady {
+            attempt,
+            offer: offer(),
+        },
+        t0,
+    );
+    assert!(k
+        .handle(Event::Tick, t0 + Duration::from_secs(899))
+        .is_empty());
+    let fx = k.handle(Event::Tick, t0 + Duration::from_secs(900));
+    assert!(matches!(fx.as_slice(), [Effect::CancelDeviceCode { attempt: a }] if *a == attempt));
+    assert_eq!(k.view(t0 + Duration::from_secs(900)).page, ViewPage::Idle);
+}
+
+#[test]
+fn cancel_device_code_ignores_late_answers() {
+    let t0 = Instant::now();
+    let mut k = Kiosk::new(settings(), t0);
+    k.handle(Event::StartMicrosoft, t0);
+    let attempt = k.current_attempt();
+    let fx = k.handle(Event::CancelDeviceCode, t0);
+    assert!(matches!(fx.as_slice(), [Effect::CancelDeviceCode { attempt: a }] if *a == attempt));
+    assert_eq!(k.view(t0).page, ViewPage::Idle);
+    // The token arrives after the user walked away: no session may open.
+    k.handle(
+        Event::AuthSucceeded {
+            attempt,
+            user: user(),
+        },
+        t0,
+    );
+    assert!(k.session().is_none());
+    assert_eq!(k.view(t0).page, ViewPage::Idle);
+}
+
+#[test]
+fn auth_failure_shows_message_on_idle() {
+    let t0 = Instant::now();
+    let mut k = Kiosk::new(settings(), t0);
+    k.handle(Event::StartMicrosoft, t0);
+    let attempt = k.current_attempt();
+    k.handle(
+        Event::AuthFailed {
+            attempt,
+            message: "Blocked by Conditional Access.".into(),
+        },
+        t0,
+    );
+    let v = k.view(t0);
+    assert_eq!(v.page, ViewPage::Idle);
+    assert_eq!(v.message, "Blocked by Conditional Access.");
+    assert!(v.message_is_error);
+    // Notices fade after a while.
+    k.handle(Event::Tick, t0 + Duration::from_secs(9));
+    assert_eq!(k.view(t0 + Duration::from_secs(9)).message, "");
+}
+
+#[test]
+fn scan_upload_result_and_back_home() {
+    let t0 = Instant::now();
+    let mut k = signed_in(t0);
+    let fx = k.handle(
+        Event::RunWorkflow {
+            id: "onedrive".into(),
+        },
+        t0,
+    );
+    assert!(matches!(fx.as_slice(),
+        [Effect::StartWorkflow { oid, workflow_id }] if oid == "oid-1" && workflow_id == "onedrive"));
+    assert_eq!(k.view(t0).page, ViewPage::Scanning);
+    k.handle(Event::ScanProgress { pages: 2 }, t0);
+    assert_eq!(k.view(t0).progress_detail, "2 pages scanned");
+    // No inactivity sign-out while the job runs.
+    let t1 = t0 + Duration::from_secs(300);
+    assert!(k.handle(Event::Tick, t1).is_empty());
+    k.handle(
+        Event::ScanDone {
+            pages: 3,
+            bytes: 2_000_000,
+        },
+        t1,
+    );
+    assert_eq!(k.view(t1).page, ViewPage::Uploading);
+    k.handle(
+        Event::UploadProgress {
+            sent: 1_000_000,
+            total: 2_000_000,
+        },
+        t1,
+    );
+    let v = k.view(t1);
+    assert!((v.progress - 0.5).abs() < 1e-6);
+    assert_eq!(v.progress_detail, "1.0 MB of 2.0 MB");
+    k.handle(
+        Event::JobFinished {
+            ok: true,
+            title: "Sent".into(),
+            detail: "3 pages".into(),
+        },
+        t1,
+    );
+    let v = k.view(t1);
+    assert_eq!(
+        (v.page, v.result_ok, v.result_title.as_str()),
+        (ViewPage::Result, true, "Sent")
+    );
+    k.handle(Event::ResultDone, t1);
+    assert_eq!(k.view(t1).page, ViewPage::Home);
+}
+
+#[test]
+fn unknown_workflow_is_refused() {
+    let t0 = Instant::now();
+    let mut k = signed_in(t0);
+    assert!(k
+        .handle(
+            Event::RunWorkflow {
+                id: "payroll".into()
+            },
+            t0
+        )
+        .is_empty());
+    assert_eq!(k.view(t0).page, ViewPage::Home);
+    assert!(k.view(t0).message_is_error);
+}
+
+#[test]
+fn cancel_scan_asks_the_scanner_to_stop() {
+    let t0 = Instant::now();
+    let mut k = signed_in(t0);
+    k.handle(
+        Event::RunWorkflow {
+            id: "onedrive".into(),
+        },
+        t0,
+    );
+    assert!(matches!(
+        k.handle(Event::CancelScan, t0).as_slice(),
+        [Effect::CancelScan]
+    ));
+    // A card tap mid-scan is ignored rather than abandoning pages in the feeder.
+    assert!(k.handle(card("123456"), t0).is_empty());
+    assert_eq!(k.view(t0).page, ViewPage::Scanning);
+    k.handle(
+        Event::JobFinished {
+            ok: false,
+            title: "Cancelled".into(),
+            detail: String::new(),
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).page, ViewPage::Result);
+    assert!(!k.view(t0).result_ok);
+}
+
+#[test]
+fn sign_out_button_ends_session() {
+    let t0 = Instant::now();
+    let mut k = signed_in(t0);
+    let fx = k.handle(Event::SignOut, t0);
+    assert!(matches!(fx.as_slice(),
+        [Effect::EndSession { oid, reason: SignOutReason::Button }] if oid == "oid-1"));
+    assert!(k.session().is_none());
+    assert_eq!(k.view(t0).page, ViewPage::Idle);
+}
+
+#[test]
+fn card_retap_signs_out() {
+    let t0 = Instant::now();
+    let mut k = signed_in(t0);
+    let fx = k.handle(card("123456"), t0 + Duration::from_secs(5));
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::EndSession {
+            reason: SignOutReason::CardTap,
+            ..
+        }]
+    ));
+    assert_eq!(k.view(t0).page, ViewPage::Idle);
+}
+
+#[test]
+fn retap_during_upload_signs_out_and_the_job_goes_on() {
+    let t0 = Instant::now();
+    let mut k = signed_in(t0);
+    k.handle(
+        Event::RunWorkflow {
+            id: "onedrive".into(),
+        },
+        t0,
+    );
+    k.handle(
+        Event::ScanDone {
+            pages: 1,
+            bytes: 10,
+        },
+        t0,
+    );
+    let fx = k.handle(card("123456"), t0);
+    assert!(
+        matches!(fx.as_slice(), [Effect::EndSession { .. }]),
+        "no CancelScan: the outbox keeps the job"
+    );
+}
+
+#[test]
+fn inactivity_countdown_then_sign_out() {
+    let t0 = Instant::now();
+    let mut k = signed_in(t0);
+    assert_eq!(k.view(t0 + Duration::from_secs(49)).countdown, 0);
+    let t50 = t0 + Duration::from_millis(50_500);
+    assert!(k.handle(Event::Tick, t50).is_empty());
+    assert_eq!(k.view(t50).countdown, 10);
+    assert_eq!(k.view(t0 + Duration::from_secs(59)).countdown, 1);
+    // Touching the screen resets the timer.
+    k.handle(Event::Activity, t0 + Duration::from_secs(55));
+    assert_eq!(k.view(t0 + Duration::from_secs(56)).countdown, 0);
+    assert!(k
+        .handle(Event::Tick, t0 + Duration::from_secs(114))
+        .is_empty());
+    let fx = k.handle(Event::Tick, t0 + Duration::from_secs(115));
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::EndSession {
+            reason: SignOutReason::Inactivity,
+            ..
+        }]
+    ));
+    let v = k.view(t0 + Duration::from_secs(115));
+    assert_eq!(v.page, ViewPage::Idle);
+    assert_eq!(v.message, "Signed out after inactivity.");
+    assert_eq!(v.display_name, "", "nothing of the user stays on screen");
+}
+
+#[test]
+fn result_page_times_out_too() {
+    let t0 = Instant::now();
+    let mut k = signed_in(t0);
+    k.handle(
+        Event::RunWorkflow {
+            id: "onedrive".into(),
+        },
+        t0,
+    );
+    k.handle(
+        Event::JobFinished {
+            ok: true,
+            title: "Sent".into(),
+            detail: String::new(),
+        },
+        t0,
+    );
+    let fx = k.handle(Event::Tick, t0 + Duration::from_secs(60));
+    assert!(matches!(fx.as_slice(), [Effect::EndSession { .. }]));
+}
+
+#[test]
+fn abandoned_pin_pad_returns_to_idle() {
+    let t0 = Instant::now();
+    let mut k = Kiosk::new(settings(), t0);
+    k.handle(Event::StartPin, t0);
+    k.handle(Event::PinDigit(5), t0);
+    k.handle(Event::Tick, t0 + Duration::from_secs(60));
+    assert_eq!(k.view(t0).page, ViewPage::Idle);
+    assert_eq!(k.view(t0).pin_length, 0);
+}
+
+#[test]
+fn login_modes_gate_the_paths() {
+    let t0 = Instant::now();
+    let mut card_only = Kiosk::new(
+        KioskSettings {
+            login_mode: LoginMode::Card,
+            ..settings()
+        },
+        t0,
+    );
+    assert!(!card_only.view(t0).pin_enabled);
+    card_only.handle(Event::StartPin, t0);
+    assert_eq!(card_only.view(t0).page, ViewPage::Idle);
+
+    let mut pin_only = Kiosk::new(
+        KioskSettings {
+            login_mode: LoginMode::Pin,
+            ..settings()
+        },
+        t0,
+    );
+    assert!(pin_only.handle(card("123456"), t0).is_empty());
+    assert!(pin_only.view(t0).message_is_error);
+    pin_only.handle(Event::StartPin, t0);
+    assert_eq!(pin_only.view(t0).page, ViewPage::Pin);
+
+    let mut no_ms = Kiosk::new(
+        KioskSettings {
+            microsoft_enabled: false,
+            ..settings()
+        },
+        t0,
+    );
+    assert!(no_ms.handle(Event::StartMicrosoft, t0).is_empty());
+    assert!(!no_ms.view(t0).microsoft_enabled);
+}
+
+#[test]
+fn stale_answers_from_earlier_attempts_are_ignored() {
+    let t0 = Instant::now();
+    let mut k = Kiosk::new(settings(), t0);
+    k.handle(card("1111"), t0);
+    let first = k.current_attempt();
+    k.handle(
+        Event::AuthFailed {
+            attempt: first,
+            message: "Offline too long".into(),
+        },
+        t0,
+    );
+    k.handle(card("2222"), t0);
+    // The first lookup answers again (a retry racing): it must not sign anyone in.
+    k.handle(
+        Event::AuthSucceeded {
+            attempt: first,
+            user: user(),
+        },
+        t0,
+    );
+    assert!(k.session().is_none());
+    assert_eq!(k.view(t0).page, ViewPage::Busy);
+}
+
+#[test]
+fn debug_output_never_shows_card_or_pin() {
+    let t0 = Instant::now();
+    let mut k = Kiosk::new(settings(), t0);
+    let fx = k.handle(card("5566778899"), t0);
+    let printed = format!("{fx:?}");
+    assert!(!printed.contains("5566778899"), "{printed}");
+    let attempt = k.current_attempt();
+    k.handle(
+        Event::NeedPin {
+            attempt,
+            oid: "o".into(),
+            display_name: "A".into(),
+        },
+        t0,
+    );
+    for d in [9, 3, 1, 7] {
+        k.handle(Event::PinDigit(d), t0);
+    }
+    let fx = k.handle(Event::PinSubmit, t0);
+    assert!(!format!("{fx:?}").contains("9317"));
+}

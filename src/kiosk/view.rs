@@ -1,0 +1,183 @@
+//! What the panel shows, derived from the machine's state. Plain data: the UI adapter maps it
+//! onto the Slint globals, tests read it directly.
+
+use std::time::{Duration, Instant};
+
+use super::machine::{Kiosk, Screen, WorkflowEntry};
+
+/// The page the panel shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewPage {
+    Idle,
+    Pin,
+    DeviceCode,
+    Busy,
+    Home,
+    Scanning,
+    Uploading,
+    Result,
+}
+
+/// Everything the panel needs to draw one frame of the session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    pub page: ViewPage,
+    pub message: String,
+    pub message_is_error: bool,
+    /// Seconds before the inactivity sign-out; 0 when no countdown is shown.
+    pub countdown: u64,
+    pub pin_enabled: bool,
+    pub microsoft_enabled: bool,
+    pub pin_prompt: String,
+    pub pin_length: usize,
+    pub pin_max_length: usize,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub code_seconds_left: u64,
+    pub code_purpose: String,
+    pub busy_text: String,
+    pub display_name: String,
+    pub user_detail: String,
+    pub workflows: Vec<WorkflowEntry>,
+    pub progress_title: String,
+    pub progress_detail: String,
+    pub progress: f32,
+    pub result_ok: bool,
+    pub result_title: String,
+    pub result_detail: String,
+}
+
+impl Kiosk {
+    /// The view at time `now` (countdowns depend on it).
+    pub fn view(&self, now: Instant) -> View {
+        let mode = self.settings.login_mode;
+        let mut v = View {
+            page: ViewPage::Idle,
+            message: String::new(),
+            message_is_error: false,
+            countdown: self.countdown_secs(now).unwrap_or(0),
+            pin_enabled: mode != super::LoginMode::Card,
+            microsoft_enabled: self.settings.microsoft_enabled,
+            pin_prompt: String::new(),
+            pin_length: self.digits.len(),
+            pin_max_length: self.settings.pin_max_length,
+            user_code: String::new(),
+            verification_uri: String::new(),
+            code_seconds_left: 0,
+            code_purpose: String::new(),
+            busy_text: String::new(),
+            display_name: String::new(),
+            user_detail: String::new(),
+            workflows: Vec::new(),
+            progress_title: String::new(),
+            progress_detail: String::new(),
+            progress: 0.0,
+            result_ok: false,
+            result_title: String::new(),
+            result_detail: String::new(),
+        };
+        if let Some(n) = &self.notice {
+            v.message = n.text.clone();
+            v.message_is_error = n.is_error;
+        }
+        if let Some(user) = &self.session {
+            v.display_name = user.display_name.clone();
+            v.user_detail = if user.is_technician {
+                format!("{} · Technician", user.upn)
+            } else {
+                user.upn.clone()
+            };
+            v.workflows = user.workflows.clone();
+        }
+        match &self.screen {
+            Screen::Idle => {}
+            Screen::EnterBadge => {
+                v.page = ViewPage::Pin;
+                v.pin_prompt = "Enter your badge number".into();
+                v.pin_max_length = 32;
+            }
+            Screen::EnterPin { display_name, .. } => {
+                v.page = ViewPage::Pin;
+                v.pin_prompt = format!("{display_name}, enter your PIN");
+            }
+            Screen::Checking { pin_for } => {
+                v.page = ViewPage::Busy;
+                v.busy_text = if pin_for.is_some() {
+                    "Checking your PIN…".into()
+                } else {
+                    "Checking your badge…".into()
+                };
+            }
+            Screen::DeviceCode {
+                offer,
+                shown_at,
+                link_card,
+            } => {
+                v.page = ViewPage::DeviceCode;
+                v.code_purpose = if *link_card {
+                    "New badge: sign in with Microsoft to link it".into()
+                } else {
+                    "Sign in with Microsoft".into()
+                };
+                match offer {
+                    Some(o) => {
+                        v.user_code = o.user_code.clone();
+                        v.verification_uri = o.verification_uri.clone();
+                        let end = *shown_at + Duration::from_secs(o.expires_in_secs);
+                        v.code_seconds_left = end.saturating_duration_since(now).as_secs();
+                    }
+                    None => v.busy_text = "Contacting Microsoft…".into(),
+                }
+            }
+            Screen::Home => v.page = ViewPage::Home,
+            Screen::Scanning { workflow, pages } => {
+                v.page = ViewPage::Scanning;
+                v.progress_title = format!("{workflow}: scanning");
+                v.progress_detail = match pages {
+                    0 => "Starting the scanner…".into(),
+                    1 => "1 page scanned".into(),
+                    n => format!("{n} pages scanned"),
+                };
+                // The page count is unknown until the feeder runs dry: show motion, not a lie.
+                v.progress = 1.0 - 1.0 / (1.0 + *pages as f32);
+            }
+            Screen::Uploading {
+                workflow,
+                sent,
+                total,
+            } => {
+                v.page = ViewPage::Uploading;
+                v.progress_title = format!("{workflow}: sending");
+                v.progress_detail = format!("{} of {}", human_bytes(*sent), human_bytes(*total));
+                v.progress = if *total == 0 {
+                    0.0
+                } else {
+                    (*sent as f64 / *total as f64) as f32
+                };
+            }
+            Screen::Result { ok, title, detail } => {
+                v.page = ViewPage::Result;
+                v.result_ok = *ok;
+                v.result_title = title.clone();
+                v.result_detail = detail.clone();
+            }
+        }
+        v
+    }
+}
+
+/// "1.4 MB"-style sizes for progress text.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
