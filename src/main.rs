@@ -1,1 +1,120 @@
-fn main() {}
+//! Command line of mfp-kiosk: runs the panel, renders screenshots, checks configs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use mfp_kiosk::app::{self, ui_bridge, Input, ViewSink};
+use mfp_kiosk::config::Config;
+
+/// The config the device uses when no --config is given.
+const DEVICE_CONFIG: &str = "/etc/mfp-kiosk/kiosk.toml";
+
+#[derive(Parser)]
+#[command(name = "mfp-kiosk", version, about = "Sign-in and scan-to-cloud panel for multifunction printers")]
+struct Cli {
+    /// Config file (TOML). Default: /etc/mfp-kiosk/kiosk.toml, or the embedded demo config with --demo.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Run against the simulated Entra, Graph, card reader and scanner on loopback (no account needed).
+    #[arg(long, global = true)]
+    demo: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the panel (the default).
+    Run,
+    /// Render one page with the software renderer into a PNG, without a display.
+    Screenshot {
+        /// idle, pin, device-code, busy, home, scanning, uploading or result.
+        #[arg(long)]
+        page: String,
+        /// Size in pixels, e.g. 1024x600.
+        #[arg(long, default_value = "1024x600")]
+        size: String,
+        /// Where to write the PNG.
+        out: PathBuf,
+    },
+    /// Validate the config and print a summary.
+    CheckConfig,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            let config = load_config(cli.config.as_deref(), cli.demo)?;
+            run_panel(config, cli.demo)
+        }
+        Command::Screenshot { page, size, out } => screenshot(&page, &size, &out),
+        Command::CheckConfig => {
+            let config = load_config(cli.config.as_deref(), cli.demo)?;
+            println!("config OK: device `{}`, {} workflow(s)", config.device.name, config.workflows.len());
+            for w in &config.workflows {
+                println!("  {} — {} ({})", w.id, w.label, w.destination.display_name());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>, demo: bool) -> Result<Config> {
+    let config = match path {
+        Some(path) => Config::load(path)?,
+        None if demo => Config::demo_default(),
+        None if Path::new(DEVICE_CONFIG).exists() => Config::load(Path::new(DEVICE_CONFIG))?,
+        None => bail!("no config: pass --config PATH (see device/kiosk.example.toml) or --demo"),
+    };
+    Ok(config)
+}
+
+fn run_panel(config: Config, demo: bool) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let window = mfp_kiosk::MainWindow::new().context("cannot create the panel window")?;
+    let device_name = config.device.name.clone();
+    let wedge = config.wedge_settings();
+    let weak = window.as_weak();
+    let sink: ViewSink = Box::new(move |view| {
+        let state = ui_bridge::ui_state(view, &device_name, demo);
+        let weak = weak.clone();
+        // Fails only when the event loop is gone, i.e. during shutdown.
+        let _ = slint::invoke_from_event_loop(move || {
+            if let Some(window) = weak.upgrade() {
+                mfp_kiosk::ui::apply(&window, &state);
+            }
+        });
+    });
+    let running = runtime.block_on(app::start(config, demo, sink))?;
+    mfp_kiosk::ui::bind(&window, ui_bridge::command_sink(running.handle.clone(), wedge));
+    tracing::info!("panel ready");
+    let result = window.run().context("the UI event loop failed");
+    running.handle.send(Input::Quit);
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
+}
+
+fn screenshot(page: &str, size: &str, out: &Path) -> Result<()> {
+    let (w, h) = size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+        .with_context(|| format!("--size must look like 1024x600, got `{size}`"))?;
+    let state = mfp_kiosk::ui::screenshot::sample_state(page).with_context(|| {
+        format!("unknown page `{page}`: use idle, pin, device-code, busy, home, scanning, uploading or result")
+    })?;
+    mfp_kiosk::ui::screenshot::render_png(&state, w, h, out)?;
+    println!("wrote {} ({w}x{h}, page {page})", out.display());
+    Ok(())
+}

@@ -1,1 +1,101 @@
-//! Glue: runs the state machine's effects on adapters and feeds results back as events.
+//! Glue: builds the services from the config, runs the controller that carries out the kiosk
+//! machine's effects, and bridges it to the Slint UI.
+
+pub mod controller;
+pub mod jobs;
+pub mod services;
+pub mod signin;
+pub mod ui_bridge;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use controller::{Controller, ControllerHandle, Input, ViewSink};
+pub use services::{ServiceError, Services};
+
+use crate::config::Config;
+
+/// Why the panel could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("the simulated cloud did not start: {0}")]
+    Sim(String),
+    #[error("no usable state directory: {0}")]
+    StateDir(String),
+}
+
+/// A running controller and the services behind it.
+pub struct Running {
+    pub handle: ControllerHandle,
+    pub services: Arc<Services>,
+    pub sessions: signin::SessionTokens,
+    pub controller: tokio::task::JoinHandle<()>,
+    pub outbox: tokio::task::JoinHandle<()>,
+}
+
+/// Where the demo keeps its state when the config leaves `device.state_dir` empty.
+pub fn default_demo_state_dir() -> PathBuf {
+    dirs::data_local_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("mfp-kiosk-demo")
+}
+
+/// Starts the simulated cloud (demo) and points the config at it.
+#[cfg(feature = "demo")]
+async fn start_sim(config: &mut Config) -> Result<crate::sim::SimCloud, StartError> {
+    use crate::sim::{SimCloud, SimOptions};
+    let mut opts = SimOptions::demo(config.demo_drive_dir());
+    if config.demo.auto_approve_after_secs > 0 {
+        opts.auto_approve_after = Some(std::time::Duration::from_secs(config.demo.auto_approve_after_secs));
+    }
+    let sim = SimCloud::start(opts).await.map_err(|e| StartError::Sim(e.to_string()))?;
+    config.entra.authority_host = sim.authority_host();
+    config.entra.tenant = sim.tenant_id().to_string();
+    config.entra.client_id = sim.client_id().to_string();
+    config.entra.allowed_tenants = vec![sim.tenant_id().to_string()];
+    config.graph.endpoint = sim.graph_endpoint();
+    tracing::info!(authority = %config.entra.authority_host, graph = %config.graph.endpoint,
+        drive = %config.demo_drive_dir().display(), "simulated Entra and Graph listening on loopback");
+    Ok(sim)
+}
+
+/// Builds the services and spawns the controller and the outbox worker on the current runtime.
+pub async fn start(mut config: Config, demo: bool, sink: ViewSink) -> Result<Running, StartError> {
+    if config.device.state_dir.as_os_str().is_empty() {
+        config.device.state_dir = default_demo_state_dir();
+    }
+    std::fs::create_dir_all(&config.device.state_dir)
+        .map_err(|e| StartError::StateDir(format!("{}: {e}", config.device.state_dir.display())))?;
+
+    #[cfg(feature = "demo")]
+    let sim = if demo { Some(start_sim(&mut config).await?) } else { None };
+    #[cfg(not(feature = "demo"))]
+    if demo {
+        return Err(StartError::Sim("this build has no demo support (feature `demo`)".into()));
+    }
+
+    let scanner = scanner_factory(&config, demo);
+    #[allow(unused_mut)]
+    let mut services = Services::new(config, scanner)?;
+    #[cfg(feature = "demo")]
+    {
+        services.sim = sim;
+    }
+    let services = Arc::new(services);
+    let (controller, handle) = Controller::new(services.clone(), sink);
+    let sessions = controller.sessions();
+    let controller = tokio::spawn(controller.run());
+    let outbox = tokio::spawn(jobs::outbox_worker(services.clone(), sessions.clone()));
+    Ok(Running { handle, services, sessions, controller, outbox })
+}
+
+fn scanner_factory(config: &Config, demo: bool) -> services::ScannerFactory {
+    let pages = config.demo.scanner_pages;
+    if demo {
+        Box::new(move || Box::new(crate::scan::simulated::SimulatedScanner::new(pages)))
+    } else {
+        Box::new(|| Box::new(crate::scan::unavailable::NoScanner))
+    }
+}

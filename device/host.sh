@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Host set-up and the two entry points of the README, for a Debian 12 machine (run as root, or
+# with sudo available):
+#   device/host.sh demo   install what is needed, build, run the panel on its embedded demo default
+#   device/host.sh test   install what is needed, run the whole test suite (what CI runs)
+# Idempotent: packages already present are not reinstalled.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mfp-kiosk/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# Build and test dependencies from Debian:
+#  - build-essential, pkg-config: C parts of -sys crates (bundled SQLite, ring)
+#  - libfontconfig1-dev, libfreetype-dev, fonts-dejavu-core: font discovery and a font for the
+#    software renderer (the panel and the screenshots draw text with it)
+#  - libxkbcommon-dev, libwayland-dev, libx11-dev, libxcursor1, libxrandr2, libxi6, libgl1: the
+#    desktop (winit) window of the demo
+#  - poppler-utils: pdfinfo, used by tests as an independent check of the PDFs we write
+APT_PACKAGES=(
+  build-essential pkg-config curl ca-certificates git
+  libfontconfig1-dev libfreetype-dev fonts-dejavu-core
+  libxkbcommon-dev libxkbcommon-x11-0 libwayland-dev libx11-dev libx11-xcb1 libxcursor1 libxrandr2 libxi6 libgl1
+  poppler-utils
+)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_packages() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "host.sh: installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+install_rust() {
+  # Debian 12's own rustc is too old for Slint 1.18; use rustup's stable toolchain.
+  if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "host.sh: installing the Rust toolchain with rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  if command -v rustup >/dev/null 2>&1; then
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+  fi
+}
+
+cmd="${1:-}"
+case "$cmd" in
+  demo)
+    install_packages
+    install_rust
+    shift
+    exec cargo run --release -- --demo "$@"
+    ;;
+  test)
+    install_packages
+    install_rust
+    cargo fmt --all -- --check
+    cargo clippy --all-targets --locked -- -D warnings
+    cargo test --all-targets --locked
+    ;;
+  deps)
+    install_packages
+    install_rust
+    ;;
+  *)
+    echo "usage: device/host.sh demo|test|deps" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,198 @@
+//! The controller: one task that owns the [`Kiosk`] machine, feeds it events from the UI,
+//! readers, timers and finished I/O, and carries out the effects it returns.
+//!
+//! Effects that take time (network, SQLite, argon2, scanning) run as their own tasks and send
+//! their answer back into the same channel, so the machine is only ever touched here.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::services::Services;
+use super::{jobs, signin};
+use crate::kiosk::{Effect, Event, Kiosk, View};
+
+/// How often the clock ticks into the machine (countdowns show whole seconds).
+const TICK: Duration = Duration::from_millis(250);
+
+/// What the controller can be told from outside: machine events, plus demo controls.
+#[derive(Debug)]
+pub enum Input {
+    Event(Event),
+    /// Demo only: the simulated Entra approves the pending device code.
+    DemoApprove,
+    /// Stop the controller (shutdown).
+    Quit,
+}
+
+/// A cloneable handle to send input to a running controller.
+#[derive(Clone)]
+pub struct ControllerHandle {
+    tx: mpsc::UnboundedSender<Input>,
+}
+
+impl ControllerHandle {
+    pub fn send(&self, input: Input) {
+        // A closed channel means the controller is shutting down: nothing left to do with input.
+        let _ = self.tx.send(input);
+    }
+
+    pub fn event(&self, event: Event) {
+        self.send(Input::Event(event));
+    }
+}
+
+/// Where views go: the Slint adapter on the panel, a recorder in tests.
+pub type ViewSink = Box<dyn Fn(&View) + Send>;
+
+pub struct Controller {
+    kiosk: Kiosk,
+    services: Arc<Services>,
+    tx: mpsc::UnboundedSender<Input>,
+    rx: mpsc::UnboundedReceiver<Input>,
+    sink: ViewSink,
+    /// Access tokens of open sessions, in memory only; dropped (and zeroized) at sign-out.
+    sessions: signin::SessionTokens,
+    device_code_tasks: HashMap<u64, JoinHandle<()>>,
+    scan_cancel: Option<Arc<AtomicBool>>,
+    last_view: Option<View>,
+}
+
+impl Controller {
+    pub fn new(services: Arc<Services>, sink: ViewSink) -> (Self, ControllerHandle) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let kiosk = Kiosk::new(services.kiosk_settings(), Instant::now());
+        let handle = ControllerHandle { tx: tx.clone() };
+        let controller = Controller {
+            kiosk,
+            services,
+            tx,
+            rx,
+            sink,
+            sessions: signin::SessionTokens::default(),
+            device_code_tasks: HashMap::new(),
+            scan_cancel: None,
+            last_view: None,
+        };
+        (controller, handle)
+    }
+
+    /// The session token map, shared with the outbox worker.
+    pub fn sessions(&self) -> signin::SessionTokens {
+        self.sessions.clone()
+    }
+
+    /// Runs until [`Input::Quit`] or until every handle is dropped.
+    pub async fn run(mut self) {
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.push_view();
+        loop {
+            let input = tokio::select! {
+                _ = ticker.tick() => Input::Event(Event::Tick),
+                input = self.rx.recv() => match input {
+                    Some(input) => input,
+                    None => break,
+                },
+            };
+            match input {
+                Input::Quit => break,
+                Input::DemoApprove => self.services.demo_approve(),
+                Input::Event(event) => self.step(event),
+            }
+        }
+        for (_, task) in self.device_code_tasks.drain() {
+            task.abort();
+        }
+    }
+
+    fn step(&mut self, event: Event) {
+        let effects = self.kiosk.handle(event, Instant::now());
+        for effect in effects {
+            self.execute(effect);
+        }
+        self.push_view();
+    }
+
+    fn push_view(&mut self) {
+        let view = self.kiosk.view(Instant::now());
+        if self.last_view.as_ref() != Some(&view) {
+            (self.sink)(&view);
+            self.last_view = Some(view);
+        }
+    }
+
+    fn answer(&self) -> Answer {
+        Answer { tx: self.tx.clone() }
+    }
+
+    fn execute(&mut self, effect: Effect) {
+        let services = self.services.clone();
+        let answer = self.answer();
+        match effect {
+            Effect::LookupCard { attempt, card, typed } => {
+                let sessions = self.sessions.clone();
+                tokio::spawn(async move {
+                    let event = signin::lookup_card(&services, &sessions, attempt, card, typed).await;
+                    answer.event(event);
+                });
+            }
+            Effect::VerifyPin { attempt, oid, pin } => {
+                let sessions = self.sessions.clone();
+                tokio::spawn(async move {
+                    let event = signin::verify_pin(&services, &sessions, attempt, oid, pin).await;
+                    answer.event(event);
+                });
+            }
+            Effect::StartDeviceCode { attempt, link_card } => {
+                let sessions = self.sessions.clone();
+                let task = tokio::spawn(async move {
+                    signin::device_code(&services, &sessions, attempt, link_card, &answer).await;
+                });
+                self.device_code_tasks.retain(|_, t| !t.is_finished());
+                self.device_code_tasks.insert(attempt, task);
+            }
+            Effect::CancelDeviceCode { attempt } => {
+                if let Some(task) = self.device_code_tasks.remove(&attempt) {
+                    task.abort();
+                    tracing::info!(attempt, "device-code sign-in cancelled");
+                }
+            }
+            Effect::StartWorkflow { oid, workflow_id } => {
+                let cancel = Arc::new(AtomicBool::new(false));
+                self.scan_cancel = Some(cancel.clone());
+                let sessions = self.sessions.clone();
+                tokio::spawn(async move {
+                    jobs::run_workflow(&services, &sessions, &oid, &workflow_id, cancel, &answer).await;
+                });
+            }
+            Effect::CancelScan => {
+                if let Some(cancel) = &self.scan_cancel {
+                    cancel.store(true, Ordering::SeqCst);
+                }
+            }
+            Effect::EndSession { oid, reason } => {
+                self.sessions.remove(&oid);
+                tokio::task::spawn_blocking(move || {
+                    services.audit(&oid, "sign_out", &oid, &format!("{reason:?}"));
+                });
+            }
+        }
+    }
+}
+
+/// Sends answers of finished tasks back to the controller.
+#[derive(Clone)]
+pub struct Answer {
+    tx: mpsc::UnboundedSender<Input>,
+}
+
+impl Answer {
+    pub fn event(&self, event: Event) {
+        let _ = self.tx.send(Input::Event(event));
+    }
+}

@@ -1,0 +1,225 @@
+//! Sign-in effects: card lookup, PIN check, Microsoft device-code sign-in with provisioning and
+//! card linking, and the silent token refresh that gives card and PIN users single sign-on.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use chrono::Utc;
+use secrecy::SecretString;
+
+use super::controller::Answer;
+use super::services::{ServiceError, Services};
+use crate::auth::TokenSet;
+use crate::identity::{UserRecord, UserStatus};
+use crate::kiosk::{AuthMethod, Event};
+
+/// A delegated access token held for an open session (memory only).
+pub struct AccessToken {
+    pub token: SecretString,
+    pub expires_at: SystemTime,
+}
+
+/// Access tokens of open sessions, by user oid. Tokens are zeroized when removed.
+#[derive(Clone, Default)]
+pub struct SessionTokens(Arc<Mutex<HashMap<String, AccessToken>>>);
+
+impl SessionTokens {
+    pub fn insert(&self, oid: &str, token: AccessToken) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(oid.to_string(), token);
+        }
+    }
+
+    pub fn remove(&self, oid: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(oid);
+        }
+    }
+
+    /// The token of `oid` if it is still valid for at least another minute.
+    pub fn valid(&self, oid: &str) -> Option<SecretString> {
+        let map = self.0.lock().ok()?;
+        let t = map.get(oid)?;
+        let margin = std::time::Duration::from_secs(60);
+        (t.expires_at > SystemTime::now() + margin).then(|| t.token.clone())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn failed(attempt: u64, err: &ServiceError) -> Event {
+    tracing::warn!(attempt, error = %err, "sign-in failed");
+    Event::AuthFailed { attempt, message: err.panel_message() }
+}
+
+/// Answers [`crate::kiosk::Effect::LookupCard`].
+pub async fn lookup_card(
+    services: &Arc<Services>,
+    sessions: &SessionTokens,
+    attempt: u64,
+    card: SecretString,
+    typed: bool,
+) -> Event {
+    let s = services.clone();
+    let found = match tokio::task::spawn_blocking(move || s.user_by_card(&card)).await {
+        Ok(found) => found,
+        Err(e) => return failed(attempt, &ServiceError::Task(e.to_string())),
+    };
+    let user = match found {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            tracing::info!(attempt, typed, "badge not registered");
+            return Event::CardUnknown { attempt };
+        }
+        Err(e) => return failed(attempt, &e),
+    };
+    if let Err(e) = usable(&user) {
+        return failed(attempt, &e);
+    }
+    if typed || services.login_mode().card_needs_pin() {
+        let s = services.clone();
+        let oid = user.oid.clone();
+        return match tokio::task::spawn_blocking(move || s.has_pin(&oid)).await {
+            Ok(Ok(true)) => {
+                Event::NeedPin { attempt, oid: user.oid, display_name: user.display_name }
+            }
+            Ok(Ok(false)) => failed(attempt, &ServiceError::NoPin),
+            Ok(Err(e)) => failed(attempt, &e),
+            Err(e) => failed(attempt, &ServiceError::Task(e.to_string())),
+        };
+    }
+    open_session(services, sessions, attempt, user, AuthMethod::Card).await
+}
+
+/// Answers [`crate::kiosk::Effect::VerifyPin`].
+pub async fn verify_pin(
+    services: &Arc<Services>,
+    sessions: &SessionTokens,
+    attempt: u64,
+    oid: String,
+    pin: SecretString,
+) -> Event {
+    let s = services.clone();
+    let checked = tokio::task::spawn_blocking(move || s.check_pin(&oid, &pin)).await;
+    match checked {
+        Ok(Ok(user)) => open_session(services, sessions, attempt, user, AuthMethod::CardAndPin).await,
+        Ok(Err(ServiceError::PinWrong(message))) => Event::PinRejected { attempt, message },
+        Ok(Err(e)) => failed(attempt, &e),
+        Err(e) => failed(attempt, &ServiceError::Task(e.to_string())),
+    }
+}
+
+fn usable(user: &UserRecord) -> Result<(), ServiceError> {
+    match user.status {
+        UserStatus::Active => Ok(()),
+        UserStatus::NeedsSignIn => Err(ServiceError::NeedsMicrosoftSignIn),
+        UserStatus::Revoked => Err(ServiceError::Revoked),
+    }
+}
+
+/// Opens a card or PIN session: refreshes the user's token silently (single sign-on for the
+/// workflows) or, when Microsoft can't be reached, falls back to the offline grace period.
+async fn open_session(
+    services: &Arc<Services>,
+    sessions: &SessionTokens,
+    attempt: u64,
+    user: UserRecord,
+    method: AuthMethod,
+) -> Event {
+    match services.silent_refresh(&user.oid).await {
+        Ok(access) => {
+            sessions.insert(&user.oid, access);
+        }
+        Err(ServiceError::RefreshRejected) => {
+            let s = services.clone();
+            let oid = user.oid.clone();
+            let _ = tokio::task::spawn_blocking(move || s.mark_needs_sign_in(&oid)).await;
+            return failed(attempt, &ServiceError::NeedsMicrosoftSignIn);
+        }
+        Err(e) => {
+            // Offline (or no cached token): the identity cache decides, within the grace period.
+            tracing::info!(attempt, reason = %e, "no fresh token; using the offline identity cache");
+            let age = Utc::now().signed_duration_since(user.last_online_at);
+            if age > services.offline_grace() {
+                return failed(attempt, &ServiceError::OfflineTooLong);
+            }
+        }
+    }
+    let s = services.clone();
+    let oid = user.oid.clone();
+    let detail = format!("{method:?}");
+    let _ = tokio::task::spawn_blocking(move || s.audit(&oid, "sign_in", &oid, &detail)).await;
+    Event::AuthSucceeded { attempt, user: services.session_user(&user, method) }
+}
+
+/// Runs [`crate::kiosk::Effect::StartDeviceCode`] to its end, sending DeviceCodeReady and then
+/// AuthSucceeded or AuthFailed. Cancelled by aborting the task.
+pub async fn device_code(
+    services: &Arc<Services>,
+    sessions: &SessionTokens,
+    attempt: u64,
+    link_card: Option<SecretString>,
+    answer: &Answer,
+) {
+    let entra = match services.entra().await {
+        Ok(entra) => entra,
+        Err(e) => return answer.event(failed(attempt, &e)),
+    };
+    let pending = match entra.start_device_code().await {
+        Ok(p) => p,
+        Err(e) => return answer.event(failed(attempt, &ServiceError::Entra(e))),
+    };
+    answer.event(Event::DeviceCodeReady { attempt, offer: pending.offer().clone() });
+    let tokens = match entra.wait_for_device_code(pending).await {
+        Ok(t) => t,
+        Err(e) => return answer.event(failed(attempt, &ServiceError::Entra(e))),
+    };
+    let event = match complete_microsoft_sign_in(services, sessions, tokens, link_card).await {
+        Ok(user) => Event::AuthSucceeded { attempt, user: services.session_user(&user, AuthMethod::Microsoft) },
+        Err(e) => failed(attempt, &e),
+    };
+    answer.event(event);
+}
+
+/// Provisions (or updates) the user from a Microsoft sign-in, caches the refresh token sealed,
+/// binds the card just tapped, and keeps the access token for the session.
+pub async fn complete_microsoft_sign_in(
+    services: &Arc<Services>,
+    sessions: &SessionTokens,
+    tokens: TokenSet,
+    link_card: Option<SecretString>,
+) -> Result<UserRecord, ServiceError> {
+    let claims = tokens.id_claims.clone().ok_or(ServiceError::NoIdToken)?;
+    // The directory profile gives mailNickname for the username rule; the sign-in still works
+    // without it (the UPN rule is the fallback), so a Graph hiccup must not block the user.
+    let profile = match services.graph.me(&tokens.access_token).await {
+        Ok(me) => Some(crate::identity::provisioning::DirectoryProfile {
+            mail_nickname: me.mail_nickname,
+            mail: me.mail,
+            display_name: Some(me.display_name),
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "Graph /me failed; provisioning from the ID token alone");
+            None
+        }
+    };
+    let s = services.clone();
+    let refresh = tokens.refresh_token;
+    let user = tokio::task::spawn_blocking(move || {
+        s.provision(&claims, profile.as_ref(), refresh.as_ref(), link_card.as_ref())
+    })
+    .await
+    .map_err(|e| ServiceError::Task(e.to_string()))??;
+    sessions.insert(
+        &user.oid,
+        AccessToken { token: tokens.access_token, expires_at: tokens.expires_at },
+    );
+    Ok(user)
+}
