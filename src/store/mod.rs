@@ -1,1 +1,232 @@
 //! SQLite store: connection set-up (WAL, foreign keys), migrations, one repository per table group.
+//!
+//! One connection behind a mutex, shared by clones of [`Store`]: the panel has one user at a time
+//! and a handful of background tasks, so contention is negligible and every write is serialised
+//! without extra locking logic. Calls block; async callers use `spawn_blocking`.
+//!
+//! Timestamps are stored as RFC 3339 UTC text with nanoseconds (`2025-03-01T09:00:00.000000000Z`):
+//! readable in the sqlite shell, lossless, and fixed-width so text order is time order.
+
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::Connection;
+
+mod audit;
+mod cards;
+mod jobs;
+mod pins;
+mod schema;
+mod tokens;
+mod users;
+
+pub use audit::AuditEntry;
+pub use cards::{BindOutcome, CardRecord};
+pub use jobs::{JobRecord, JobState, NewJob};
+pub use pins::PinState;
+pub use users::Revoked;
+
+/// How long a statement waits for a lock held by another process (e.g. the sqlite shell).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create database directory {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot open database {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create database file {}: {source}", path.display())]
+    CreateFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("database schema migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("no user with object id {0}")]
+    UserNotFound(String),
+    #[error("no scan job with id {0}")]
+    JobNotFound(String),
+    #[error("{field} {value:?} already belongs to another active user")]
+    Conflict { field: &'static str, value: String },
+    #[error("database holds an invalid {what}: {value:?}")]
+    Corrupt { what: &'static str, value: String },
+}
+
+/// Handle to the database; cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file and brings the schema up to date.
+    ///
+    /// A new file is created 0600 in a 0700 directory: it holds card hashes, PIN hashes and sealed
+    /// tokens. SQLite gives the `-wal` and `-shm` files the same mode as the database.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| StoreError::CreateDir {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+        }
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => tracing::info!(path = %path.display(), "created a new database"),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(StoreError::CreateFile {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "database is not in WAL mode");
+        }
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests, `doctor` dry runs).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Store, StoreError> {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // FULL: a committed outbox row survives a power cut, which NORMAL does not promise in WAL.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        schema::migrations().to_latest(&mut conn)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with exclusive use of the connection.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        f(&mut self.lock())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-done write behind: open transactions
+        // roll back when dropped during unwinding. So the connection is still usable.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The value of a pragma, for diagnostics (`journal_mode`, `foreign_keys`, `user_version`).
+    pub fn pragma(&self, name: &str) -> Result<String, StoreError> {
+        self.with(|c| {
+            Ok(c.pragma_query_value(None, name, |r| {
+                let v: rusqlite::types::Value = r.get(0)?;
+                Ok(match v {
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    other => format!("{other:?}"),
+                })
+            })?)
+        })
+    }
+
+    /// Checkpoints the WAL into the main file (before a backup or shutdown).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+    }
+}
+
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StoreError::Corrupt {
+            what: "timestamp",
+            value: s.to_string(),
+        })
+}
+
+/// Reads a timestamp column inside a row mapper, reporting corruption as a conversion error.
+pub(crate) fn col_ts(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let s: String = row.get(idx)?;
+    parse_ts(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+pub(crate) fn col_ts_opt(
+    row: &rusqlite::Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let s: Option<String> = row.get(idx)?;
+    s.map(|s| {
+        parse_ts(&s).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+        })
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_roundtrip_and_sort() {
+        let a = Utc.with_ymd_and_hms(2025, 3, 1, 9, 0, 0).unwrap();
+        let b = a + chrono::Duration::nanoseconds(1);
+        assert_eq!(parse_ts(&ts(b)).unwrap(), b);
+        assert!(ts(a) < ts(b));
+        assert_eq!(ts(a), "2025-03-01T09:00:00.000000000Z");
+        assert!(parse_ts("yesterday").is_err());
+    }
+
+    #[test]
+    fn store_is_send_sync_clone() {
+        fn check<T: Send + Sync + Clone>() {}
+        check::<Store>();
+    }
+}
