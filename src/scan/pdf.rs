@@ -1,0 +1,490 @@
+//! Streams scanned pages into a PDF file, one image per page.
+//!
+//! Why not build the document with lopdf: lopdf keeps every object, image streams included, in
+//! memory until `save`, so memory would grow with the page count of an ADF job. This writer
+//! emits each object as soon as it exists and keeps only the byte offset of every object for the
+//! cross-reference table; the JPEG or Flate encoder writes straight into the file and the stream
+//! length goes into a separate object written right after the stream. So at most one raster
+//! (owned by the caller) and the encoder's working buffers are in memory at any time.
+//!
+//! Colour and gray pages are JPEG (`/DCTDecode`); black-and-white pages are 1-bit
+//! `/FlateDecode` images. Each page's MediaBox is the page's physical size (`px * 72 / dpi`
+//! points) and the image fills it.
+//!
+//! Crash safety: the document is written to a hidden temporary file in the destination
+//! directory, flushed and fsynced, renamed over the final name, and the directory is fsynced,
+//! so the final path only ever names a complete PDF. An unfinished writer removes its temporary
+//! file when dropped.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{ColorMode, RasterPage, ScanError, ScanOptions, Scanner};
+
+/// JPEG quality for colour and gray pages: text stays crisp, a 200 dpi A4 page is ~200–400 kB.
+const JPEG_QUALITY: u8 = 85;
+
+/// Catalog, page tree and info dictionary have fixed object numbers; page objects follow.
+const CATALOG_ID: u32 = 1;
+const PAGES_ID: u32 = 2;
+const INFO_ID: u32 = 3;
+const FIRST_FREE_ID: u32 = 4;
+
+/// A finished document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanOutput {
+    pub path: PathBuf,
+    pub pages: u32,
+    pub bytes: u64,
+}
+
+/// Why no PDF was produced.
+#[derive(Debug, thiserror::Error)]
+pub enum PdfError {
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error("cannot write PDF {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("output path {0} has no directory or file name")]
+    BadPath(PathBuf),
+    #[error("page {page}: {reason}")]
+    BadPage { page: u32, reason: String },
+    #[error("JPEG encoding of page {page} failed: {reason}")]
+    Jpeg { page: u32, reason: String },
+    #[error("the scan produced no pages")]
+    NoPages,
+    #[error("an earlier page failed to encode; the document is incomplete")]
+    Incomplete,
+}
+
+impl PdfError {
+    /// True when the job stopped because the user cancelled it.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, PdfError::Scan(ScanError::Cancelled))
+    }
+}
+
+/// Scans with `scanner` into a PDF at `out`, encoding each page as it arrives.
+///
+/// `progress` is called with the number of pages written so far after each page. On any error
+/// or cancellation nothing is left at `out` (an existing file there is left untouched) and the
+/// temporary file is removed; on success `out` is replaced atomically.
+pub fn scan_to_pdf(
+    scanner: &mut dyn Scanner,
+    opts: &ScanOptions,
+    out: &Path,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(u32),
+) -> Result<ScanOutput, PdfError> {
+    opts.validate()?;
+    let mut writer = PdfWriter::create(out)?;
+    // The scanner only sees a ScanError from the sink; the typed error is kept here.
+    let mut sink_error: Option<PdfError> = None;
+    let result = {
+        let mut on_page = |page: RasterPage| match writer.add_page(&page) {
+            Ok(()) => {
+                progress(writer.pages());
+                Ok(())
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                sink_error = Some(e);
+                Err(ScanError::SinkFailed(msg))
+            }
+        };
+        scanner.scan(opts, &mut on_page, cancel)
+    };
+    if let Some(e) = sink_error {
+        return Err(e);
+    }
+    let delivered = result?;
+    // A cancel that arrives after the last page still means the user does not want the file.
+    if cancel.load(Ordering::Acquire) {
+        return Err(ScanError::Cancelled.into());
+    }
+    if delivered != writer.pages() {
+        tracing::warn!(
+            delivered,
+            written = writer.pages(),
+            scanner = scanner.name(),
+            "scanner page count disagrees with pages received"
+        );
+    }
+    writer.finish()
+}
+
+/// Appends page images to a PDF being written to a temporary file; [`PdfWriter::finish`]
+/// publishes it under its final name.
+pub struct PdfWriter {
+    out: Counting<BufWriter<File>>,
+    temp: TempFile,
+    final_path: PathBuf,
+    /// Byte offset of each object, indexed by object number (index 0 unused).
+    offsets: Vec<Option<u64>>,
+    page_ids: Vec<u32>,
+    /// Set when a page failed half-way: its objects are missing, so the file must not be
+    /// published.
+    broken: bool,
+}
+
+impl PdfWriter {
+    /// Starts a document that will be published at `out`.
+    pub fn create(out: &Path) -> Result<Self, PdfError> {
+        let (dir, name) = match (out.parent(), out.file_name()) {
+            (Some(d), Some(n)) => (d, n),
+            _ => return Err(PdfError::BadPath(out.to_path_buf())),
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let (temp, file) = TempFile::create(dir, &name.to_string_lossy())?;
+        let mut w = PdfWriter {
+            out: Counting {
+                inner: BufWriter::with_capacity(256 * 1024, file),
+                count: 0,
+            },
+            temp,
+            final_path: out.to_path_buf(),
+            offsets: vec![None; FIRST_FREE_ID as usize],
+            page_ids: Vec::new(),
+            broken: false,
+        };
+        // The binary comment tells transfer tools the file is not text.
+        w.raw(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")?;
+        w.begin_object(CATALOG_ID)?;
+        w.raw(format!("<< /Type /Catalog /Pages {PAGES_ID} 0 R >>\nendobj\n").as_bytes())?;
+        Ok(w)
+    }
+
+    /// Pages written so far.
+    pub fn pages(&self) -> u32 {
+        self.page_ids.len() as u32
+    }
+
+    /// Encodes `page` and appends it as the next page. A malformed page is refused without
+    /// harm; after any other error the writer only refuses further work.
+    pub fn add_page(&mut self, page: &RasterPage) -> Result<(), PdfError> {
+        if self.broken {
+            return Err(PdfError::Incomplete);
+        }
+        let page_no = self.pages() + 1;
+        page.check_layout().map_err(|e| PdfError::BadPage {
+            page: page_no,
+            reason: e.to_string(),
+        })?;
+        let result = self.write_page(page, page_no);
+        self.broken = result.is_err();
+        result
+    }
+
+    fn write_page(&mut self, page: &RasterPage, page_no: u32) -> Result<(), PdfError> {
+        let image_id = self.alloc();
+        let length_id = self.alloc();
+        let content_id = self.alloc();
+        let page_id = self.alloc();
+
+        let (color_space, bits, filter, decode) = match page.color {
+            ColorMode::Color => ("/DeviceRGB", 8, "/DCTDecode", ""),
+            ColorMode::Gray => ("/DeviceGray", 8, "/DCTDecode", ""),
+            // PDF gray 0 is black; our rasters use 1 for black, so invert on decode.
+            ColorMode::BlackWhite => ("/DeviceGray", 1, "/FlateDecode", " /Decode [1 0]"),
+        };
+        self.begin_object(image_id)?;
+        self.raw(
+            format!(
+                "<< /Type /XObject /Subtype /Image /Width {} /Height {} /ColorSpace {color_space} \
+                 /BitsPerComponent {bits}{decode} /Filter {filter} /Length {length_id} 0 R >>\nstream\n",
+                page.width_px, page.height_px
+            )
+            .as_bytes(),
+        )?;
+        let start = self.out.count;
+        match page.color {
+            ColorMode::Color | ColorMode::Gray => self.write_jpeg(page, page_no)?,
+            ColorMode::BlackWhite => self.write_flate(&page.data)?,
+        }
+        let length = self.out.count - start;
+        self.raw(b"\nendstream\nendobj\n")?;
+        self.begin_object(length_id)?;
+        self.raw(format!("{length}\nendobj\n").as_bytes())?;
+
+        let (w, h) = page.size_points();
+        let (w, h) = (num(w), num(h));
+        let content = format!("q\n{w} 0 0 {h} 0 0 cm\n/Im0 Do\nQ\n");
+        self.begin_object(content_id)?;
+        self.raw(format!("<< /Length {} >>\nstream\n{content}endstream\nendobj\n", content.len()).as_bytes())?;
+
+        self.begin_object(page_id)?;
+        self.raw(
+            format!(
+                "<< /Type /Page /Parent {PAGES_ID} 0 R /MediaBox [0 0 {w} {h}] \
+                 /Resources << /XObject << /Im0 {image_id} 0 R >> >> /Contents {content_id} 0 R >>\nendobj\n"
+            )
+            .as_bytes(),
+        )?;
+        self.page_ids.push(page_id);
+        tracing::debug!(page_no, image_bytes = length, "page added to PDF");
+        Ok(())
+    }
+
+    /// Writes the page tree and cross-reference table, makes the file durable and moves it to
+    /// its final name.
+    pub fn finish(mut self) -> Result<ScanOutput, PdfError> {
+        if self.broken {
+            return Err(PdfError::Incomplete);
+        }
+        if self.page_ids.is_empty() {
+            return Err(PdfError::NoPages);
+        }
+        let kids: Vec<String> = self.page_ids.iter().map(|id| format!("{id} 0 R")).collect();
+        self.begin_object(PAGES_ID)?;
+        self.raw(
+            format!(
+                "<< /Type /Pages /Kids [{}] /Count {} >>\nendobj\n",
+                kids.join(" "),
+                self.page_ids.len()
+            )
+            .as_bytes(),
+        )?;
+        let created = chrono::Utc::now().format("D:%Y%m%d%H%M%SZ");
+        self.begin_object(INFO_ID)?;
+        self.raw(
+            format!("<< /Producer (mfp-kiosk {}) /CreationDate ({created}) >>\nendobj\n", env!("CARGO_PKG_VERSION"))
+                .as_bytes(),
+        )?;
+
+        let xref_at = self.out.count;
+        let mut xref = format!("xref\n0 {}\n0000000000 65535 f\r\n", self.offsets.len());
+        for offset in self.offsets.iter().skip(1) {
+            let offset = offset.ok_or(PdfError::Incomplete)?;
+            xref.push_str(&format!("{offset:010} 00000 n\r\n"));
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        xref.push_str(&format!(
+            "trailer\n<< /Size {} /Root {CATALOG_ID} 0 R /Info {INFO_ID} 0 R /ID [<{id}> <{id}>] >>\nstartxref\n{xref_at}\n%%EOF\n",
+            self.offsets.len()
+        ));
+        self.raw(xref.as_bytes())?;
+        let bytes = self.out.count;
+
+        let io_err = |source| PdfError::Io {
+            path: self.temp.path.clone(),
+            source,
+        };
+        self.out.inner.flush().map_err(io_err)?;
+        self.out.inner.get_ref().sync_all().map_err(io_err)?;
+        self.temp.persist(&self.final_path)?;
+        tracing::info!(pages = self.pages(), bytes, "PDF written");
+        Ok(ScanOutput {
+            path: self.final_path.clone(),
+            pages: self.pages(),
+            bytes,
+        })
+    }
+
+    fn alloc(&mut self) -> u32 {
+        self.offsets.push(None);
+        (self.offsets.len() - 1) as u32
+    }
+
+    fn begin_object(&mut self, id: u32) -> Result<(), PdfError> {
+        self.offsets[id as usize] = Some(self.out.count);
+        self.raw(format!("{id} 0 obj\n").as_bytes())
+    }
+
+    fn raw(&mut self, bytes: &[u8]) -> Result<(), PdfError> {
+        self.out.write_all(bytes).map_err(|source| PdfError::Io {
+            path: self.temp.path.clone(),
+            source,
+        })
+    }
+
+    fn write_jpeg(&mut self, page: &RasterPage, page_no: u32) -> Result<(), PdfError> {
+        let too_big = || PdfError::BadPage {
+            page: page_no,
+            reason: format!(
+                "{}x{} px exceeds the JPEG limit of 65535 px per side",
+                page.width_px, page.height_px
+            ),
+        };
+        let width = u16::try_from(page.width_px).map_err(|_| too_big())?;
+        let height = u16::try_from(page.height_px).map_err(|_| too_big())?;
+        let dpi = u16::try_from(page.dpi).unwrap_or(u16::MAX);
+        let color_type = match page.color {
+            ColorMode::Gray => jpeg_encoder::ColorType::Luma,
+            _ => jpeg_encoder::ColorType::Rgb,
+        };
+        let mut encoder = jpeg_encoder::Encoder::new(&mut self.out, JPEG_QUALITY);
+        encoder.set_density(jpeg_encoder::Density::Inch { x: dpi, y: dpi });
+        encoder
+            .encode(&page.data, width, height, color_type)
+            .map_err(|e| match e {
+                jpeg_encoder::EncodingError::IoError(source) => PdfError::Io {
+                    path: self.temp.path.clone(),
+                    source,
+                },
+                other => PdfError::Jpeg {
+                    page: page_no,
+                    reason: other.to_string(),
+                },
+            })
+    }
+
+    fn write_flate(&mut self, data: &[u8]) -> Result<(), PdfError> {
+        let mut z = flate2::write::ZlibEncoder::new(&mut self.out, flate2::Compression::default());
+        z.write_all(data)
+            .and_then(|()| z.finish().map(drop))
+            .map_err(|source| PdfError::Io {
+                path: self.temp.path.clone(),
+                source,
+            })
+    }
+}
+
+/// A PDF real: fixed notation (PDF has no exponents), at most 3 decimals, no trailing zeros.
+fn num(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_owned()
+}
+
+/// Counts the bytes written, for object offsets and stream lengths.
+struct Counting<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The hidden temporary file; removed on drop unless persisted.
+struct TempFile {
+    path: PathBuf,
+    persisted: bool,
+}
+
+impl TempFile {
+    fn create(dir: &Path, final_name: &str) -> Result<(TempFile, File), PdfError> {
+        // A leading dot hides it from directory listings; the pid and a random part keep
+        // concurrent jobs for the same name apart; create_new refuses to reuse anything.
+        let path = dir.join(format!(
+            ".{final_name}.{}-{}.partial",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|source| PdfError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok((
+            TempFile {
+                path,
+                persisted: false,
+            },
+            file,
+        ))
+    }
+
+    fn persist(&mut self, to: &Path) -> Result<(), PdfError> {
+        fs::rename(&self.path, to).map_err(|source| PdfError::Io {
+            path: to.to_path_buf(),
+            source,
+        })?;
+        self.persisted = true;
+        sync_dir(to)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.persisted {
+            if let Err(e) = fs::remove_file(&self.path) {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot remove partial PDF");
+            }
+        }
+    }
+}
+
+/// Makes the rename itself durable: without this a power cut can lose the new directory entry.
+#[cfg(unix)]
+fn sync_dir(file: &Path) -> Result<(), PdfError> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| PdfError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_file: &Path) -> Result<(), PdfError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reals_are_plain_decimals() {
+        assert_eq!(num(595.2756), "595.276");
+        assert_eq!(num(612.0), "612");
+        assert_eq!(num(841.5), "841.5");
+        assert_eq!(num(0.0001), "0");
+    }
+
+    #[test]
+    fn unfinished_writer_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("doc.pdf");
+        let w = PdfWriter::create(&out).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        drop(w);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn empty_document_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("doc.pdf");
+        let w = PdfWriter::create(&out).unwrap();
+        assert!(matches!(w.finish(), Err(PdfError::NoPages)));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn malformed_page_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PdfWriter::create(&dir.path().join("doc.pdf")).unwrap();
+        let page = RasterPage {
+            width_px: 10,
+            height_px: 10,
+            dpi: 100,
+            color: ColorMode::Gray,
+            data: vec![0; 99],
+        };
+        assert!(matches!(w.add_page(&page), Err(PdfError::BadPage { page: 1, .. })));
+        assert_eq!(w.pages(), 0);
+    }
+}
