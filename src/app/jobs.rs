@@ -6,17 +6,18 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Local;
+use chrono::{Local, Utc};
 use tokio::sync::mpsc;
 
 use super::controller::Answer;
 use super::services::Services;
 use super::signin::SessionTokens;
-use crate::config::{DestinationConfig, WorkflowConfig};
+use crate::config::{Destination, WorkflowConfig};
+use super::services::destination_name;
 use crate::graph::ConflictBehavior;
 use crate::kiosk::Event;
 use crate::scan::ScanOptions;
-use crate::store::{JobRecord, JobState, NewJob};
+use crate::store::{JobRecord, NewJob};
 use crate::workflow::template::{self, TemplateContext};
 
 /// How often the outbox worker looks for queued jobs.
@@ -30,7 +31,7 @@ pub enum JobError {
     #[error("user {0} is not in the identity cache")]
     UnknownUser(String),
     #[error("scan failed: {0}")]
-    Scan(#[from] crate::scan::ScanError),
+    Scan(#[from] crate::scan::pdf::PdfError),
     #[error("the scan was cancelled")]
     Cancelled,
     #[error("file name template: {0}")]
@@ -102,8 +103,8 @@ async fn scan_and_deliver(
         .ok_or_else(|| JobError::UnknownWorkflow(workflow_id.into()))?;
     let user = services.store.user_by_oid(oid)?.ok_or_else(|| JobError::UnknownUser(oid.into()))?;
 
-    let job_id = uuid::Uuid::new_v4().to_string();
-    let path = services.spool_path(&job_id);
+    let job_id = uuid::Uuid::new_v4();
+    let path = services.spool_path(&job_id.to_string());
     let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
     let s = services.clone();
     let scan_path = path.clone();
@@ -119,12 +120,12 @@ async fn scan_and_deliver(
     }
     let output = match scan.await.map_err(|e| JobError::Task(e.to_string()))? {
         Ok(output) => output,
-        Err(crate::scan::ScanError::Cancelled) => return Err(JobError::Cancelled),
+        Err(e) if e.is_cancelled() => return Err(JobError::Cancelled),
         Err(e) => return Err(e.into()),
     };
     answer.event(Event::ScanDone { pages: output.pages, bytes: output.bytes });
 
-    let seq = services.store.list_jobs(u32::MAX)?.len() as u64 + 1;
+    let seq = services.store.list_jobs(usize::MAX)?.len() as u64 + 1;
     let ctx = TemplateContext {
         now: Local::now().fixed_offset(),
         user: user.username.clone(),
@@ -137,18 +138,21 @@ async fn scan_and_deliver(
     let folder = template::render_folder(&wf.folder, &ctx)?;
     let file_name = template::render(&wf.file_name, &ctx)?;
     // The job is durable from here on: the PDF is fsync'd in the spool, the row is in SQLite.
-    let job = services.store.insert_job(&NewJob {
-        id: job_id,
-        user_oid: oid.to_string(),
-        workflow_id: wf.id.clone(),
-        destination: serde_json::to_string(&wf.destination).unwrap_or_default(),
-        folder: folder.clone(),
-        file_name: file_name.clone(),
-        spool_path: path.to_string_lossy().into_owned(),
-        size_bytes: output.bytes,
-        pages: output.pages,
-    })?;
-    services.audit(oid, "scan_queued", &job.id, &format!("{} pages", output.pages));
+    let job = services.store.insert_job(
+        &NewJob {
+            id: job_id,
+            user_oid: oid.to_string(),
+            workflow_id: wf.id.clone(),
+            destination: destination_json(&wf),
+            folder: folder.clone(),
+            file_name: file_name.clone(),
+            spool_path: path.clone(),
+            size_bytes: output.bytes,
+            pages: output.pages,
+        },
+        Utc::now(),
+    )?;
+    services.audit(oid, "scan_queued", &job.id.to_string(), &format!("{} pages", output.pages));
 
     let progress_answer = answer.clone();
     let progress: Arc<dyn Fn(u64, u64) + Send + Sync> = Arc::new(move |sent, total| {
@@ -158,11 +162,11 @@ async fn scan_and_deliver(
         Ok(()) => Ok(Delivered::Sent {
             file_name,
             folder: if folder.is_empty() { "your OneDrive".into() } else { folder },
-            destination: wf.destination.display_name().to_string(),
+            destination: destination_name(wf.destination).to_string(),
         }),
         Err(e) => {
             tracing::warn!(job = %job.id, error = %e, "delivery deferred to the outbox");
-            services.store.update_job_state(&job.id, JobState::Queued, Some(&e.to_string()))?;
+            services.store.retry_job_later(job.id, &e.to_string(), Utc::now(), Utc::now())?;
             Ok(Delivered::Queued { reason: short_reason(&e) })
         }
     }
@@ -176,12 +180,39 @@ fn short_reason(e: &JobError) -> String {
     }
 }
 
+/// The destination as recorded with the job (a job outlives config edits).
+fn destination_json(wf: &WorkflowConfig) -> serde_json::Value {
+    match wf.destination {
+        Destination::Onedrive => serde_json::json!({ "type": "onedrive" }),
+        Destination::Sharepoint => serde_json::json!({
+            "type": "sharepoint",
+            "site": wf.site,
+            "library": wf.library,
+        }),
+    }
+}
+
 fn scan_options(wf: &WorkflowConfig) -> ScanOptions {
+    use crate::config::{ColorMode as C, PageSize as P, ScanSource as S};
+    use crate::scan::{ColorMode, PageSize, ScanSource};
     ScanOptions {
         dpi: wf.resolution_dpi,
-        color: wf.color_mode.into(),
-        source: wf.source.into(),
-        page_size: wf.page_size.into(),
+        color: match wf.color_mode {
+            C::Color => ColorMode::Color,
+            C::Gray => ColorMode::Gray,
+            C::Bw => ColorMode::BlackWhite,
+        },
+        source: match wf.source {
+            S::Flatbed => ScanSource::Flatbed,
+            S::Adf => ScanSource::Adf,
+            S::AdfDuplex => ScanSource::AdfDuplex,
+        },
+        page_size: match wf.page_size {
+            P::A4 => PageSize::A4,
+            P::Letter => PageSize::Letter,
+            P::Legal => PageSize::Legal,
+            P::A5 => PageSize::A5,
+        },
     }
 }
 
@@ -202,28 +233,30 @@ pub async fn deliver(
             access.token
         }
     };
-    services.store.update_job_state(&job.id, JobState::Uploading, None)?;
-    services.store.record_job_attempt(&job.id)?;
-    let destination: DestinationConfig = serde_json::from_str(&job.destination)
-        .map_err(|e| JobError::Unsupported(format!("unreadable destination: {e}")))?;
-    let item = match destination {
-        DestinationConfig::OneDrive => {
+    services.store.start_job_attempt(job.id, Utc::now())?;
+    let item = match job.destination.get("type").and_then(|t| t.as_str()) {
+        Some("onedrive") => {
             services
                 .graph
                 .upload_small(
                     &token,
                     &job.folder,
                     &job.file_name,
-                    std::path::Path::new(&job.spool_path),
+                    &job.spool_path,
                     ConflictBehavior::Rename,
                     progress,
                 )
                 .await?
         }
-        other => return Err(JobError::Unsupported(other.display_name().to_string())),
+        other => {
+            return Err(JobError::Unsupported(format!(
+                "destination {} (SharePoint delivery is not implemented yet)",
+                other.unwrap_or("missing")
+            )))
+        }
     };
-    services.store.mark_job_done(&job.id, &item.id, item.web_url.as_deref().unwrap_or(""))?;
-    services.audit(&job.user_oid, "scan_delivered", &job.id, &item.name);
+    services.store.complete_job(job.id, &item.id, Some(item.web_url.as_str()), Utc::now())?;
+    services.audit(&job.user_oid, "scan_delivered", &job.id.to_string(), &item.name);
     if let Err(e) = std::fs::remove_file(&job.spool_path) {
         tracing::warn!(job = %job.id, error = %e, "delivered, but the spool file could not be removed");
     }
@@ -237,7 +270,7 @@ pub async fn outbox_worker(services: Arc<Services>, sessions: SessionTokens) {
     loop {
         interval.tick().await;
         loop {
-            let next = match services.store.next_queued_job() {
+            let next = match services.store.next_queued_job(Utc::now()) {
                 Ok(Some(job)) => job,
                 Ok(None) => break,
                 Err(e) => {
@@ -247,7 +280,8 @@ pub async fn outbox_worker(services: Arc<Services>, sessions: SessionTokens) {
             };
             if let Err(e) = deliver(&services, &sessions, &next, None).await {
                 tracing::warn!(job = %next.id, error = %e, "outbox: delivery failed, will retry");
-                let _ = services.store.update_job_state(&next.id, JobState::Queued, Some(&e.to_string()));
+                let retry_at = Utc::now() + chrono::Duration::seconds(OUTBOX_INTERVAL.as_secs() as i64);
+                let _ = services.store.retry_job_later(next.id, &e.to_string(), retry_at, Utc::now());
                 break;
             }
         }

@@ -96,6 +96,27 @@ fn scanner_factory(config: &Config, demo: bool) -> services::ScannerFactory {
     if demo {
         Box::new(move || Box::new(crate::scan::simulated::SimulatedScanner::new(pages)))
     } else {
-        Box::new(|| Box::new(crate::scan::unavailable::NoScanner))
+        Box::new(|| Box::new(NoScanner))
+    }
+}
+
+/// The scanner of a build without a scanner source for this device: every scan fails with a
+/// message that says so, instead of pretending to scan.
+struct NoScanner;
+
+impl crate::scan::Scanner for NoScanner {
+    fn name(&self) -> &str {
+        "none"
+    }
+
+    fn scan(
+        &mut self,
+        _opts: &crate::scan::ScanOptions,
+        _on_page: &mut dyn FnMut(crate::scan::RasterPage) -> Result<(), crate::scan::ScanError>,
+        _cancel: &std::sync::atomic::AtomicBool,
+    ) -> Result<u32, crate::scan::ScanError> {
+        Err(crate::scan::ScanError::Device(
+            "no scanner source is configured on this panel (SANE support is not built yet)".into(),
+        ))
     }
 }

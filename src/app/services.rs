@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use chrono::Utc;
 use secrecy::SecretString;
@@ -13,10 +12,11 @@ use tokio::sync::OnceCell;
 use super::signin::AccessToken;
 use crate::auth::card::CardPipeline;
 use crate::auth::entra::{EntraClient, EntraError, EntraSettings};
-use crate::auth::{pin, IdClaims};
+use crate::auth::pin::{self, PinHashParams, PinHasher};
+use crate::auth::IdClaims;
 use crate::config::Config;
 use crate::graph::GraphClient;
-use crate::identity::provisioning::{self, DirectoryProfile, ProvisionOutcome, ProvisioningRules};
+use crate::identity::provisioning::{self, DirectoryProfile, Outcome, ProvisioningRules};
 use crate::identity::{UserRecord, UserStatus};
 use crate::kiosk::{AuthMethod, KioskSettings, LoginMode, SessionUser, WorkflowEntry};
 use crate::scan::Scanner;
@@ -109,8 +109,9 @@ impl Services {
         let store = Store::open(&state_dir.join("kiosk.sqlite3"))?;
         let key = DeviceKey::load_or_create(&state_dir.join("device.key"))?;
         let card_pipeline = CardPipeline::parse(&config.readers.normalise)?;
-        let graph = GraphClient::new(config.graph.endpoint.clone())
-            .map_err(|e| ServiceError::Task(e.to_string()))?;
+        let endpoint = url::Url::parse(&config.graph.endpoint)
+            .map_err(|e| ServiceError::Task(format!("graph.endpoint: {e}")))?;
+        let graph = GraphClient::new(endpoint).map_err(|e| ServiceError::Task(e.to_string()))?;
         Ok(Services {
             config,
             store,
@@ -130,15 +131,15 @@ impl Services {
         KioskSettings {
             inactivity_timeout: std::time::Duration::from_secs(c.session.inactivity_timeout_secs),
             countdown: std::time::Duration::from_secs(c.session.countdown_secs),
-            pin_min_length: c.pin.min_length as usize,
-            pin_max_length: c.pin.max_length as usize,
+            pin_min_length: c.pin.min_length,
+            pin_max_length: c.pin.max_length,
             login_mode: self.login_mode(),
             microsoft_enabled: true,
         }
     }
 
     pub fn login_mode(&self) -> LoginMode {
-        use crate::config::LoginModeConfig as M;
+        use crate::config::LoginMode as M;
         match self.config.pin.login_mode {
             M::Card => LoginMode::Card,
             M::Pin => LoginMode::Pin,
@@ -148,17 +149,18 @@ impl Services {
     }
 
     pub fn offline_grace(&self) -> chrono::Duration {
-        chrono::Duration::hours(self.config.identity.offline_grace_hours as i64)
+        chrono::Duration::hours(i64::from(self.config.identity.offline_grace_hours))
     }
 
     /// The Entra client, connected (discovery fetched) on first use. A failed discovery is
     /// retried at the next sign-in rather than cached.
     pub async fn entra(&self) -> Result<&EntraClient, ServiceError> {
         let e = &self.config.entra;
+        let authority_host = e.authority_host_url().map_err(|err| ServiceError::Task(err.to_string()))?;
         self.entra
             .get_or_try_init(|| async {
                 EntraClient::connect(EntraSettings {
-                    authority_host: e.authority_host.clone(),
+                    authority_host,
                     tenant: e.tenant.clone(),
                     client_id: e.client_id.clone(),
                     scopes: e.scopes.clone(),
@@ -171,14 +173,7 @@ impl Services {
     }
 
     fn rules(&self) -> ProvisioningRules {
-        let e = &self.config.entra;
-        ProvisioningRules {
-            allowed_tenants: e.allowed_tenants.clone(),
-            allowed_upn_domains: e.allowed_upn_domains.clone(),
-            username_rule: e.username_rule,
-            username_prefix: e.username_prefix.clone(),
-            technician_role: e.technician_role.clone(),
-        }
+        ProvisioningRules::from_config(&self.config.entra)
     }
 
     /// Normalises and hashes a card number the way it is stored.
@@ -210,7 +205,7 @@ impl Services {
                 )));
             }
         }
-        if pin::verify_pin(&state.phc, pin_entered)? {
+        if self.pin_hasher().verify(&state.phc, pin_entered)? {
             self.store.reset_pin_failures(oid)?;
             return Ok(user);
         }
@@ -250,14 +245,14 @@ impl Services {
         };
         if let Some(rotated) = &tokens.refresh_token {
             let sealed = self.key.seal(rotated, oid.as_bytes())?;
-            self.store.put_refresh_token(oid, &sealed)?;
+            self.store.put_refresh_token(oid, &sealed, Utc::now())?;
         }
         self.store.touch_online(oid, Utc::now())?;
         Ok(AccessToken { token: tokens.access_token, expires_at: tokens.expires_at })
     }
 
     pub fn mark_needs_sign_in(&self, oid: &str) {
-        if let Err(e) = self.store.set_user_status(oid, UserStatus::NeedsSignIn) {
+        if let Err(e) = self.store.set_user_status(oid, UserStatus::NeedsSignIn, Utc::now()) {
             tracing::error!(error = %e, "cannot mark identity as needing sign-in");
         }
         self.audit("system", "needs_signin", oid, "refresh token rejected");
@@ -277,19 +272,19 @@ impl Services {
         let user = provisioned.user;
         self.store.upsert_user(&user)?;
         let action = match provisioned.outcome {
-            ProvisionOutcome::Created => "user_created",
-            ProvisionOutcome::Updated => "user_updated",
-            ProvisionOutcome::Unchanged => "user_signed_in",
+            Outcome::Created => "user_created",
+            Outcome::Updated => "user_updated",
+            Outcome::Unchanged => "user_signed_in",
         };
         self.audit(&user.oid, action, &user.oid, &user.upn);
         if let Some(refresh) = refresh_token {
             let sealed = self.key.seal(refresh, user.oid.as_bytes())?;
-            self.store.put_refresh_token(&user.oid, &sealed)?;
+            self.store.put_refresh_token(&user.oid, &sealed, Utc::now())?;
         }
         if let Some(card) = link_card {
             let (hash, masked) = self.card_hash(card)?;
-            let max = self.config.identity.max_cards_per_user as usize;
-            self.store.bind_card(&user.oid, &hash, &masked, max)?;
+            let max = self.config.identity.max_cards_per_user;
+            self.store.bind_card(&user.oid, &hash, &masked, max, Utc::now())?;
             self.audit(&user.oid, "card_bound", &user.oid, &masked);
         }
         Ok(user)
@@ -308,8 +303,8 @@ impl Services {
             .map(|w| WorkflowEntry {
                 id: w.id.clone(),
                 label: w.label.clone(),
-                badge: w.destination.badge().to_string(),
-                destination: w.destination.display_name().to_string(),
+                badge: destination_badge(w.destination).to_string(),
+                destination: destination_name(w.destination).to_string(),
             })
             .collect();
         SessionUser {
@@ -332,7 +327,7 @@ impl Services {
 
     /// Appends to the audit log; a failing audit write is logged, never fatal to the user.
     pub fn audit(&self, actor: &str, action: &str, subject: &str, detail: &str) {
-        if let Err(e) = self.store.append_audit(actor, action, subject, detail) {
+        if let Err(e) = self.store.append_audit(actor, action, Some(subject), Some(detail), Utc::now()) {
             tracing::error!(error = %e, action, "audit write failed");
         }
     }
@@ -351,8 +346,26 @@ impl Services {
         }
     }
 
-    pub fn now() -> SystemTime {
-        SystemTime::now()
+    /// The PIN hasher, peppered with the device key so a copied database alone can't be
+    /// brute-forced offline.
+    pub fn pin_hasher(&self) -> PinHasher {
+        PinHasher::new(PinHashParams::default(), Some(self.key.pin_pepper()))
+    }
+}
+
+/// Short glyph text of a destination tile.
+pub fn destination_badge(d: crate::config::Destination) -> &'static str {
+    match d {
+        crate::config::Destination::Onedrive => "OD",
+        crate::config::Destination::Sharepoint => "SP",
+    }
+}
+
+/// A destination as users name it.
+pub fn destination_name(d: crate::config::Destination) -> &'static str {
+    match d {
+        crate::config::Destination::Onedrive => "OneDrive",
+        crate::config::Destination::Sharepoint => "SharePoint",
     }
 }
 
