@@ -85,7 +85,7 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
         .context("cannot start the async runtime")?;
     let window = mfp_kiosk::MainWindow::new().context("cannot create the panel window")?;
     let device_name = config.device.name.clone();
-    let wedge = config.wedge_settings();
+    let wedge = app::wedge_settings(&config, demo);
     let weak = window.as_weak();
     let sink: ViewSink = Box::new(move |view| {
         let state = ui_bridge::ui_state(view, &device_name, demo);

@@ -7,13 +7,14 @@ pub mod services;
 pub mod signin;
 pub mod ui_bridge;
 
-use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use controller::{Controller, ControllerHandle, Input, ViewSink};
 pub use services::{ServiceError, Services};
 
 use crate::config::Config;
+use crate::readers::wedge::WedgeSettings;
 
 /// Why the panel could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,11 +36,23 @@ pub struct Running {
     pub outbox: tokio::task::JoinHandle<()>,
 }
 
-/// Where the demo keeps its state when the config leaves `device.state_dir` empty.
-pub fn default_demo_state_dir() -> PathBuf {
-    dirs::data_local_dir()
-        .unwrap_or_else(std::env::temp_dir)
-        .join("mfp-kiosk-demo")
+/// How keys typed while the idle page shows are turned into badge numbers: the configured
+/// keyboard-wedge timing, or, in the demo (where a person types the badge number by hand to
+/// simulate a reader), a gap long enough for human typing.
+pub fn wedge_settings(config: &Config, demo: bool) -> WedgeSettings {
+    match &config.readers.keyboard_wedge {
+        Some(w) => WedgeSettings {
+            min_length: w.min_length,
+            max_length: w.max_length,
+            max_key_gap: Duration::from_millis(w.max_key_gap_ms),
+            terminator: match w.terminator {
+                crate::config::Terminator::Enter => '\n',
+                crate::config::Terminator::Tab => '\t',
+            },
+        },
+        None if demo => WedgeSettings { max_key_gap: Duration::from_secs(3), ..WedgeSettings::default() },
+        None => WedgeSettings::default(),
+    }
 }
 
 /// Starts the simulated cloud (demo) and points the config at it.
@@ -63,9 +76,8 @@ async fn start_sim(config: &mut Config) -> Result<crate::sim::SimCloud, StartErr
 
 /// Builds the services and spawns the controller and the outbox worker on the current runtime.
 pub async fn start(mut config: Config, demo: bool, sink: ViewSink) -> Result<Running, StartError> {
-    if config.device.state_dir.as_os_str().is_empty() {
-        config.device.state_dir = default_demo_state_dir();
-    }
+    // Resolve "" (the demo's "pick a per-user directory") once, so every path agrees.
+    config.device.state_dir = config.state_dir();
     std::fs::create_dir_all(&config.device.state_dir)
         .map_err(|e| StartError::StateDir(format!("{}: {e}", config.device.state_dir.display())))?;
 
