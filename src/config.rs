@@ -444,7 +444,7 @@ impl Config {
             return Err(ConfigError::Syntax {
                 line,
                 column,
-                message: e.message().trim().to_string(),
+                message: one_line(e.message()),
             });
         }
         let config: Config = toml::from_str(s).map_err(|e| classify_data_error(s, &e))?;
@@ -495,7 +495,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_device()?;
         self.entra.validate()?;
-        service_url("graph.endpoint", &self.graph.endpoint, DEFAULT_GRAPH_ENDPOINT)?;
+        service_url(
+            "graph.endpoint",
+            &self.graph.endpoint,
+            DEFAULT_GRAPH_ENDPOINT,
+        )?;
         self.validate_session()?;
         self.validate_pin()?;
         self.validate_identity()?;
@@ -663,8 +667,7 @@ impl Config {
         if self.workflows.is_empty() {
             return Err(ConfigError::Missing {
                 key: "workflows".into(),
-                hint: "add at least one [[workflows]] table (see device/kiosk.example.toml)"
-                    .into(),
+                hint: "add at least one [[workflows]] table (see device/kiosk.example.toml)".into(),
             });
         }
         let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -683,7 +686,10 @@ impl Config {
             if let Some(first) = seen.insert(&w.id, i) {
                 return Err(invalid(
                     key("id"),
-                    format!("{:?} is already used by workflows[{first}]; ids must be unique", w.id),
+                    format!(
+                        "{:?} is already used by workflows[{first}]; ids must be unique",
+                        w.id
+                    ),
                 ));
             }
             let label = w.label.trim();
@@ -936,7 +942,10 @@ impl KeyboardWedgeConfig {
         let d = self.device.trim();
         if let Some(name) = d.strip_prefix("name:") {
             if name.trim().is_empty() {
-                return Err(invalid(KEY, "`name:` needs the device name as shown by evtest"));
+                return Err(invalid(
+                    KEY,
+                    "`name:` needs the device name as shown by evtest",
+                ));
             }
             return Ok(WedgeDevice::Name(name.to_string()));
         }
@@ -978,7 +987,7 @@ impl KeyboardWedgeConfig {
 impl PcscConfig {
     pub fn apdu_bytes(&self) -> Result<Vec<u8>, ConfigError> {
         let hex: String = self.apdu.chars().filter(|c| !c.is_whitespace()).collect();
-        let bytes = (hex.len() % 2 == 0 && hex.is_ascii())
+        let bytes = (hex.len().is_multiple_of(2) && hex.is_ascii())
             .then(|| {
                 (0..hex.len())
                     .step_by(2)
@@ -1026,9 +1035,9 @@ fn check_template(key: &str, template: &str, kind: TemplateKind) -> Result<(), C
             ));
         }
         let after = &rest[i + 1..];
-        let end = after.find('}').ok_or_else(|| {
-            invalid(key, format!("has an unclosed `{{` in {template:?}"))
-        })?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| invalid(key, format!("has an unclosed `{{` in {template:?}")))?;
         let name = &after[..end];
         if !TEMPLATE_PLACEHOLDERS.contains(&name) {
             return Err(invalid(
@@ -1044,7 +1053,8 @@ fn check_template(key: &str, template: &str, kind: TemplateKind) -> Result<(), C
     }
     literal.push_str(rest);
 
-    let forbidden = |c: char| matches!(c, '"' | '*' | ':' | '<' | '>' | '?' | '\\' | '|') || c.is_control();
+    let forbidden =
+        |c: char| matches!(c, '"' | '*' | ':' | '<' | '>' | '?' | '\\' | '|') || c.is_control();
     if let Some(c) = literal.chars().find(|&c| forbidden(c)) {
         return Err(invalid(
             key,
@@ -1100,8 +1110,7 @@ fn check_site(key: &str, site: &str) -> Result<(), ConfigError> {
         )
     };
     let (host, path) = site.split_once(":/").ok_or_else(bad)?;
-    if !is_domain(host) || path.trim_matches('/').is_empty() || path.contains(char::is_whitespace)
-    {
+    if !is_domain(host) || path.trim_matches('/').is_empty() || path.contains(char::is_whitespace) {
         return Err(bad());
     }
     Ok(())
@@ -1159,10 +1168,9 @@ fn service_url(key: &str, value: &str, example: &str) -> Result<Url, ConfigError
 
 fn absolute_if_set(key: &str, p: Option<&Path>) -> Result<(), ConfigError> {
     match p {
-        Some(p) if !p.is_absolute() => Err(invalid(
-            key,
-            format!("must be an absolute path, got {p:?}"),
-        )),
+        Some(p) if !p.is_absolute() => {
+            Err(invalid(key, format!("must be an absolute path, got {p:?}")))
+        }
         _ => Ok(()),
     }
 }
@@ -1190,9 +1198,16 @@ fn is_domain(s: &str) -> bool {
 fn is_slug(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -1215,7 +1230,11 @@ fn classify_data_error(src: &str, e: &toml::de::Error) -> ConfigError {
     let span = e.span();
     let offset = span.as_ref().map(|r| r.start).unwrap_or(0);
     let (line, column) = line_col(src, offset);
-    let loc = span.map(|r| locate(src, r.start));
+    // An empty span, or one over the whole document, means the root table (a missing `[entra]`).
+    let whole_doc = span
+        .as_ref()
+        .is_some_and(|r| r.is_empty() || (r.start == 0 && r.end >= src.trim_end().len()));
+    let loc = span.filter(|_| !whole_doc).map(|r| locate(src, r.start));
     let join = |table: &str, key: &str| {
         if table.is_empty() {
             key.to_string()
@@ -1228,10 +1247,15 @@ fn classify_data_error(src: &str, e: &toml::de::Error) -> ConfigError {
         .strip_prefix("unknown field `")
         .and_then(|r| r.split('`').next())
     {
-        let table = loc.as_ref().map(|l| l.table_path()).unwrap_or_default();
+        let key = match &loc {
+            // An unknown table: the span is its header, whose path is the key.
+            Some(l) if l.on_header => l.header_path.clone(),
+            Some(l) => join(&l.table_path(), field),
+            None => field.to_string(),
+        };
         let expected = backticked(msg.split_once("expected").map(|x| x.1).unwrap_or(""));
         return ConfigError::UnknownKey {
-            key: join(&table, field),
+            key,
             line,
             suggestion: closest(field, &expected),
         };
@@ -1250,7 +1274,7 @@ fn classify_data_error(src: &str, e: &toml::de::Error) -> ConfigError {
         None => ConfigError::Syntax {
             line,
             column,
-            message: msg.to_string(),
+            message: one_line(msg),
         },
     }
 }
@@ -1259,12 +1283,16 @@ fn missing_hint(key: &str) -> String {
     let field = key.rsplit('.').next().unwrap_or(key);
     match field {
         "entra" => "add an [entra] section with tenant and client_id".into(),
-        "tenant" => "set it to the Directory (tenant) ID, a verified domain, or \"organizations\"".into(),
+        "tenant" => {
+            "set it to the Directory (tenant) ID, a verified domain, or \"organizations\"".into()
+        }
         "client_id" => "set it to the Application (client) ID of the app registration".into(),
         "id" => "give the workflow a unique slug such as \"scan-to-onedrive\"".into(),
         "label" => "give the workflow the label shown on its button".into(),
         "destination" => "set it to \"onedrive\" or \"sharepoint\"".into(),
-        "device" => "set the input device: a path, \"name:<device name>\" or \"usb:VVVV:PPPP\"".into(),
+        "device" => {
+            "set the input device: a path, \"name:<device name>\" or \"usb:VVVV:PPPP\"".into()
+        }
         _ => "see device/kiosk.example.toml".into(),
     }
 }
@@ -1277,6 +1305,10 @@ struct Location {
     inline_parent: Option<String>,
     /// Key whose value starts at the offset, if any.
     value_key: Option<String>,
+    /// The offset is on a `[table]` or `[[array]]` header line.
+    on_header: bool,
+    /// Dotted name of the last header seen, without array indices.
+    header_path: String,
 }
 
 impl Location {
@@ -1291,22 +1323,28 @@ impl Location {
 
 fn locate(src: &str, offset: usize) -> Location {
     let mut table = String::new();
+    let mut header_path = String::new();
     let mut counts: HashMap<String, usize> = HashMap::new();
     let mut pos = 0;
     for line in src.split_inclusive('\n') {
         let start = pos;
         pos += line.len();
         let t = line.trim_start();
+        let mut on_header = false;
         if let Some(rest) = t.strip_prefix("[[") {
             if let Some(end) = rest.find("]]") {
                 let name = rest[..end].trim().to_string();
                 let n = counts.entry(name.clone()).or_insert(0);
                 table = format!("{name}[{n}]");
                 *n += 1;
+                header_path = name;
+                on_header = true;
             }
         } else if let Some(rest) = t.strip_prefix('[') {
             if let Some(end) = rest.find(']') {
                 table = rest[..end].trim().to_string();
+                header_path = table.clone();
+                on_header = true;
             }
         }
         if offset < pos {
@@ -1315,6 +1353,8 @@ fn locate(src: &str, offset: usize) -> Location {
                 table,
                 inline_parent: inline_parent(prefix),
                 value_key: key_before_value(prefix),
+                on_header,
+                header_path,
             };
         }
     }
@@ -1322,6 +1362,8 @@ fn locate(src: &str, offset: usize) -> Location {
         table,
         inline_parent: None,
         value_key: None,
+        on_header: false,
+        header_path,
     }
 }
 
@@ -1409,7 +1451,10 @@ mod tests {
 
     #[test]
     fn suggestions_pick_close_names() {
-        let c = vec!["inactivity_timeout_secs".to_string(), "countdown_secs".to_string()];
+        let c = vec![
+            "inactivity_timeout_secs".to_string(),
+            "countdown_secs".to_string(),
+        ];
         assert_eq!(
             closest("inactivity_timout_secs", &c).as_deref(),
             Some("inactivity_timeout_secs")
@@ -1430,7 +1475,11 @@ mod tests {
             check_template("k", t, k).unwrap();
         }
         let bad = [
-            ("Scans/{dat}", TemplateKind::Folder, "unknown placeholder `{dat}`"),
+            (
+                "Scans/{dat}",
+                TemplateKind::Folder,
+                "unknown placeholder `{dat}`",
+            ),
             ("Scans/{date", TemplateKind::Folder, "unclosed"),
             ("Scans/date}", TemplateKind::Folder, "without a matching"),
             ("/Scans", TemplateKind::Folder, "relative path"),
@@ -1481,7 +1530,9 @@ mod tests {
             WedgeDevice::Name("RFIDeas USB Keyboard".into())
         );
         assert!(matches!(
-            w("/dev/input/by-id/usb-rfid-event-kbd").device_selector().unwrap(),
+            w("/dev/input/by-id/usb-rfid-event-kbd")
+                .device_selector()
+                .unwrap(),
             WedgeDevice::Path(_)
         ));
         for bad in ["usb:c27:3bfa", "usb:0c27", "name:", "event3"] {
@@ -1496,7 +1547,10 @@ mod tests {
             apdu: a.into(),
         };
         assert_eq!(p("FFCA000000").apdu_bytes().unwrap(), [0xFF, 0xCA, 0, 0, 0]);
-        assert_eq!(p("ff ca 00 00 00").apdu_bytes().unwrap(), [0xFF, 0xCA, 0, 0, 0]);
+        assert_eq!(
+            p("ff ca 00 00 00").apdu_bytes().unwrap(),
+            [0xFF, 0xCA, 0, 0, 0]
+        );
         for bad in ["FFCA00000", "FFCA", "zzca000000", "ÿÿca000000"] {
             assert!(p(bad).apdu_bytes().is_err(), "{bad}");
         }

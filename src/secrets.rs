@@ -229,7 +229,10 @@ impl DeviceKey {
         let mut tmp_name = path.as_os_str().to_owned();
         tmp_name.push(format!(
             ".tmp-{}",
-            suffix.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            suffix
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         ));
         let tmp = PathBuf::from(tmp_name);
 
@@ -339,10 +342,7 @@ mod tests {
         let k = key(7);
         let token = SecretString::from("0.AAAA-refresh-token-value");
         let sealed = k.seal(&token, b"oid-adele").unwrap();
-        assert!(!sealed
-            .ciphertext
-            .windows(5)
-            .any(|w| w == b"0.AAA"));
+        assert!(!sealed.ciphertext.windows(5).any(|w| w == b"0.AAA"));
         let opened = k.open(&sealed, b"oid-adele").unwrap();
         assert_eq!(opened.expose_secret(), token.expose_secret());
         assert!(matches!(
