@@ -425,6 +425,46 @@ mod tests {
         assert_eq!(entries.len(), 1);
     }
 
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn loose_key_file_mode_is_warned_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.key");
+        let load_logs = |mode: u32| {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let out = Captured::default();
+            let writer = out.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                DeviceKey::load_or_create(&path).unwrap();
+            });
+            let bytes = out.0.lock().unwrap().clone();
+            String::from_utf8(bytes).unwrap()
+        };
+        fs::write(&path, [1u8; KEY_LEN]).unwrap();
+        let logs = load_logs(0o644);
+        assert!(
+            logs.contains("WARN") && logs.contains("chmod 600"),
+            "{logs}"
+        );
+        assert!(load_logs(0o600).is_empty());
+    }
+
     #[test]
     fn wrong_length_key_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
