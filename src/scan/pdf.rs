@@ -216,7 +216,13 @@ impl PdfWriter {
         let (w, h) = (num(w), num(h));
         let content = format!("q\n{w} 0 0 {h} 0 0 cm\n/Im0 Do\nQ\n");
         self.begin_object(content_id)?;
-        self.raw(format!("<< /Length {} >>\nstream\n{content}endstream\nendobj\n", content.len()).as_bytes())?;
+        self.raw(
+            format!(
+                "<< /Length {} >>\nstream\n{content}endstream\nendobj\n",
+                content.len()
+            )
+            .as_bytes(),
+        )?;
 
         self.begin_object(page_id)?;
         self.raw(
@@ -253,8 +259,11 @@ impl PdfWriter {
         let created = chrono::Utc::now().format("D:%Y%m%d%H%M%SZ");
         self.begin_object(INFO_ID)?;
         self.raw(
-            format!("<< /Producer (mfp-kiosk {}) /CreationDate ({created}) >>\nendobj\n", env!("CARGO_PKG_VERSION"))
-                .as_bytes(),
+            format!(
+                "<< /Producer (mfp-kiosk {}) /CreationDate ({created}) >>\nendobj\n",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_bytes(),
         )?;
 
         let xref_at = self.out.count;
@@ -484,7 +493,10 @@ mod tests {
             color: ColorMode::Gray,
             data: vec![0; 99],
         };
-        assert!(matches!(w.add_page(&page), Err(PdfError::BadPage { page: 1, .. })));
+        assert!(matches!(
+            w.add_page(&page),
+            Err(PdfError::BadPage { page: 1, .. })
+        ));
         assert_eq!(w.pages(), 0);
     }
 }
