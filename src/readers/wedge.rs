@@ -55,6 +55,9 @@ pub enum WedgeReject {
     Garbage,
 }
 
+/// Longest card number the decoder will hold; real badges stay far below it.
+pub const MAX_SUPPORTED_LENGTH: usize = 256;
+
 /// Results produced but not yet handed out; more than one terminator in a single `feed` is
 /// rare, and a flood of them must not grow memory.
 const MAX_PENDING: usize = 8;
@@ -74,7 +77,10 @@ pub struct WedgeDecoder {
 }
 
 impl WedgeDecoder {
-    pub fn new(settings: WedgeSettings) -> Self {
+    /// A decoder for a reader typing as `settings` describe. `max_length` is capped at
+    /// [`MAX_SUPPORTED_LENGTH`] so a configuration typo cannot make the buffer huge.
+    pub fn new(mut settings: WedgeSettings) -> Self {
+        settings.max_length = settings.max_length.min(MAX_SUPPORTED_LENGTH);
         WedgeDecoder {
             buf: String::with_capacity(settings.max_length),
             settings,
@@ -136,22 +142,19 @@ impl WedgeDecoder {
     }
 
     fn key(&mut self, c: char, at: Instant) -> Option<Result<String, WedgeReject>> {
-        if let Some(last) = self.last_key {
-            // saturating: a clock that steps backwards counts as no gap, never as a panic.
-            if at.saturating_duration_since(last) > self.settings.max_key_gap && self.len > 0 {
-                self.discarded = self.discarded.saturating_add(self.len);
-                self.reset_burst();
-            }
-        }
-        let slow_terminator = c == self.settings.terminator
-            && self
-                .last_key
-                .is_some_and(|last| at.saturating_duration_since(last) > self.settings.max_key_gap);
+        // saturating: a clock that steps backwards counts as no gap, never as a panic.
+        let slow = self
+            .last_key
+            .is_some_and(|last| at.saturating_duration_since(last) > self.settings.max_key_gap);
         self.last_key = Some(at);
+        if slow && self.len > 0 {
+            self.discarded = self.discarded.saturating_add(self.len);
+            self.reset_burst();
+        }
 
         if c == self.settings.terminator {
-            // An Enter long after the last digit is a person confirming, not a reader.
-            if slow_terminator {
+            // An Enter long after the last key is a person confirming, not a reader.
+            if slow {
                 self.discarded = self.discarded.saturating_add(1);
             }
             let result = self.judge();
@@ -284,6 +287,23 @@ mod tests {
         let shown = format!("{d:?}");
         assert!(!shown.contains("98765"), "{shown}");
         assert!(shown.contains("buffered_chars: 5"), "{shown}");
+    }
+
+    #[test]
+    fn absurd_max_length_is_capped() {
+        let mut d = WedgeDecoder::new(WedgeSettings {
+            max_length: usize::MAX,
+            ..WedgeSettings::default()
+        });
+        assert_eq!(d.settings().max_length, MAX_SUPPORTED_LENGTH);
+        let long = "1".repeat(MAX_SUPPORTED_LENGTH + 1) + "\n";
+        assert_eq!(
+            d.feed(&long, Instant::now()),
+            Some(Err(WedgeReject::TooLong {
+                len: MAX_SUPPORTED_LENGTH + 1,
+                max: MAX_SUPPORTED_LENGTH
+            }))
+        );
     }
 
     #[test]

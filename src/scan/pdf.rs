@@ -389,8 +389,10 @@ impl TempFile {
     fn create(dir: &Path, final_name: &str) -> Result<(TempFile, File), PdfError> {
         // A leading dot hides it from directory listings; the pid and a random part keep
         // concurrent jobs for the same name apart; create_new refuses to reuse anything.
+        // The name is shortened so the decorations never push it past NAME_MAX.
+        let stem: String = final_name.chars().take(64).collect();
         let path = dir.join(format!(
-            ".{final_name}.{}-{}.partial",
+            ".{stem}.{}-{}.partial",
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
@@ -469,6 +471,15 @@ mod tests {
         let out = dir.path().join("doc.pdf");
         let w = PdfWriter::create(&out).unwrap();
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        drop(w);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn long_final_names_still_get_a_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join(format!("{}.pdf", "n".repeat(240)));
+        let w = PdfWriter::create(&out).unwrap();
         drop(w);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }

@@ -210,11 +210,10 @@ fn avoid_reserved(mut name: String) -> String {
 }
 
 /// Fills the template and splits it into finished name segments at template `/`s.
-fn render_segments(template: &str, ctx: &TemplateContext) -> Result<Vec<String>, TemplateError> {
-    let tokens = parse(template)?;
+fn render_segments(tokens: &[Token], ctx: &TemplateContext) -> Result<Vec<String>, TemplateError> {
     let mut segments = Vec::new();
     let mut current = String::new();
-    for token in &tokens {
+    for token in tokens {
         match token {
             Token::Literal(s) => current.push_str(s),
             Token::Value(p) => current.push_str(&sanitize_value(&p.value(ctx))),
@@ -234,17 +233,18 @@ fn render_segments(template: &str, ctx: &TemplateContext) -> Result<Vec<String>,
 
 /// Renders a file-name template into one sanitised name.
 pub fn render(template: &str, ctx: &TemplateContext) -> Result<String, TemplateError> {
-    if parse(template)?.contains(&Token::Slash) {
+    let tokens = parse(template)?;
+    if tokens.contains(&Token::Slash) {
         return Err(TemplateError::SeparatorInFileName);
     }
-    let mut segments = render_segments(template, ctx)?;
+    let mut segments = render_segments(&tokens, ctx)?;
     Ok(segments.pop().unwrap_or_default())
 }
 
 /// Renders a folder template into sanitised segments joined by `/`, without leading or
 /// trailing slash (for example `Scans/2024-05-01/jdoe`).
 pub fn render_folder(template: &str, ctx: &TemplateContext) -> Result<String, TemplateError> {
-    let mut segments = render_segments(template, ctx)?;
+    let mut segments = render_segments(&parse(template)?, ctx)?;
     if let Some(first) = segments
         .first_mut()
         .filter(|s| s.eq_ignore_ascii_case("forms"))
