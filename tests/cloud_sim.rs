@@ -807,3 +807,30 @@ async fn devicelogin_page_approves_the_code_typed_in() {
     let tokens = entra.wait_for_device_code(pending).await.unwrap();
     assert_eq!(tokens.id_claims.unwrap().oid, megan.oid);
 }
+
+#[tokio::test]
+async fn unknown_kid_refetches_the_jwks_at_most_every_five_minutes() {
+    let (sim, _dir) = start_sim(|_| {}).await;
+    let adele = user(&sim, "adele@contoso.example");
+    let v = validator(&sim, &[]).await;
+    v.validate(&sim.sign_jwt(&id_claims_for(&sim, &adele)).unwrap())
+        .await
+        .unwrap();
+    sim.rotate_keys().await.unwrap();
+    let rotated = sim.sign_jwt(&id_claims_for(&sim, &adele)).unwrap();
+    let fetched = sim.stats().jwks_requests;
+
+    // The validator's cache clock is tokio's: pause it and step over the throttle window. Only
+    // the cache age depends on it; the HTTP exchange itself has no timers.
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(299)).await;
+    assert!(matches!(
+        v.validate(&rotated).await,
+        Err(IdTokenError::UnknownKid(_))
+    ));
+    assert_eq!(sim.stats().jwks_requests, fetched);
+
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(v.validate(&rotated).await.unwrap().oid, adele.oid);
+    assert_eq!(sim.stats().jwks_requests, fetched + 1);
+}
