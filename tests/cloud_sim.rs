@@ -752,3 +752,85 @@ async fn rotated_keys_are_fetched_by_new_validators_and_throttled_for_recent_one
     let tokens = sign_in(&sim, &entra, &adele.oid).await;
     assert_eq!(tokens.id_claims.unwrap().oid, adele.oid);
 }
+
+#[tokio::test]
+async fn devicelogin_page_approves_the_code_typed_in() {
+    let (sim, _dir) = start_sim(|_| {}).await;
+    let entra = client(&sim).await;
+    let megan = user(&sim, "megan@contoso.example");
+    let pending = entra.start_device_code().await.unwrap();
+    let code = pending.offer().user_code.clone();
+    let page_url = pending.offer().verification_uri.clone();
+    let browser = reqwest::Client::new();
+
+    let page = browser
+        .get(&page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Megan Bowen") && page.contains(&megan.oid));
+
+    let wrong = browser
+        .post(&page_url)
+        .form(&[
+            ("code", "WRONGCODE"),
+            ("oid", megan.oid.as_str()),
+            ("action", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(wrong.contains("not valid"));
+
+    // Users type codes in lower case and with spaces; the page accepts that.
+    let typed = format!("{} {}", &code[..4], &code[4..]).to_lowercase();
+    let done = browser
+        .post(&page_url)
+        .form(&[
+            ("code", typed.as_str()),
+            ("oid", megan.oid.as_str()),
+            ("action", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(done.contains("You have signed in"), "{done}");
+    let tokens = entra.wait_for_device_code(pending).await.unwrap();
+    assert_eq!(tokens.id_claims.unwrap().oid, megan.oid);
+}
+
+#[tokio::test]
+async fn unknown_kid_refetches_the_jwks_at_most_every_five_minutes() {
+    let (sim, _dir) = start_sim(|_| {}).await;
+    let adele = user(&sim, "adele@contoso.example");
+    let v = validator(&sim, &[]).await;
+    v.validate(&sim.sign_jwt(&id_claims_for(&sim, &adele)).unwrap())
+        .await
+        .unwrap();
+    sim.rotate_keys().await.unwrap();
+    let rotated = sim.sign_jwt(&id_claims_for(&sim, &adele)).unwrap();
+    let fetched = sim.stats().jwks_requests;
+
+    // The validator's cache clock is tokio's: pause it and step over the throttle window. Only
+    // the cache age depends on it; the HTTP exchange itself has no timers.
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(299)).await;
+    assert!(matches!(
+        v.validate(&rotated).await,
+        Err(IdTokenError::UnknownKid(_))
+    ));
+    assert_eq!(sim.stats().jwks_requests, fetched);
+
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(v.validate(&rotated).await.unwrap().oid, adele.oid);
+    assert_eq!(sim.stats().jwks_requests, fetched + 1);
+}

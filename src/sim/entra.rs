@@ -364,6 +364,14 @@ fn device_code_grant(
 ) -> Result<Response, EntraError> {
     let hash = sha256_hex(device_code);
     let now = Instant::now();
+    let bad_code = || {
+        EntraError::new(
+            headers,
+            "bad_verification_code",
+            Some(70018),
+            "Invalid verification code: the device code is unknown or was already redeemed.".into(),
+        )
+    };
     let (user, scopes) = {
         let mut guard = shared.state();
         let state = &mut *guard;
@@ -374,15 +382,7 @@ fn device_code_grant(
             .iter_mut()
             .find(|c| c.device_code_hash == hash && c.client_id.eq_ignore_ascii_case(client_id))
             .filter(|c| c.status != CodeStatus::Redeemed)
-            .ok_or_else(|| {
-                EntraError::new(
-                    headers,
-                    "bad_verification_code",
-                    Some(70018),
-                    "Invalid verification code: the device code is unknown or was already redeemed."
-                        .into(),
-                )
-            })?;
+            .ok_or_else(bad_code)?;
         if now >= entry.expires {
             return Err(EntraError::new(
                 headers,
@@ -434,7 +434,7 @@ fn device_code_grant(
                 ))
             }
             CodeStatus::Approved { oid } => oid.clone(),
-            CodeStatus::Redeemed => unreachable!("filtered above"),
+            CodeStatus::Redeemed => return Err(bad_code()),
         };
         let scopes = entry.scopes.clone();
         let user = usable_user(state.user(&oid), &oid, shared, headers)?;
