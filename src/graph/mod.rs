@@ -32,8 +32,8 @@ pub use drive::{
 pub use session::{FragmentSize, UploadSession, UploadUrl};
 pub use sites::{DriveInfo, SiteInfo, SiteRef, SiteResolver};
 pub use upload::{
-    BoxedTokenFuture, RetryPolicy, SessionStore, TokenError, TokenSource, UploadRequest,
-    Uploader, SESSION_THRESHOLD,
+    BoxedTokenFuture, RetryPolicy, SessionStore, TokenError, TokenSource, UploadRequest, Uploader,
+    SESSION_THRESHOLD,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

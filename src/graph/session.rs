@@ -180,9 +180,9 @@ impl GraphClient {
         let bytes = response.bytes().await.map_err(GraphError::Network)?;
         let raw: RawSession = serde_json::from_slice(&bytes)
             .map_err(|e| GraphError::UnexpectedResponse(format!("uploadSession: {e}")))?;
-        let url = raw
-            .upload_url
-            .ok_or_else(|| GraphError::UnexpectedResponse("uploadSession without uploadUrl".into()))?;
+        let url = raw.upload_url.ok_or_else(|| {
+            GraphError::UnexpectedResponse("uploadSession without uploadUrl".into())
+        })?;
         let (next_offset, range_end) = if raw.next_expected_ranges.is_empty() {
             (0, None)
         } else {
@@ -254,14 +254,13 @@ impl GraphClient {
             .await
             .map_err(file_err)?;
         let mut sent = start;
-        let stream =
-            ReaderStream::with_capacity(handle.take(len), READ_CHUNK).map(move |chunk| {
-                if let (Ok(bytes), Some(report)) = (&chunk, &progress) {
-                    sent += bytes.len() as u64;
-                    report(sent, total);
-                }
-                chunk
-            });
+        let stream = ReaderStream::with_capacity(handle.take(len), READ_CHUNK).map(move |chunk| {
+            if let (Ok(bytes), Some(report)) = (&chunk, &progress) {
+                sent += bytes.len() as u64;
+                report(sent, total);
+            }
+            chunk
+        });
         let end = start + len - 1;
         let response = self
             .http()
@@ -299,7 +298,10 @@ mod tests {
         assert_eq!(FragmentSize::DEFAULT.bytes(), 10 * 1024 * 1024);
         assert_eq!(FragmentSize::MIN.bytes(), 327_680);
         assert!(FragmentSize::from_units(0).is_none());
-        assert!(FragmentSize::from_units(192).is_none(), "192 units = 60 MiB");
+        assert!(
+            FragmentSize::from_units(192).is_none(),
+            "192 units = 60 MiB"
+        );
         assert!(FragmentSize::from_units(191).unwrap().bytes() < 60 * 1024 * 1024);
         assert!(FragmentSize::from_bytes(1_000_000).is_none());
         assert!(FragmentSize::from_bytes(0).is_none());
