@@ -46,7 +46,7 @@ impl FragmentSize {
 
     /// `bytes` if it is a valid fragment size, else `None`.
     pub const fn from_bytes(bytes: u64) -> Option<FragmentSize> {
-        if bytes % Self::UNIT != 0 || bytes / Self::UNIT > Self::MAX_UNITS as u64 {
+        if !bytes.is_multiple_of(Self::UNIT) || bytes / Self::UNIT > Self::MAX_UNITS as u64 {
             return None;
         }
         Self::from_units((bytes / Self::UNIT) as u32)

@@ -517,9 +517,23 @@ fn resolve(
     path: &str,
     write: bool,
     headers: &HeaderMap,
-) -> Result<(DriveRoot, String), Response> {
-    let forbidden = |m: &str| graph_error(StatusCode::FORBIDDEN, "accessDenied", m, headers);
-    let not_found = |m: &str| graph_error(StatusCode::NOT_FOUND, "itemNotFound", m, headers);
+) -> Result<(DriveRoot, String), Box<Response>> {
+    let forbidden = |m: &str| {
+        Box::new(graph_error(
+            StatusCode::FORBIDDEN,
+            "accessDenied",
+            m,
+            headers,
+        ))
+    };
+    let not_found = |m: &str| {
+        Box::new(graph_error(
+            StatusCode::NOT_FOUND,
+            "itemNotFound",
+            m,
+            headers,
+        ))
+    };
     let user =
         user_of(shared, claims).ok_or_else(|| not_found("The user's drive does not exist."))?;
     if let Some(rest) = path.strip_prefix("/v1.0/me/drive/") {
@@ -597,7 +611,7 @@ pub(crate) async fn drive_request(
     let write = method != Method::GET;
     let (drive, rest) = match resolve(&shared, &claims, uri.path(), write, &headers) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let op = match parse_drive_op(&rest) {
         Ok(op) => op,

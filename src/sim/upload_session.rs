@@ -240,7 +240,7 @@ async fn fragment(
         );
     }
     let last = end + 1 == total;
-    if !last && len % UNIT != 0 {
+    if !last && !len.is_multiple_of(UNIT) {
         return bad_request("Fragment sizes must be a multiple of 320 KiB (327,680 bytes).");
     }
     if start != data.received {
