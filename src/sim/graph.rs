@@ -101,12 +101,15 @@ pub(crate) fn authenticate(
         return Err(unauthorized("Access token is empty."));
     }
     let claims = tokens::verify_access_token(shared, token).map_err(|m| unauthorized(&m))?;
-    if let Some(through) = shared.graph().tokens_expired_through {
-        if claims.iat <= through {
-            return Err(unauthorized(
-                "Lifetime validation failed, the token is expired.",
-            ));
-        }
+    let expired = {
+        let mut graph = shared.graph();
+        graph.seen_tokens.insert(claims.uti.clone());
+        graph.expired_tokens.contains(&claims.uti)
+    };
+    if expired {
+        return Err(unauthorized(
+            "Lifetime validation failed, the token is expired.",
+        ));
     }
     Ok(claims)
 }

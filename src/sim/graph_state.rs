@@ -120,8 +120,10 @@ pub(crate) struct GraphState {
     pub sessions: HashMap<String, Arc<SessionEntry>>,
     pub chaos: Option<Chaos>,
     pub kill: Option<KillPlan>,
-    /// Access tokens issued at or before this Unix time are refused as expired.
-    pub tokens_expired_through: Option<i64>,
+    /// `uti` of every access token presented so far.
+    pub seen_tokens: std::collections::HashSet<String>,
+    /// `uti` of access tokens refused from now on as expired.
+    pub expired_tokens: std::collections::HashSet<String>,
     pub session_lifetime: Duration,
     /// Items per page of a children listing.
     pub page_size: usize,

@@ -499,19 +499,35 @@ impl SimCloud {
         self.shared.graph().kill.take().is_some()
     }
 
-    /// Every access token issued so far is refused from now on as expired (as when a token
-    /// runs out in the middle of a long upload).
-    pub fn expire_access_tokens(&self) {
-        self.shared.graph().tokens_expired_through = Some(chrono::Utc::now().timestamp());
+    /// Every access token presented to Graph so far is refused from now on as expired (as when
+    /// a token runs out in the middle of a long upload). Returns how many.
+    pub fn expire_access_tokens(&self) -> usize {
+        let mut graph = self.shared.graph();
+        let seen: Vec<String> = graph.seen_tokens.drain().collect();
+        graph.expired_tokens.extend(seen.iter().cloned());
+        seen.len()
     }
 
-    /// Every open upload session expires now (later requests on it get 404).
-    pub async fn expire_upload_sessions(&self) -> usize {
-        let sessions: Vec<_> = self.shared.graph().sessions.values().cloned().collect();
+    /// Every open upload session expires now: later requests on it get 404. Returns how many.
+    /// Call from a blocking thread or outside the runtime (e.g. in an [`Self::arm_kill`] action).
+    pub fn expire_upload_sessions(&self) -> usize {
+        Self::expire_sessions_of(&self.shared)
+    }
+
+    fn expire_sessions_of(shared: &Shared) -> usize {
+        let sessions: Vec<_> = shared.graph().sessions.values().cloned().collect();
         for s in &sessions {
-            s.data.lock().await.expires = tokio::time::Instant::now();
+            s.data.blocking_lock().expires = tokio::time::Instant::now();
         }
         sessions.len()
+    }
+
+    /// A handle that can expire upload sessions and tokens from inside an [`Self::arm_kill`]
+    /// action (which runs on a blocking thread).
+    pub fn controls(&self) -> SimControls {
+        SimControls {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Upload sessions not yet completed, cancelled or expired.
@@ -553,6 +569,27 @@ impl SimCloud {
                 task.abort();
             }
         }
+    }
+}
+
+/// Test controls usable from any thread, detached from the [`SimCloud`] value.
+#[derive(Clone)]
+pub struct SimControls {
+    shared: Arc<Shared>,
+}
+
+impl SimControls {
+    /// See [`SimCloud::expire_upload_sessions`]. Call from a blocking thread.
+    pub fn expire_upload_sessions(&self) -> usize {
+        SimCloud::expire_sessions_of(&self.shared)
+    }
+
+    /// See [`SimCloud::expire_access_tokens`].
+    pub fn expire_access_tokens(&self) -> usize {
+        let mut graph = self.shared.graph();
+        let seen: Vec<String> = graph.seen_tokens.drain().collect();
+        graph.expired_tokens.extend(seen.iter().cloned());
+        seen.len()
     }
 }
 
