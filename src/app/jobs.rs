@@ -49,11 +49,13 @@ pub enum JobError {
 }
 
 /// The delegated token of one user: the open session's token, else a silent refresh from the
-/// cached refresh token (which works after sign-out too).
+/// cached refresh token (which works after sign-out too). A refreshed token is kept (in memory,
+/// for this delivery only) until it is refused or about to expire.
 pub struct UserTokens {
     services: Arc<Services>,
     sessions: SessionTokens,
     oid: String,
+    refreshed: Mutex<Option<(SecretString, std::time::SystemTime)>>,
 }
 
 impl UserTokens {
@@ -62,7 +64,17 @@ impl UserTokens {
             services,
             sessions,
             oid: oid.to_string(),
+            refreshed: Mutex::new(None),
         }
+    }
+
+    fn cached(&self) -> Option<SecretString> {
+        let guard = self
+            .refreshed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (token, expires) = guard.as_ref()?;
+        (*expires > std::time::SystemTime::now() + Duration::from_secs(60)).then(|| token.clone())
     }
 }
 
@@ -70,12 +82,19 @@ impl TokenSource for UserTokens {
     fn token(&self, refresh: bool) -> BoxedTokenFuture<'_> {
         Box::pin(async move {
             if !refresh {
-                if let Some(token) = self.sessions.valid(&self.oid) {
+                if let Some(token) = self.sessions.valid(&self.oid).or_else(|| self.cached()) {
                     return Ok(token);
                 }
             }
             match self.services.silent_refresh(&self.oid).await {
-                Ok(access) => Ok::<SecretString, TokenError>(access.token),
+                Ok(access) => {
+                    *self
+                        .refreshed
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) =
+                        Some((access.token.clone(), access.expires_at));
+                    Ok::<SecretString, TokenError>(access.token)
+                }
                 Err(e) => {
                     let permanent = matches!(
                         e,
@@ -118,7 +137,9 @@ pub async fn run_workflow(
     answer: &Answer,
 ) {
     let on_event = |e: Event| answer.event(e);
-    let result = scan_and_deliver(services, sessions, oid, workflow_id, cancel, &on_event).await;
+    let result = scan_and_deliver(services, sessions, oid, workflow_id, cancel, &on_event)
+        .await
+        .map(|(_, delivered)| delivered);
     answer.event(finished_event(result, workflow_id));
 }
 
@@ -179,6 +200,7 @@ pub enum Delivered {
 }
 
 /// Scans, spools, records and delivers one job; `on_event` gets scan and upload progress.
+/// Returns the job's id and where it stands.
 pub async fn scan_and_deliver(
     services: &Arc<Services>,
     sessions: &SessionTokens,
@@ -186,7 +208,7 @@ pub async fn scan_and_deliver(
     workflow_id: &str,
     cancel: Arc<AtomicBool>,
     on_event: &(dyn Fn(Event) + Send + Sync),
-) -> Result<Delivered, JobError> {
+) -> Result<(uuid::Uuid, Delivered), JobError> {
     let wf = services
         .config
         .workflows
@@ -272,7 +294,7 @@ pub async fn scan_and_deliver(
             Some((sent, total)) = progress_rx.recv() => on_event(Event::UploadProgress { sent, total }),
         }
     };
-    Ok(match outcome {
+    let delivered = match outcome {
         Outcome::Delivered(item) => {
             services.audit(oid, "scan_delivered", &job.id.to_string(), &item.name);
             Delivered::Sent {
@@ -300,7 +322,8 @@ pub async fn scan_and_deliver(
                 reason: "The destination refused the scan".into(),
             }
         }
-    })
+    };
+    Ok((job.id, delivered))
 }
 
 fn short_reason(error: &str) -> String {

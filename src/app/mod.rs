@@ -1,6 +1,7 @@
 //! Glue: builds the services from the config, runs the controller that carries out the kiosk
 //! machine's effects, and bridges it to the Slint UI.
 
+pub mod cli_jobs;
 pub mod controller;
 pub mod jobs;
 pub mod services;
@@ -122,7 +123,8 @@ pub async fn start(mut config: Config, demo: bool, sink: ViewSink) -> Result<Run
     })
 }
 
-fn scanner_factory(config: &Config, demo: bool) -> services::ScannerFactory {
+/// The scanner source of this panel: the simulated scanner in the demo.
+pub fn scanner_factory(config: &Config, demo: bool) -> services::ScannerFactory {
     let pages = config.demo.scanner_pages;
     if demo {
         Box::new(move || Box::new(crate::scan::simulated::SimulatedScanner::new(pages)))

@@ -152,11 +152,11 @@ pub(crate) async fn faults(
         let queued = state.graph_faults.pop_front();
         let mut graph = shared.graph();
         let kill = match &mut graph.kill {
-            Some(plan) => {
+            Some(plan) if plan.phase != KillPhase::AfterCommit => {
                 plan.seen += 1;
                 (plan.seen == plan.at).then(|| (plan.phase, plan.action.clone()))
             }
-            None => None,
+            _ => None,
         };
         if kill.is_some() {
             graph.kill = None;
@@ -212,7 +212,7 @@ pub(crate) async fn faults(
                 conn.cut();
                 simulated_failure(StatusCode::INTERNAL_SERVER_ERROR, &headers)
             }
-            KillPhase::AfterHandling => {
+            KillPhase::AfterHandling | KillPhase::AfterCommit => {
                 let response = next.run(request).await;
                 run().await;
                 conn.cut();
@@ -222,7 +222,32 @@ pub(crate) async fn faults(
     }
 
     match fault {
-        None => next.run(request).await,
+        None => {
+            let commits = shared.state().stats.uploads;
+            let response = next.run(request).await;
+            if shared.state().stats.uploads > commits {
+                let action = {
+                    let mut graph = shared.graph();
+                    match &mut graph.kill {
+                        Some(plan) if plan.phase == KillPhase::AfterCommit => {
+                            plan.seen += 1;
+                            let fire = plan.seen == plan.at;
+                            let action = fire.then(|| plan.action.clone());
+                            if fire {
+                                graph.kill = None;
+                            }
+                            action
+                        }
+                        _ => None,
+                    }
+                };
+                if let Some(action) = action {
+                    let _ = tokio::task::spawn_blocking(move || action()).await;
+                    conn.cut();
+                }
+            }
+            response
+        }
         Some(Fault::Status(status, retry_after)) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let mut response = simulated_failure(status, &headers);

@@ -77,6 +77,9 @@ pub enum KillPhase {
     MidBody,
     /// The request was carried out (e.g. the file committed); the answer is lost.
     AfterHandling,
+    /// Like `AfterHandling`, but `n` counts only requests that committed a file (a simple PUT
+    /// or the last fragment of a session): the most delicate moment for "exactly once".
+    AfterCommit,
 }
 
 /// Runs `action` (which kills the client) at the `at`-th Graph request after arming.

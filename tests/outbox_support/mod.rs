@@ -149,3 +149,101 @@ impl SimTokens {
         self.state.lock().unwrap().0.clone()
     }
 }
+
+/// A panel config (TOML) pointing at the simulated cloud, with the demo's two workflows.
+pub fn panel_config(sim: &SimCloud, state_dir: &Path) -> String {
+    format!(
+        r#"
+[device]
+name = "test-panel"
+state_dir = "{state}"
+
+[entra]
+authority_host = "{authority}"
+tenant = "{tenant}"
+client_id = "{client}"
+allowed_tenants = ["{tenant}"]
+
+[graph]
+endpoint = "{graph}"
+
+[readers]
+normalise = ["trim"]
+
+[readers.pcsc]
+enabled = false
+
+[[workflows]]
+id = "scan-to-onedrive"
+label = "Scan to OneDrive"
+destination = "onedrive"
+folder = "Scans"
+file_name = "Scan {{seq}}.pdf"
+resolution_dpi = 100
+color_mode = "gray"
+source = "flatbed"
+
+[[workflows]]
+id = "finance-invoices"
+label = "Invoices to Finance"
+destination = "sharepoint"
+site = "contoso.sharepoint.com:/sites/Finance"
+library = "Documents"
+folder = "Invoices"
+file_name = "{{user}} {{seq}}.pdf"
+resolution_dpi = 100
+color_mode = "bw"
+source = "adf"
+"#,
+        state = state_dir.display(),
+        authority = sim.authority_host(),
+        tenant = sim.tenant_id(),
+        client = sim.client_id(),
+        graph = sim.graph_endpoint(),
+    )
+}
+
+/// Writes the config, signs `upn` in through the simulated Entra and provisions them in the
+/// panel's store with their sealed refresh token (as a sign-in on the panel would). Returns the
+/// config path and the user's object id.
+pub async fn provisioned_panel(sim: &SimCloud, root: &Path, upn: &str) -> (PathBuf, String) {
+    use mfp_kiosk::app::Services;
+    use mfp_kiosk::config::Config;
+    let state = root.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let path = root.join("kiosk.toml");
+    std::fs::write(&path, panel_config(sim, &state)).unwrap();
+    let config = Config::load(&path).unwrap();
+    let entra = EntraClient::connect(EntraSettings {
+        authority_host: sim.authority_host(),
+        tenant: sim.tenant_id().to_string(),
+        client_id: sim.client_id().to_string(),
+        scopes: config.entra.scopes.clone(),
+        allowed_tenants: Vec::new(),
+    })
+    .await
+    .unwrap();
+    let pending = entra.start_device_code().await.unwrap();
+    let oid = user(sim, upn).oid;
+    assert!(sim.approve_pending(Some(&oid)));
+    let set = entra.wait_for_device_code(pending).await.unwrap();
+    let factory = mfp_kiosk::app::scanner_factory(&config, false);
+    let services = Services::new(config, factory).unwrap();
+    services
+        .provision(
+            set.id_claims.as_ref().unwrap(),
+            None,
+            set.refresh_token.as_ref(),
+            None,
+        )
+        .unwrap();
+    (path, oid)
+}
+
+/// The `mfp-kiosk` binary under test. `MFP_KIOSK_BIN` overrides it (for machines where several
+/// checkouts share one target directory and overwrite each other's binary).
+pub fn kiosk_bin() -> PathBuf {
+    std::env::var_os("MFP_KIOSK_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mfp-kiosk")))
+}
