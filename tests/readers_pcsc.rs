@@ -218,7 +218,7 @@ fn readers_that_appear_after_start_are_picked_up() {
     assert!(s.last_error.is_some());
 
     let first = Vpcd::new("Early Reader");
-    let mut daemon = Pcscd::start(&[&first]);
+    let daemon = Pcscd::start(&[&first]);
     let (slot0, _) = watched(&h, &first);
     let _a = VirtualCard::with_uid(&UID_A).insert(first.slot(0)).unwrap();
     assert_eq!(next_uid(&rx, Some(&daemon)), hex(&UID_A));

@@ -81,6 +81,8 @@ pub struct HidDecoder {
     /// Maps the kernel's wall-clock event times onto `Instant`s: the first event's time and
     /// the `Instant` it was taken for. Only differences between events matter to the decoder.
     anchor: Option<(SystemTime, Instant)>,
+    /// Time of the last event with a valid timestamp.
+    last: Option<SystemTime>,
 }
 
 impl HidDecoder {
@@ -89,6 +91,7 @@ impl HidDecoder {
             keys: KeyTranslator::new(),
             wedge: WedgeDecoder::new(settings),
             anchor: None,
+            last: None,
         }
     }
 
@@ -98,7 +101,7 @@ impl HidDecoder {
         match ev.event_type() {
             EventType::KEY => {
                 let c = self.keys.key_event(ev.code(), ev.value())?;
-                let at = self.instant(ev.timestamp());
+                let at = self.instant(event_time(ev));
                 let mut buf = [0u8; 4];
                 self.wedge.feed(c.encode_utf8(&mut buf), at)
             }
@@ -119,7 +122,7 @@ impl HidDecoder {
     /// Wipes an unterminated burst once the reader has been quiet long enough.
     pub fn clear_if_idle(&mut self, now: SystemTime) {
         if self.anchor.is_some() {
-            let at = self.instant(now);
+            let at = self.instant(Some(now));
             self.wedge.clear_if_idle(at);
         }
     }
@@ -130,13 +133,32 @@ impl HidDecoder {
         self.wedge.reset();
     }
 
-    fn instant(&mut self, t: SystemTime) -> Instant {
+    /// `None` (a malformed timestamp) counts as "same time as the previous key".
+    fn instant(&mut self, t: Option<SystemTime>) -> Instant {
+        let t = match (t, self.last) {
+            (Some(t), _) => t,
+            (None, Some(last)) => last,
+            (None, None) => SystemTime::now(),
+        };
+        self.last = Some(t);
         let (t0, i0) = *self.anchor.get_or_insert_with(|| (t, Instant::now()));
         match t.duration_since(t0) {
-            Ok(after) => i0 + after,
+            Ok(after) => i0.checked_add(after).unwrap_or(i0),
             Err(e) => i0.checked_sub(e.duration()).unwrap_or(i0),
         }
     }
+}
+
+/// The kernel's timestamp of `ev`, or `None` when it is not a valid `timeval` (the kernel
+/// never sends one, but a recorded or forged stream might; evdev's own conversion would
+/// overflow on it).
+fn event_time(ev: &InputEvent) -> Option<SystemTime> {
+    let raw: libc::input_event = (*ev).into();
+    let secs = u64::try_from(raw.time.tv_sec).ok()?;
+    let micros = u32::try_from(raw.time.tv_usec)
+        .ok()
+        .filter(|us| *us < 1_000_000)?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, micros * 1000))
 }
 
 /// Starts the reader thread.
