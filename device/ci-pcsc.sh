@@ -43,7 +43,7 @@ install() {
 
 running_pid() {
   local pid
-  pid="$(tr -d '\0' <"$PID_FILE" 2>/dev/null | head -n1 || true)"
+  pid="$(tr -d '\0' 2>/dev/null <"$PID_FILE" | head -n1 || true)"
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
 }
 
