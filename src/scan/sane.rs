@@ -517,9 +517,12 @@ impl<'a> Session<'a> {
             (FRAME_GRAY, 1) => ColorMode::BlackWhite,
             (FRAME_GRAY, 8 | 16) => ColorMode::Gray,
             (FRAME_RGB, 8 | 16) => ColorMode::Color,
-            (f, d) => return Err(ScanError::Device(format!(
-                "unsupported frame format {f} at {d} bits (three-pass scanners are not supported)"
-            ))),
+            (f, d) => {
+                let why = "three-pass scanners are not supported";
+                return Err(ScanError::Device(format!(
+                    "unsupported frame format {f} at {d} bits ({why})"
+                )));
+            }
         };
         let width = u32::try_from(p.pixels_per_line)
             .ok()
