@@ -114,10 +114,10 @@ struct Claim(Uuid);
 impl Claim {
     fn take(id: Uuid) -> Option<Claim> {
         let mut guard = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
-        guard
-            .get_or_insert_with(HashSet::new)
-            .insert(id)
-            .then_some(Claim(id))
+        let fresh = guard.get_or_insert_with(HashSet::new).insert(id);
+        drop(guard);
+        // Built only when claimed: a `Claim` releases the id when dropped.
+        fresh.then(|| Claim(id))
     }
 }
 
