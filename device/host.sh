@@ -68,6 +68,8 @@ case "$cmd" in
     install_rust
     # pcscd + the vpcd virtual reader driver for the PC/SC reader tests.
     device/ci-pcsc.sh
+    # libsane1 with SANE's `test` backend for the scanner tests.
+    device/ci-sane.sh
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- -D warnings
     cargo test --all-targets --locked
