@@ -15,12 +15,16 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use url::Url;
 
+mod control;
 mod entra;
 mod graph;
 mod keys;
 mod login_page;
+mod net;
 mod state;
 mod tokens;
+
+pub use state::{IssuedToken, SignInPolicy, SimEndpoint, TokenKind};
 
 use keys::KeyRing;
 use state::{CodeStatus, GraphFault, Shared, State};
@@ -231,8 +235,9 @@ impl SimCloud {
             .fallback(fallback)
             .with_state(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
+        let gate_shared = shared.clone();
         let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
+            let served = axum::serve(net::GatedListener::new(listener, gate_shared), app)
                 .with_graceful_shutdown(async {
                     let _ = stopped.await;
                 })
