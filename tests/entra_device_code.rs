@@ -7,10 +7,11 @@
 //! but the client's own poll sleeps moves the clock.
 #![cfg(feature = "demo")]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod entra_support;
+
 use std::time::Duration;
 
+use entra_support::LogBuffer;
 use mfp_kiosk::auth::device_code::DeviceCodeError;
 use mfp_kiosk::auth::entra::{EntraClient, EntraError, EntraSettings, HttpTimeouts};
 use mfp_kiosk::auth::id_token::IdTokenError;
@@ -189,26 +190,6 @@ async fn a_code_entra_no_longer_knows_ends_with_bad_verification_code() {
     );
     assert_eq!(err.aadsts_code(), Some(70018));
     assert!(err.panel_message().contains("no longer valid"));
-}
-
-/// A writer the tracing subscriber of one test logs into.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl LogBuffer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
 }
 
 /// The log of this whole test binary. Global rather than per test: a thread-local subscriber

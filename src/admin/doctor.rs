@@ -352,7 +352,7 @@ async fn check_sign_in(
     };
     match &tokens.id_claims {
         Some(claims) => {
-            let technician = claims.roles.iter().any(|r| *r == entra.technician_role);
+            let technician = claims.roles.contains(&entra.technician_role);
             report.push(
                 Check::SignIn,
                 Status::Ok,
