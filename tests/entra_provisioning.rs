@@ -17,7 +17,7 @@ use mfp_kiosk::config::Config;
 use mfp_kiosk::identity::provisioning::{ProvisioningError, UsernameRule};
 use mfp_kiosk::identity::UserStatus;
 use mfp_kiosk::kiosk::{AuthMethod, Event, View, ViewPage};
-use mfp_kiosk::sim::{SimUser, TECHNICIAN_ROLE};
+use mfp_kiosk::sim::{SignInPolicy, SimUser, TECHNICIAN_ROLE};
 use secrecy::SecretString;
 
 const BADGE: &str = "0004417321";
@@ -243,10 +243,13 @@ fn wait_for(
     }
 }
 
-/// The technician role end to end through the running panel: Tom taps an unknown badge, signs
-/// in with Microsoft, and the home page marks him as a technician; a card tap later does too.
-#[test]
-fn technician_is_marked_on_the_panel() {
+/// The running demo panel (simulated cloud inside), its views, and the runtime it runs on.
+fn panel() -> (
+    tokio::runtime::Runtime,
+    app::Running,
+    std::sync::mpsc::Receiver<View>,
+    tempfile::TempDir,
+) {
     let state = tempfile::tempdir().unwrap();
     let mut config = Config::demo_default();
     config.device.state_dir = state.path().to_path_buf();
@@ -261,6 +264,45 @@ fn technician_is_marked_on_the_panel() {
         let _ = tx.send(view.clone());
     });
     let running = runtime.block_on(app::start(config, true, sink)).unwrap();
+    (runtime, running, rx, state)
+}
+
+/// A Conditional Access block reaches the panel as its own plain sentence, and the refused
+/// user is not provisioned and the badge not bound.
+#[test]
+fn a_policy_block_is_explained_on_the_panel_and_nothing_is_created() {
+    let (_runtime, running, rx, _state) = panel();
+    let sim = running.services.sim.as_ref().unwrap();
+    let adele = sim.users()[0].clone();
+    assert!(sim.set_sign_in_policy(&adele.oid, Some(SignInPolicy::ConditionalAccessBlock)));
+    wait_for(&rx, "the idle page", |v| v.page == ViewPage::Idle);
+    running.handle.event(Event::CardRead {
+        card: SecretString::from(BADGE),
+    });
+    let code = wait_for(&rx, "a device code", |v| {
+        v.page == ViewPage::DeviceCode && !v.user_code.is_empty()
+    });
+    assert!(sim.approve_user_code(&code.user_code, Some(&adele.oid)));
+    let refused = wait_for(&rx, "the refusal", |v| v.message_is_error);
+    assert_eq!(refused.page, ViewPage::Idle);
+    assert_eq!(
+        refused.message,
+        "Your organisation's access policy blocked Microsoft sign-in on this panel. Use your card or PIN."
+    );
+    let services = &running.services;
+    assert!(services.store.list_users().unwrap().is_empty());
+    assert!(services
+        .user_by_card(&SecretString::from(BADGE))
+        .unwrap()
+        .is_none());
+    running.handle.send(Input::Quit);
+}
+
+/// The technician role end to end through the running panel: Tom taps an unknown badge, signs
+/// in with Microsoft, and the home page marks him as a technician; a card tap later does too.
+#[test]
+fn technician_is_marked_on_the_panel() {
+    let (_runtime, running, rx, _state) = panel();
     let sim = running.services.sim.as_ref().unwrap();
     let tom = sim
         .users()

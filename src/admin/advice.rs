@@ -202,16 +202,11 @@ mod tests {
     use super::*;
     use crate::auth::device_code::EntraErrorBody;
 
+    /// The shipped defaults (authority, scopes) with a tenant of our choosing.
     fn config() -> EntraConfig {
-        crate::config::Config::from_toml_str(
-            r#"
-            [entra]
-            tenant = "contoso.onmicrosoft.com"
-            client_id = "3b8e4d2a-1c6f-4f0b-9a7d-5e2c8b1f6a90"
-            "#,
-        )
-        .unwrap()
-        .entra
+        let mut entra = crate::config::Config::demo_default().entra;
+        entra.tenant = "contoso.onmicrosoft.com".into();
+        entra
     }
 
     fn rejected(error: &str, code: u32) -> EntraError {
