@@ -449,3 +449,38 @@ async fn redirects_from_the_token_endpoints_are_refused_not_followed() {
     // The refresh token was never sent anywhere else and is still good.
     assert!(entra.refresh(&refresh).await.is_ok());
 }
+
+#[tokio::test]
+async fn gateway_errors_are_retried_with_the_same_code() {
+    let (sim, entra, _dir) =
+        paused_sim(|o| o.auto_approve_after = Some(Duration::from_secs(20))).await;
+    sim.gateway_error_next(SimEndpoint::DeviceAuthorization, 503);
+    let err = entra.start_device_code().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EntraError::DeviceCode(DeviceCodeError::HttpStatus { status: 503, .. })
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert!(err.panel_message().contains("Cannot reach Microsoft"));
+
+    let t0 = Instant::now();
+    let pending = entra.start_device_code().await.unwrap();
+    sim.gateway_error_next(SimEndpoint::Token, 502);
+    sim.gateway_error_next(SimEndpoint::Token, 504);
+    let tokens = entra.wait_for_device_code(pending).await.unwrap();
+    // 502 at 5 s (wait 10), 504 at 15 s (wait 20), then the poll at 35 s gets the tokens.
+    assert_eq!(poll_offsets(&sim, t0), vec![35]);
+    assert_eq!(sim.stats().device_code_requests, 1);
+
+    // A refresh through a failing gateway is transient too: the panel falls back to its cache.
+    sim.gateway_error_next(SimEndpoint::Token, 503);
+    let err = entra
+        .refresh(&tokens.refresh_token.unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(!err.is_invalid_grant());
+}

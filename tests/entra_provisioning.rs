@@ -4,16 +4,15 @@
 //! behind, username rules and prefix, app roles and the technician role.
 #![cfg(feature = "demo")]
 
+mod common;
 mod entra_support;
 
-use std::time::Duration;
-
+use common::wait_for;
 use entra_support::kiosk;
 use mfp_kiosk::app::services::ServiceError;
-use mfp_kiosk::app::{self, Input, ViewSink};
+use mfp_kiosk::app::{self, Input};
 use mfp_kiosk::auth::entra::EntraError;
 use mfp_kiosk::auth::id_token::IdTokenError;
-use mfp_kiosk::config::Config;
 use mfp_kiosk::identity::provisioning::{ProvisioningError, UsernameRule};
 use mfp_kiosk::identity::UserStatus;
 use mfp_kiosk::kiosk::{AuthMethod, Event, View, ViewPage};
@@ -227,22 +226,6 @@ async fn app_roles_are_stored_and_the_configured_role_makes_a_technician() {
     assert!(!k.sign_in(&tom.oid, None).await.unwrap().is_technician);
 }
 
-fn wait_for(
-    rx: &std::sync::mpsc::Receiver<View>,
-    what: &str,
-    want: impl Fn(&View) -> bool,
-) -> View {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(view) if want(&view) => return view,
-            Ok(_) => continue,
-            Err(e) => panic!("no view with {what}: {e}"),
-        }
-    }
-}
-
 /// The running demo panel (simulated cloud inside), its views, and the runtime it runs on.
 fn panel() -> (
     tokio::runtime::Runtime,
@@ -251,19 +234,8 @@ fn panel() -> (
     tempfile::TempDir,
 ) {
     let state = tempfile::tempdir().unwrap();
-    let mut config = Config::demo_default();
-    config.device.state_dir = state.path().to_path_buf();
-    config.demo.auto_approve_after_secs = 0;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<View>();
-    let sink: ViewSink = Box::new(move |view| {
-        let _ = tx.send(view.clone());
-    });
-    let running = runtime.block_on(app::start(config, true, sink)).unwrap();
+    let runtime = common::runtime();
+    let (running, rx) = common::start(&runtime, common::demo_config(state.path()), true);
     (runtime, running, rx, state)
 }
 

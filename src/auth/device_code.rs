@@ -223,6 +223,8 @@ pub enum TransportError {
     Network(#[source] reqwest::Error),
     #[error("HTTP {status} redirect to `{location}` refused")]
     Redirected { status: u16, location: String },
+    #[error("HTTP {status} from the server")]
+    ServerError { status: u16 },
     #[error("cannot build the HTTP request: {0}")]
     BadRequest(String),
 }
@@ -245,6 +247,12 @@ pub async fn send_without_redirects(
         return Err(TransportError::Redirected {
             status: status.as_u16(),
             location: location_of(response.headers()),
+        });
+    }
+    if status.is_server_error() {
+        // A gateway in front of Entra failing: worth another try, unlike an OAuth answer.
+        return Err(TransportError::ServerError {
+            status: status.as_u16(),
         });
     }
     let mut builder = oauth2::http::Response::builder().status(status);
@@ -290,6 +298,9 @@ pub fn map_oauth_error(
         RequestTokenError::ServerResponse(body) => Ok(body),
         RequestTokenError::Request(TransportError::Network(source)) => {
             Err(DeviceCodeError::Network { endpoint, source })
+        }
+        RequestTokenError::Request(TransportError::ServerError { status }) => {
+            Err(DeviceCodeError::HttpStatus { endpoint, status })
         }
         RequestTokenError::Request(TransportError::Redirected { status, location }) => {
             Err(DeviceCodeError::Redirected {

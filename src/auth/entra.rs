@@ -368,7 +368,10 @@ impl EntraClient {
             .map_err(|e| match device_code::map_oauth_error("token", e) {
                 Ok(body) => EntraError::RefreshRejected(Box::new(body)),
                 Err(DeviceCodeError::Network { source, .. }) => EntraError::Network(source),
-                Err(other @ DeviceCodeError::Redirected { .. }) => EntraError::DeviceCode(other),
+                Err(
+                    other @ (DeviceCodeError::Redirected { .. }
+                    | DeviceCodeError::HttpStatus { .. }),
+                ) => EntraError::DeviceCode(other),
                 Err(other) => EntraError::UnexpectedResponse(other.to_string()),
             });
         let response = match response {

@@ -1,11 +1,11 @@
 //! Test and demo controls of the simulated Entra beyond approving codes: the tenant's policies
 //! (app assignment, Conditional Access, security defaults, consent, public client flows), faults
-//! (forced `slow_down`, redirects, lost device codes, network outage), and records of what
+//! (forced `slow_down`, redirects, gateway errors, lost device codes, network outage), and records of what
 //! happened (poll times, dropped connections, every token issued).
 
 use tokio::time::Instant;
 
-use super::state::{CodeStatus, IssuedToken, SignInPolicy, SimEndpoint};
+use super::state::{CodeStatus, EndpointFault, IssuedToken, SignInPolicy, SimEndpoint};
 use super::SimCloud;
 
 impl SimCloud {
@@ -64,7 +64,19 @@ impl SimCloud {
 
     /// Answers the next request to `endpoint` with a 307 redirect to itself.
     pub fn redirect_next(&self, endpoint: SimEndpoint) {
-        self.shared.state().redirects.push_back(endpoint);
+        self.shared
+            .state()
+            .endpoint_faults
+            .push_back((endpoint, EndpointFault::Redirect));
+    }
+
+    /// Answers the next request to `endpoint` with `status` (502, 503, 504...) and an HTML page
+    /// instead of Entra's JSON, as a failing gateway in front of Entra would.
+    pub fn gateway_error_next(&self, endpoint: SimEndpoint, status: u16) {
+        self.shared
+            .state()
+            .endpoint_faults
+            .push_back((endpoint, EndpointFault::Gateway(status)));
     }
 
     /// Forgets every pending device code, as if Entra lost them: polls for them then fail with

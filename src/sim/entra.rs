@@ -18,8 +18,8 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::state::{
-    random_token, random_user_code, sha256_hex, CodeStatus, DeviceCodeEntry, IssuedToken,
-    RefreshGrant, Shared, SignInPolicy, SimEndpoint, State as SimState, TokenKind,
+    random_token, random_user_code, sha256_hex, CodeStatus, DeviceCodeEntry, EndpointFault,
+    IssuedToken, RefreshGrant, Shared, SignInPolicy, SimEndpoint, State as SimState, TokenKind,
 };
 use super::tokens;
 use super::SimUser;
@@ -287,7 +287,7 @@ async fn devicecode(
     body: Bytes,
 ) -> Result<Response, EntraError> {
     tenant_or_error(&shared, &headers, &tenant)?;
-    if let Some(redirect) = injected_redirect(&shared, SimEndpoint::DeviceAuthorization, &tenant) {
+    if let Some(redirect) = injected_fault(&shared, SimEndpoint::DeviceAuthorization, &tenant) {
         return Ok(redirect);
     }
     let form = parse_form(&body);
@@ -341,7 +341,7 @@ async fn token(
     body: Bytes,
 ) -> Result<Response, EntraError> {
     tenant_or_error(&shared, &headers, &tenant)?;
-    if let Some(redirect) = injected_redirect(&shared, SimEndpoint::Token, &tenant) {
+    if let Some(redirect) = injected_fault(&shared, SimEndpoint::Token, &tenant) {
         return Ok(redirect);
     }
     let form = parse_form(&body);
@@ -548,22 +548,43 @@ fn policy_check(
     Ok(())
 }
 
-/// A 307 to the same endpoint, when one was injected: a client that follows redirects would
-/// send the same request again (and succeed, the fault being used up).
-fn injected_redirect(shared: &Shared, endpoint: SimEndpoint, tenant: &str) -> Option<Response> {
-    let mut state = shared.state();
-    let at = state.redirects.iter().position(|e| *e == endpoint)?;
-    state.redirects.remove(at);
-    let path = match endpoint {
-        SimEndpoint::DeviceAuthorization => "devicecode",
-        SimEndpoint::Token => "token",
+/// The injected fault for `endpoint`, if any: a 307 to the same URL (a client that follows
+/// redirects would send the request again, and succeed, the fault being used up), or a gateway
+/// error page.
+fn injected_fault(shared: &Shared, endpoint: SimEndpoint, tenant: &str) -> Option<Response> {
+    let fault = {
+        let mut state = shared.state();
+        let at = state
+            .endpoint_faults
+            .iter()
+            .position(|(e, _)| *e == endpoint)?;
+        state.endpoint_faults.remove(at)?.1
     };
-    let location = shared.url(&format!("/{tenant}/oauth2/v2.0/{path}"));
-    let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, v);
+    match fault {
+        EndpointFault::Redirect => {
+            let path = match endpoint {
+                SimEndpoint::DeviceAuthorization => "devicecode",
+                SimEndpoint::Token => "token",
+            };
+            let location = shared.url(&format!("/{tenant}/oauth2/v2.0/{path}"));
+            let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, v);
+            }
+            Some(response)
+        }
+        EndpointFault::Gateway(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            Some(
+                (
+                    status,
+                    [(header::CONTENT_TYPE, "text/html")],
+                    format!("<html><body><h1>{status}</h1></body></html>"),
+                )
+                    .into_response(),
+            )
+        }
     }
-    Some(response)
 }
 
 fn entry_mark_redeemed(codes: &mut [DeviceCodeEntry], hash: &str) {

@@ -56,8 +56,8 @@ pub(crate) struct State {
     pub policies: HashMap<String, SignInPolicy>,
     /// Device-code polls still to be answered with `slow_down` whatever their timing.
     pub forced_slow_downs: u32,
-    /// Requests to these endpoints still to be answered with a redirect.
-    pub redirects: VecDeque<SimEndpoint>,
+    /// Requests to these endpoints still to be answered with a fault instead, oldest first.
+    pub endpoint_faults: VecDeque<(SimEndpoint, EndpointFault)>,
     /// Tokio time of every device-code poll, oldest first.
     pub poll_times: Vec<Instant>,
     /// Woken on every device-code poll, so tests can wait for "the client has polled N times"
@@ -117,6 +117,15 @@ pub enum SignInPolicy {
 pub enum SimEndpoint {
     DeviceAuthorization,
     Token,
+}
+
+/// How an injected endpoint fault answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndpointFault {
+    /// 307 to the same URL.
+    Redirect,
+    /// This status with an HTML page, as a gateway in front of Entra answers.
+    Gateway(u16),
 }
 
 /// What kind of token the simulated Entra issued.
