@@ -8,7 +8,7 @@ use slint::ComponentHandle;
 use tracing_subscriber::EnvFilter;
 
 use mfp_kiosk::admin;
-use mfp_kiosk::app::{self, ui_bridge, Input, ViewSink};
+use mfp_kiosk::app::{self, cli_jobs, ui_bridge, Input, ViewSink};
 use mfp_kiosk::config::Config;
 use mfp_kiosk::kiosk::Event;
 use secrecy::SecretString;
@@ -59,6 +59,37 @@ enum Command {
     },
     /// Sign in with Microsoft in the terminal and provision the user exactly as the panel would.
     Signin,
+    /// Scan with a workflow for a user cached on this panel, deliver it, print the job's state.
+    Scan {
+        /// Workflow id or label.
+        #[arg(long)]
+        workflow: String,
+        /// The user's UPN (they must have signed in on the panel once).
+        #[arg(long)]
+        user: String,
+    },
+    /// List the outbox: jobs with their state, attempts and last error.
+    Outbox {
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// Put a failed job back in the queue.
+    Retry { id: String },
+    /// Deliver queued jobs now, waiting for scheduled retries up to --max-wait-secs.
+    Run {
+        #[arg(long, default_value_t = 600)]
+        max_wait_secs: u64,
+        /// Upload session fragment size in units of 320 KiB (1..=191).
+        #[arg(long, hide = true)]
+        fragment_units: Option<u32>,
+        /// Files of at least this many KiB use an upload session.
+        #[arg(long, hide = true)]
+        session_threshold_kib: Option<u64>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -77,6 +108,41 @@ fn main() -> Result<()> {
         Command::Screenshot { page, size, out } => screenshot(&page, &size, &out),
         Command::Doctor { sign_in } => doctor(cli.config.as_deref(), cli.demo, sign_in),
         Command::Signin => signin(cli.config.as_deref(), cli.demo),
+        Command::Scan { workflow, user } => {
+            let config = load_config(cli.config.as_deref(), cli.demo)?;
+            let code =
+                cli_jobs::scan_command(config, cli.demo, &workflow, &user, &mut std::io::stdout())?;
+            std::process::exit(code)
+        }
+        Command::Outbox { action } => {
+            let config = load_config(cli.config.as_deref(), cli.demo)?;
+            let out = &mut std::io::stdout();
+            let code = match action {
+                None => cli_jobs::list_command(config, out)?,
+                Some(OutboxAction::Retry { id }) => cli_jobs::retry_command(config, &id, out)?,
+                Some(OutboxAction::Run {
+                    max_wait_secs,
+                    fragment_units,
+                    session_threshold_kib,
+                }) => {
+                    let mut opts = cli_jobs::RunOptions {
+                        max_wait: std::time::Duration::from_secs(max_wait_secs),
+                        ..Default::default()
+                    };
+                    if let Some(units) = fragment_units {
+                        opts.fragment = mfp_kiosk::graph::FragmentSize::from_units(units)
+                            .with_context(|| {
+                                format!("--fragment-units must be 1..=191, got {units}")
+                            })?;
+                    }
+                    if let Some(kib) = session_threshold_kib {
+                        opts.session_threshold = kib * 1024;
+                    }
+                    cli_jobs::run_command(config, opts, out)?
+                }
+            };
+            std::process::exit(code)
+        }
         Command::CheckConfig => {
             let config = load_config(cli.config.as_deref(), cli.demo)?;
             println!(

@@ -1,23 +1,27 @@
 //! Scan jobs: scan to a spooled PDF, record the job in SQLite before telling the user anything,
-//! then deliver it under the user's delegated token. Jobs that could not be delivered stay
-//! queued; the outbox worker retries them with the user's cached refresh token.
+//! then hand it to the outbox ([`crate::workflow::outbox`]) under the user's delegated token.
+//! Jobs that could not be delivered at once stay queued; the outbox worker retries them with
+//! the user's cached refresh token, also after the user signed out.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{Local, Utc};
+use secrecy::SecretString;
 use tokio::sync::mpsc;
 
 use super::controller::Answer;
-use super::services::destination_name;
-use super::services::Services;
+use super::services::{destination_name, ServiceError, Services};
 use super::signin::SessionTokens;
 use crate::config::{Destination, WorkflowConfig};
-use crate::graph::ConflictBehavior;
+use crate::graph::{BoxedTokenFuture, TokenError, TokenSource};
 use crate::kiosk::Event;
 use crate::scan::ScanOptions;
-use crate::store::{JobRecord, NewJob};
+use crate::store::NewJob;
+use crate::workflow::outbox::{JobDestination, Outbox, Outcome, FAILED_RETENTION};
 use crate::workflow::template::{self, TemplateContext};
 
 /// How often the outbox worker looks for queued jobs.
@@ -38,14 +42,89 @@ pub enum JobError {
     Template(#[from] template::TemplateError),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
-    #[error("Graph: {0}")]
-    Graph(#[from] crate::graph::GraphError),
-    #[error("no access token: {0}")]
-    Token(String),
-    #[error("destination not supported by this build: {0}")]
-    Unsupported(String),
+    #[error("outbox: {0}")]
+    Outbox(#[from] crate::workflow::outbox::OutboxError),
     #[error("background task failed: {0}")]
     Task(String),
+}
+
+/// The delegated token of one user: the open session's token, else a silent refresh from the
+/// cached refresh token (which works after sign-out too). A refreshed token is kept (in memory,
+/// for this delivery only) until it is refused or about to expire.
+pub struct UserTokens {
+    services: Arc<Services>,
+    sessions: SessionTokens,
+    oid: String,
+    refreshed: Mutex<Option<(SecretString, std::time::SystemTime)>>,
+}
+
+impl UserTokens {
+    pub fn new(services: Arc<Services>, sessions: SessionTokens, oid: &str) -> Self {
+        UserTokens {
+            services,
+            sessions,
+            oid: oid.to_string(),
+            refreshed: Mutex::new(None),
+        }
+    }
+
+    fn cached(&self) -> Option<SecretString> {
+        let guard = self
+            .refreshed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (token, expires) = guard.as_ref()?;
+        (*expires > std::time::SystemTime::now() + Duration::from_secs(60)).then(|| token.clone())
+    }
+}
+
+impl TokenSource for UserTokens {
+    fn token(&self, refresh: bool) -> BoxedTokenFuture<'_> {
+        Box::pin(async move {
+            if !refresh {
+                if let Some(token) = self.sessions.valid(&self.oid).or_else(|| self.cached()) {
+                    return Ok(token);
+                }
+            }
+            match self.services.silent_refresh(&self.oid).await {
+                Ok(access) => {
+                    *self
+                        .refreshed
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) =
+                        Some((access.token.clone(), access.expires_at));
+                    Ok::<SecretString, TokenError>(access.token)
+                }
+                Err(e) => {
+                    let permanent = matches!(
+                        e,
+                        ServiceError::RefreshRejected
+                            | ServiceError::NoRefreshToken
+                            | ServiceError::Revoked
+                    );
+                    if matches!(e, ServiceError::RefreshRejected) {
+                        self.services.mark_needs_sign_in(&self.oid);
+                    }
+                    Err(TokenError {
+                        message: e.to_string(),
+                        permanent,
+                    })
+                }
+            }
+        })
+    }
+}
+
+/// One outbox per state directory in this process, so the panel's immediate delivery and the
+/// background worker share the SharePoint id cache.
+pub fn outbox_for(services: &Services) -> Outbox {
+    static OUTBOXES: Mutex<Option<HashMap<PathBuf, Outbox>>> = Mutex::new(None);
+    let mut guard = OUTBOXES.lock().unwrap_or_else(PoisonError::into_inner);
+    guard
+        .get_or_insert_with(HashMap::new)
+        .entry(services.state_dir().to_path_buf())
+        .or_insert_with(|| Outbox::new(services.store.clone(), services.graph.clone()))
+        .clone()
 }
 
 /// Runs a workflow for a signed-in user, reporting progress as kiosk events.
@@ -57,7 +136,16 @@ pub async fn run_workflow(
     cancel: Arc<AtomicBool>,
     answer: &Answer,
 ) {
-    let event = match scan_and_deliver(services, sessions, oid, workflow_id, cancel, answer).await {
+    let on_event = |e: Event| answer.event(e);
+    let result = scan_and_deliver(services, sessions, oid, workflow_id, cancel, &on_event)
+        .await
+        .map(|(_, delivered)| delivered);
+    answer.event(finished_event(result, workflow_id));
+}
+
+/// The result page for a job's real state.
+fn finished_event(result: Result<Delivered, JobError>, workflow_id: &str) -> Event {
+    match result {
         Ok(Delivered::Sent {
             file_name,
             folder,
@@ -74,6 +162,11 @@ pub async fn run_workflow(
                 "Your scan is safe on the printer and goes out automatically ({reason})."
             ),
         },
+        Ok(Delivered::Failed { reason }) => Event::JobFinished {
+            ok: false,
+            title: "Could not be delivered".into(),
+            detail: format!("{reason}. Your scan is kept on the printer; ask IT for help."),
+        },
         Err(JobError::Cancelled) => Event::JobFinished {
             ok: false,
             title: "Scan cancelled".into(),
@@ -87,11 +180,12 @@ pub async fn run_workflow(
                 detail: e.to_string(),
             }
         }
-    };
-    answer.event(event);
+    }
 }
 
-enum Delivered {
+/// Where a finished job stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
     Sent {
         file_name: String,
         folder: String,
@@ -100,16 +194,21 @@ enum Delivered {
     Queued {
         reason: String,
     },
+    Failed {
+        reason: String,
+    },
 }
 
-async fn scan_and_deliver(
+/// Scans, spools, records and delivers one job; `on_event` gets scan and upload progress.
+/// Returns the job's id and where it stands.
+pub async fn scan_and_deliver(
     services: &Arc<Services>,
     sessions: &SessionTokens,
     oid: &str,
     workflow_id: &str,
     cancel: Arc<AtomicBool>,
-    answer: &Answer,
-) -> Result<Delivered, JobError> {
+    on_event: &(dyn Fn(Event) + Send + Sync),
+) -> Result<(uuid::Uuid, Delivered), JobError> {
     let wf = services
         .config
         .workflows
@@ -135,14 +234,14 @@ async fn scan_and_deliver(
         })
     });
     while let Some(pages) = progress_rx.recv().await {
-        answer.event(Event::ScanProgress { pages });
+        on_event(Event::ScanProgress { pages });
     }
     let output = match scan.await.map_err(|e| JobError::Task(e.to_string()))? {
         Ok(output) => output,
         Err(e) if e.is_cancelled() => return Err(JobError::Cancelled),
         Err(e) => return Err(e.into()),
     };
-    answer.event(Event::ScanDone {
+    on_event(Event::ScanDone {
         pages: output.pages,
         bytes: output.bytes,
     });
@@ -165,7 +264,7 @@ async fn scan_and_deliver(
             id: job_id,
             user_oid: oid.to_string(),
             workflow_id: wf.id.clone(),
-            destination: destination_json(&wf),
+            destination: destination_of(&wf).to_json(),
             folder: folder.clone(),
             file_name: file_name.clone(),
             spool_path: path.clone(),
@@ -181,53 +280,75 @@ async fn scan_and_deliver(
         &format!("{} pages", output.pages),
     );
 
-    let progress_answer = answer.clone();
-    let progress: Arc<dyn Fn(u64, u64) + Send + Sync> = Arc::new(move |sent, total| {
-        progress_answer.event(Event::UploadProgress { sent, total });
+    let (progress_tx, mut progress_rx) = mpsc::unbounded_channel::<(u64, u64)>();
+    let progress: crate::graph::ProgressFn = Arc::new(move |sent, total| {
+        let _ = progress_tx.send((sent, total));
     });
-    match deliver(services, sessions, &job, Some(progress)).await {
-        Ok(()) => Ok(Delivered::Sent {
-            file_name,
-            folder: if folder.is_empty() {
-                "your OneDrive".into()
-            } else {
-                folder
-            },
-            destination: destination_name(wf.destination).to_string(),
-        }),
-        Err(e) => {
-            tracing::warn!(job = %job.id, error = %e, "delivery deferred to the outbox");
-            services
-                .store
-                .retry_job_later(job.id, &e.to_string(), Utc::now(), Utc::now())?;
-            Ok(Delivered::Queued {
-                reason: short_reason(&e),
-            })
+    let tokens = UserTokens::new(services.clone(), sessions.clone(), oid);
+    let outbox = outbox_for(services);
+    let delivery = outbox.deliver(job.id, &tokens, Some(progress));
+    tokio::pin!(delivery);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut delivery => break outcome?,
+            Some((sent, total)) = progress_rx.recv() => on_event(Event::UploadProgress { sent, total }),
         }
+    };
+    let delivered = match outcome {
+        Outcome::Delivered(item) => {
+            services.audit(oid, "scan_delivered", &job.id.to_string(), &item.name);
+            Delivered::Sent {
+                file_name: item.name,
+                folder: if folder.is_empty() {
+                    format!("your {}", destination_name(wf.destination))
+                } else {
+                    folder
+                },
+                destination: destination_name(wf.destination).to_string(),
+            }
+        }
+        Outcome::Retry { error, .. } => {
+            tracing::warn!(job = %job.id, %error, "delivery deferred to the outbox");
+            Delivered::Queued {
+                reason: short_reason(&error),
+            }
+        }
+        Outcome::Skipped => Delivered::Queued {
+            reason: "the outbox is sending it".into(),
+        },
+        Outcome::Failed { error } => {
+            services.audit(oid, "scan_failed", &job.id.to_string(), &error);
+            Delivered::Failed {
+                reason: "The destination refused the scan".into(),
+            }
+        }
+    };
+    Ok((job.id, delivered))
+}
+
+fn short_reason(error: &str) -> String {
+    if error.contains("no access token") {
+        "waiting for the network".into()
+    } else if error.contains("429") || error.contains("503") {
+        "the cloud service is busy".into()
+    } else {
+        "will retry".into()
     }
 }
 
-fn short_reason(e: &JobError) -> String {
-    match e {
-        JobError::Token(_) => "waiting for the network".into(),
-        JobError::Graph(g) if g.is_transient() => "the cloud service is busy".into(),
-        _ => "will retry".into(),
-    }
-}
-
-/// The destination as recorded with the job (a job outlives config edits).
-fn destination_json(wf: &WorkflowConfig) -> serde_json::Value {
+/// The destination as recorded with the job.
+fn destination_of(wf: &WorkflowConfig) -> JobDestination {
     match wf.destination {
-        Destination::Onedrive => serde_json::json!({ "type": "onedrive" }),
-        Destination::Sharepoint => serde_json::json!({
-            "type": "sharepoint",
-            "site": wf.site,
-            "library": wf.library,
-        }),
+        Destination::Onedrive => JobDestination::OneDrive,
+        Destination::Sharepoint => JobDestination::SharePoint {
+            site: wf.site.clone().unwrap_or_default(),
+            library: wf.library.clone().unwrap_or_default(),
+        },
     }
 }
 
-fn scan_options(wf: &WorkflowConfig) -> ScanOptions {
+/// The scan options of a workflow.
+pub fn scan_options(wf: &WorkflowConfig) -> ScanOptions {
     use crate::config::{ColorMode as C, PageSize as P, ScanSource as S};
     use crate::scan::{ColorMode, PageSize, ScanSource};
     ScanOptions {
@@ -251,85 +372,49 @@ fn scan_options(wf: &WorkflowConfig) -> ScanOptions {
     }
 }
 
-/// Uploads one recorded job under its owner's delegated token and marks it done.
-pub async fn deliver(
+/// Token sources for the outbox: each job's owner.
+pub fn tokens_for(
     services: &Arc<Services>,
     sessions: &SessionTokens,
-    job: &JobRecord,
-    progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
-) -> Result<(), JobError> {
-    let token = match sessions.valid(&job.user_oid) {
-        Some(t) => t,
-        None => {
-            let access = services
-                .silent_refresh(&job.user_oid)
-                .await
-                .map_err(|e| JobError::Token(e.to_string()))?;
-            access.token
-        }
-    };
-    services.store.start_job_attempt(job.id, Utc::now())?;
-    let item = match job.destination.get("type").and_then(|t| t.as_str()) {
-        Some("onedrive") => {
-            services
-                .graph
-                .upload_small(
-                    &token,
-                    &job.folder,
-                    &job.file_name,
-                    &job.spool_path,
-                    ConflictBehavior::Rename,
-                    progress,
-                )
-                .await?
-        }
-        other => {
-            return Err(JobError::Unsupported(format!(
-                "destination {} (SharePoint delivery is not implemented yet)",
-                other.unwrap_or("missing")
-            )))
-        }
-    };
-    services
-        .store
-        .complete_job(job.id, &item.id, Some(item.web_url.as_str()), Utc::now())?;
-    services.audit(
-        &job.user_oid,
-        "scan_delivered",
-        &job.id.to_string(),
-        &item.name,
-    );
-    if let Err(e) = std::fs::remove_file(&job.spool_path) {
-        tracing::warn!(job = %job.id, error = %e, "delivered, but the spool file could not be removed");
+) -> impl Fn(&str) -> Arc<dyn TokenSource> + Send + Sync {
+    let services = services.clone();
+    let sessions = sessions.clone();
+    move |oid: &str| {
+        Arc::new(UserTokens::new(services.clone(), sessions.clone(), oid)) as Arc<dyn TokenSource>
     }
-    Ok(())
 }
 
-/// Delivers queued jobs until the outbox is empty or a delivery fails (then waits for the next
-/// round). Runs forever; spawn it once at start.
+/// Puts jobs a crash left `uploading` back in the queue (they resume their upload session) and
+/// deletes failed jobs past their retention. Call once at start, before any delivery.
+pub fn recover(outbox: &Outbox) {
+    match outbox.store().requeue_interrupted(Utc::now()) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "outbox: interrupted uploads re-queued"),
+        Err(e) => tracing::error!(error = %e, "outbox: cannot re-queue interrupted jobs"),
+    }
+    if let Err(e) = outbox.purge_failed(Utc::now(), FAILED_RETENTION) {
+        tracing::error!(error = %e, "outbox: cannot purge expired failed jobs");
+    }
+}
+
+/// Delivers queued jobs every [`OUTBOX_INTERVAL`], also for users who signed out. Runs forever;
+/// spawn it once at start.
 pub async fn outbox_worker(services: Arc<Services>, sessions: SessionTokens) {
+    let outbox = outbox_for(&services);
+    recover(&outbox);
+    let tokens = tokens_for(&services, &sessions);
     let mut interval = tokio::time::interval(OUTBOX_INTERVAL);
     loop {
         interval.tick().await;
-        loop {
-            let next = match services.store.next_queued_job(Utc::now()) {
-                Ok(Some(job)) => job,
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::error!(error = %e, "outbox: cannot read queued jobs");
-                    break;
-                }
-            };
-            if let Err(e) = deliver(&services, &sessions, &next, None).await {
-                tracing::warn!(job = %next.id, error = %e, "outbox: delivery failed, will retry");
-                let retry_at =
-                    Utc::now() + chrono::Duration::seconds(OUTBOX_INTERVAL.as_secs() as i64);
-                let _ =
-                    services
-                        .store
-                        .retry_job_later(next.id, &e.to_string(), retry_at, Utc::now());
-                break;
+        match outbox.run_due(&tokens).await {
+            Ok(summary) if summary != Default::default() => {
+                tracing::info!(?summary, "outbox pass")
             }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "outbox: pass failed"),
+        }
+        if let Err(e) = outbox.purge_failed(Utc::now(), FAILED_RETENTION) {
+            tracing::error!(error = %e, "outbox: cannot purge expired failed jobs");
         }
     }
 }

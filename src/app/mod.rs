@@ -1,6 +1,7 @@
 //! Glue: builds the services from the config, runs the controller that carries out the kiosk
 //! machine's effects, and bridges it to the Slint UI.
 
+pub mod cli_jobs;
 pub mod controller;
 pub mod jobs;
 pub mod services;
@@ -125,7 +126,9 @@ pub async fn start(mut config: Config, demo: bool, sink: ViewSink) -> Result<Run
     })
 }
 
-fn scanner_factory(config: &Config, demo: bool) -> services::ScannerFactory {
+/// The scanner source of this panel: the simulated scanner in the demo, otherwise SANE (the
+/// device named by `SANE_DEFAULT_DEVICE`, else the first scanner SANE finds).
+pub fn scanner_factory(config: &Config, demo: bool) -> services::ScannerFactory {
     let pages = config.demo.scanner_pages;
     if demo {
         // A paper feeder takes its time; so does the simulated one, so the progress shows.
@@ -136,27 +139,6 @@ fn scanner_factory(config: &Config, demo: bool) -> services::ScannerFactory {
             )
         })
     } else {
-        Box::new(|| Box::new(NoScanner))
-    }
-}
-
-/// The scanner of a build without a scanner source for this device: every scan fails with a
-/// message that says so, instead of pretending to scan.
-struct NoScanner;
-
-impl crate::scan::Scanner for NoScanner {
-    fn name(&self) -> &str {
-        "none"
-    }
-
-    fn scan(
-        &mut self,
-        _opts: &crate::scan::ScanOptions,
-        _on_page: &mut dyn FnMut(crate::scan::RasterPage) -> Result<(), crate::scan::ScanError>,
-        _cancel: &std::sync::atomic::AtomicBool,
-    ) -> Result<u32, crate::scan::ScanError> {
-        Err(crate::scan::ScanError::Device(
-            "no scanner source is configured on this panel (SANE support is not built yet)".into(),
-        ))
+        Box::new(|| Box::new(crate::scan::sane::SaneScanner::new(None)))
     }
 }

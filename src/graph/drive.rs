@@ -1,9 +1,10 @@
-//! Drive items: simple (single PUT) uploads into the signed-in user's OneDrive.
+//! Drive items: names and paths, simple (single PUT) uploads, items by path, folder listings.
 //!
-//! `PUT /me/drive/root:/{folder}/{name}:/content` creates missing folders on the way. Each path
-//! segment is percent-encoded on its own and checked against the characters OneDrive for
-//! Business refuses, so a scan named by a template can never address another folder. The file is
-//! streamed from disk, never loaded whole.
+//! A [`DriveTarget`] is the user's own OneDrive (`/me/drive`) or a drive by id (a SharePoint
+//! document library, `/drives/{id}`). `PUT {drive}/root:/{folder}/{name}:/content` creates missing
+//! folders on the way. Each path segment is percent-encoded on its own and checked against the
+//! characters OneDrive for Business refuses, so a scan named by a template can never address
+//! another folder. The file is streamed from disk, never loaded whole.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,6 +25,66 @@ const FORBIDDEN_CHARS: &[char] = &['"', '*', ':', '<', '>', '?', '/', '\\', '|']
 
 /// Called with (bytes sent so far, total bytes) as the upload streams.
 pub type ProgressFn = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// Which drive a path is resolved in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DriveTarget {
+    /// The signed-in user's OneDrive for Business: `/me/drive`.
+    Me,
+    /// A drive by id, e.g. a SharePoint document library: `/drives/{id}`.
+    Drive(String),
+}
+
+impl DriveTarget {
+    fn segments(&self) -> Vec<&str> {
+        match self {
+            DriveTarget::Me => vec!["me", "drive"],
+            DriveTarget::Drive(id) => vec!["drives", id.as_str()],
+        }
+    }
+
+    /// `{drive}/root:/{folder}/{name}:/{action}` (with `action`) or `{drive}/root:/{folder}/{name}`.
+    pub(crate) fn item_url(
+        &self,
+        client: &GraphClient,
+        folder: &str,
+        name: &str,
+        action: Option<&str>,
+    ) -> Result<url::Url, GraphError> {
+        validate_name(name)?;
+        let mut segments = self.segments();
+        segments.push("root:");
+        segments.extend(folder_segments(folder)?);
+        let last;
+        match action {
+            Some(action) => {
+                last = format!("{name}:");
+                segments.push(&last);
+                segments.push(action);
+            }
+            None => segments.push(name),
+        }
+        client.url(&segments)
+    }
+
+    /// `{drive}/root/children` or `{drive}/root:/{folder}:/children`.
+    fn children_url(&self, client: &GraphClient, folder: &str) -> Result<url::Url, GraphError> {
+        let folders = folder_segments(folder)?;
+        let mut segments = self.segments();
+        let last;
+        match folders.split_last() {
+            None => segments.push("root"),
+            Some((tail, init)) => {
+                segments.push("root:");
+                segments.extend(init.iter().copied());
+                last = format!("{tail}:");
+                segments.push(&last);
+            }
+        }
+        segments.push("children");
+        client.url(&segments)
+    }
+}
 
 /// What Graph does when the target name already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,11 +120,15 @@ pub struct DriveItem {
     /// E.g. `/drive/root:/Scans/2024`.
     pub parent_path: Option<String>,
     pub drive_id: Option<String>,
+    /// OneDrive for Business / SharePoint content hash (base64), see [`super::quickxor`].
+    pub quick_xor_hash: Option<String>,
+    /// True for folders.
+    pub is_folder: bool,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawDriveItem {
+pub(crate) struct RawDriveItem {
     id: String,
     name: String,
     #[serde(default)]
@@ -71,6 +136,7 @@ struct RawDriveItem {
     #[serde(default)]
     web_url: String,
     file: Option<RawFile>,
+    folder: Option<serde_json::Value>,
     parent_reference: Option<RawParent>,
 }
 
@@ -78,6 +144,20 @@ struct RawDriveItem {
 #[serde(rename_all = "camelCase")]
 struct RawFile {
     mime_type: Option<String>,
+    hashes: Option<RawHashes>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawHashes {
+    quick_xor_hash: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawChildren {
+    value: Vec<RawDriveItem>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -93,14 +173,20 @@ impl From<RawDriveItem> for DriveItem {
             .parent_reference
             .map(|p| (p.path, p.drive_id))
             .unwrap_or_default();
+        let (mime_type, quick_xor_hash) = match raw.file {
+            Some(f) => (f.mime_type, f.hashes.and_then(|h| h.quick_xor_hash)),
+            None => (None, None),
+        };
         DriveItem {
             id: raw.id,
             name: raw.name,
             size: raw.size,
             web_url: raw.web_url,
-            mime_type: raw.file.and_then(|f| f.mime_type),
+            mime_type,
             parent_path,
             drive_id,
+            quick_xor_hash,
+            is_folder: raw.folder.is_some(),
         }
     }
 }
@@ -156,6 +242,13 @@ pub fn mime_type_for(name: &str) -> &'static str {
     }
 }
 
+/// Parses a driveItem answer.
+pub(crate) fn parse_item(body: &[u8]) -> Result<DriveItem, GraphError> {
+    let raw: RawDriveItem = serde_json::from_slice(body)
+        .map_err(|e| GraphError::UnexpectedResponse(format!("driveItem: {e}")))?;
+    Ok(DriveItem::from(raw))
+}
+
 impl GraphClient {
     /// Uploads `file` to `folder/file_name` in the user's OneDrive with one streamed PUT.
     pub async fn upload_small(
@@ -167,13 +260,32 @@ impl GraphClient {
         conflict: ConflictBehavior,
         progress: Option<ProgressFn>,
     ) -> Result<DriveItem, GraphError> {
-        validate_name(file_name)?;
-        let mut segments = vec!["me", "drive", "root:"];
-        segments.extend(folder_segments(folder)?);
-        let last = format!("{file_name}:");
-        segments.push(&last);
-        segments.push("content");
-        let mut url = self.url(&segments)?;
+        self.upload_small_to(
+            token,
+            &DriveTarget::Me,
+            folder,
+            file_name,
+            file,
+            conflict,
+            progress,
+        )
+        .await
+    }
+
+    /// Uploads `file` to `folder/file_name` in `drive` with one streamed PUT (up to
+    /// [`SIMPLE_UPLOAD_LIMIT`]; Microsoft recommends upload sessions above a few MiB).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_small_to(
+        &self,
+        token: &SecretString,
+        drive: &DriveTarget,
+        folder: &str,
+        file_name: &str,
+        file: &Path,
+        conflict: ConflictBehavior,
+        progress: Option<ProgressFn>,
+    ) -> Result<DriveItem, GraphError> {
+        let mut url = drive.item_url(self, folder, file_name, Some("content"))?;
         url.set_query(Some(&format!(
             "@microsoft.graph.conflictBehavior={}",
             conflict.as_str()
@@ -214,11 +326,63 @@ impl GraphClient {
             .map_err(GraphError::Network)?;
         let response = check(response).await?;
         let body = response.bytes().await.map_err(GraphError::Network)?;
-        let raw: RawDriveItem = serde_json::from_slice(&body)
-            .map_err(|e| GraphError::UnexpectedResponse(format!("driveItem: {e}")))?;
-        let item = DriveItem::from(raw);
+        let item = parse_item(&body)?;
         tracing::info!(name = %item.name, size = item.size, "upload finished");
         Ok(item)
+    }
+
+    /// The item at `folder/name` in `drive`, or `None` when nothing is there.
+    pub async fn item_by_path(
+        &self,
+        token: &SecretString,
+        drive: &DriveTarget,
+        folder: &str,
+        name: &str,
+    ) -> Result<Option<DriveItem>, GraphError> {
+        let url = drive.item_url(self, folder, name, None)?;
+        match self.get_json::<RawDriveItem>(token, url, "driveItem").await {
+            Ok(raw) => Ok(Some(raw.into())),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every item in `folder` (following `@odata.nextLink` pages); empty when the folder does
+    /// not exist.
+    pub async fn list_children(
+        &self,
+        token: &SecretString,
+        drive: &DriveTarget,
+        folder: &str,
+    ) -> Result<Vec<DriveItem>, GraphError> {
+        let mut url = drive.children_url(self, folder)?;
+        url.set_query(Some(
+            "$select=id,name,size,webUrl,file,folder,parentReference",
+        ));
+        let mut items = Vec::new();
+        loop {
+            let page: RawChildren = match self.get_json(token, url, "children").await {
+                Ok(page) => page,
+                Err(e) if e.status() == Some(404) && items.is_empty() => return Ok(items),
+                Err(e) => return Err(e),
+            };
+            items.extend(page.value.into_iter().map(DriveItem::from));
+            match page.next_link {
+                // nextLink is absolute; only follow it on the same Graph endpoint, as the
+                // bearer token goes with it.
+                Some(next) => {
+                    let next = url::Url::parse(&next)
+                        .map_err(|e| GraphError::UnexpectedResponse(format!("nextLink: {e}")))?;
+                    if next.origin() != self.endpoint().origin() {
+                        return Err(GraphError::UnexpectedResponse(
+                            "nextLink points to another host".into(),
+                        ));
+                    }
+                    url = next;
+                }
+                None => return Ok(items),
+            }
+        }
     }
 }
 

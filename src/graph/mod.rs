@@ -1,4 +1,10 @@
-//! Microsoft Graph client: /me and drive item uploads under the user's delegated token.
+//! Microsoft Graph client: /me, SharePoint sites and drives, drive items, and uploads (simple
+//! PUT or a resumable upload session) under the user's delegated token.
+//!
+//! Modules: `drive` (names, paths, items, simple upload, children), `sites` (site by path, its
+//! document libraries, the id cache), `session` (upload sessions and their fragment sizes),
+//! `upload` (the resilient uploader: retries, resume, token refresh, "did it land already?"),
+//! `quickxor` (the content hash OneDrive for Business reports).
 //!
 //! Errors keep the HTTP status, Graph's error `code` and, for throttling (429) and unavailability
 //! (503), the `Retry-After` delay the caller must honour. Tokens are only ever put in the
@@ -14,10 +20,20 @@ use serde::Deserialize;
 use url::Url;
 
 mod drive;
+pub mod quickxor;
+mod session;
+mod sites;
+mod upload;
 
 pub use drive::{
-    folder_segments, mime_type_for, validate_name, ConflictBehavior, DriveItem, ProgressFn,
-    SIMPLE_UPLOAD_LIMIT,
+    folder_segments, mime_type_for, validate_name, ConflictBehavior, DriveItem, DriveTarget,
+    ProgressFn, SIMPLE_UPLOAD_LIMIT,
+};
+pub use session::{FragmentSize, UploadSession, UploadUrl};
+pub use sites::{DriveInfo, SiteInfo, SiteRef, SiteResolver};
+pub use upload::{
+    BoxedTokenFuture, RetryPolicy, SessionStore, TokenError, TokenSource, UploadRequest, Uploader,
+    SESSION_THRESHOLD,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,6 +71,21 @@ pub enum GraphError {
     },
     #[error("Microsoft Graph sent an unreadable answer: {0}")]
     UnexpectedResponse(String),
+    #[error("no access token for the upload: {message}")]
+    Token {
+        message: String,
+        /// The user's sign-in is gone for good (revoked, refresh token rejected).
+        permanent: bool,
+    },
+    #[error("SharePoint site `{0}` must look like `contoso.sharepoint.com:/sites/Finance`")]
+    InvalidSite(String),
+    #[error("site `{site}` has no document library named `{library}`")]
+    LibraryNotFound { site: String, library: String },
+    #[error("the upload stopped after {attempts} attempts; last error: {last}")]
+    GaveUp {
+        attempts: u32,
+        last: Box<GraphError>,
+    },
 }
 
 fn retry_detail(retry_after: &Option<Duration>) -> String {
@@ -81,6 +112,7 @@ impl GraphError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             GraphError::Api { retry_after, .. } => *retry_after,
+            GraphError::GaveUp { last, .. } => last.retry_after(),
             _ => None,
         }
     }
@@ -94,7 +126,20 @@ impl GraphError {
     pub fn is_transient(&self) -> bool {
         match self {
             GraphError::Network(_) => true,
+            GraphError::Token { permanent, .. } => !permanent,
             GraphError::Api { status, .. } => *status == 429 || *status >= 500,
+            GraphError::GaveUp { last, .. } => last.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// The destination itself is gone or closed to this user (site or library deleted,
+    /// permission withdrawn): retrying will not help.
+    pub fn is_destination_gone(&self) -> bool {
+        match self {
+            GraphError::LibraryNotFound { .. } | GraphError::InvalidSite(_) => true,
+            GraphError::Api { status, .. } => *status == 403 || *status == 404,
+            GraphError::GaveUp { last, .. } => last.is_destination_gone(),
             _ => false,
         }
     }
@@ -177,8 +222,33 @@ impl GraphClient {
             .map_err(|e| GraphError::UnexpectedResponse(format!("/me: {e}")))
     }
 
+    /// `GET url` with the bearer token, decoding a JSON answer.
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &SecretString,
+        url: Url,
+        what: &str,
+    ) -> Result<T, GraphError> {
+        let response = self
+            .inner
+            .http
+            .get(url)
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .map_err(GraphError::Network)?;
+        let response = check(response).await?;
+        let body = response.bytes().await.map_err(GraphError::Network)?;
+        serde_json::from_slice(&body)
+            .map_err(|e| GraphError::UnexpectedResponse(format!("{what}: {e}")))
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
     /// The endpoint with `segments` appended, each percent-encoded as one path segment.
-    fn url(&self, segments: &[&str]) -> Result<Url, GraphError> {
+    pub(crate) fn url(&self, segments: &[&str]) -> Result<Url, GraphError> {
         let mut url = self.inner.endpoint.clone();
         url.path_segments_mut()
             .map_err(|()| GraphError::InvalidEndpoint(self.inner.endpoint.to_string()))?
@@ -201,7 +271,7 @@ struct ErrorBody {
 }
 
 /// Passes successful responses through; turns the others into [`GraphError::Api`].
-async fn check(response: reqwest::Response) -> Result<reqwest::Response, GraphError> {
+pub(crate) async fn check(response: reqwest::Response) -> Result<reqwest::Response, GraphError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);

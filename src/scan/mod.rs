@@ -2,8 +2,8 @@
 //!
 //! A [`Scanner`] hands pages over one at a time through a callback, so a 50-sheet ADF job never
 //! holds more than one raster in memory; [`pdf::scan_to_pdf`] encodes each page as it arrives and
-//! streams it into the output file. Sources: [`simulated::SimulatedScanner`] (demo and tests);
-//! a SANE-backed source is a later addition behind the same trait.
+//! streams it into the output file. Sources: [`simulated::SimulatedScanner`] (demo and tests)
+//! and [`sane::SaneScanner`] (libsane: USB, network, eSCL/AirScan and WSD scanners).
 //!
 //! Raster layout ([`RasterPage::data`]): rows top to bottom, no padding except for
 //! [`ColorMode::BlackWhite`], whose rows are packed 1 bit per pixel, most significant bit first,
@@ -15,6 +15,7 @@ use std::sync::atomic::AtomicBool;
 use serde::{Deserialize, Serialize};
 
 pub mod pdf;
+pub mod sane;
 pub mod simulated;
 
 /// Lowest and highest resolution a job may ask for. Above 600 dpi an A4 colour raster is

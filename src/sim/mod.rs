@@ -2,10 +2,12 @@
 //!
 //! [`SimCloud::start`] binds `127.0.0.1:0` and serves, on the current tokio runtime, the Entra
 //! endpoints (OpenID metadata, JWKS, device authorization, token) and the Graph endpoints (`/me`,
-//! simple upload) with the status codes and error bodies of the real services. The demo and the
-//! tests run the product's real HTTP clients against it. Test hooks approve or decline pending
-//! sign-ins, disable accounts, revoke sessions, inject Graph throttling, rotate signing keys and
-//! count what clients did.
+//! drives by path, simple uploads, upload sessions, SharePoint sites and libraries) with the
+//! status codes and error bodies of the real services. The demo and the tests run the product's
+//! real HTTP clients against it. Test hooks approve or decline pending sign-ins, disable
+//! accounts, revoke sessions, inject Graph throttling or random faults (including cut
+//! connections), expire tokens and upload sessions, kill a client process at the n-th Graph
+//! request, rotate signing keys and count what clients did.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,14 +17,21 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use url::Url;
 
+mod chaos;
 mod control;
+mod drives;
 mod entra;
 mod graph;
+mod graph_state;
 mod keys;
 mod login_page;
 mod net;
+mod sites;
 mod state;
 mod tokens;
+mod upload_session;
+
+pub use graph_state::{KillPhase, SimSite};
 
 pub use state::{IssuedToken, SignInPolicy, SimEndpoint, TokenKind};
 
@@ -35,6 +44,9 @@ pub const DEMO_TENANT_ID: &str = "6f1c2b7e-94d3-4a51-8c0e-2d7f5a9b3e14";
 pub const DEMO_CLIENT_ID: &str = "3b8e4d2a-1c6f-4f0b-9a7d-5e2c8b1f6a90";
 /// Verified domain of [`SimOptions::demo`].
 pub const DEMO_DOMAIN: &str = "contoso.example";
+/// SharePoint host of [`SimOptions::demo`], which has the site `/sites/Finance` with the
+/// library `Documents`.
+pub const DEMO_SHAREPOINT_HOST: &str = "contoso.sharepoint.com";
 /// App role that makes a user a technician.
 pub const TECHNICIAN_ROLE: &str = "Kiosk.Technician";
 
@@ -116,6 +128,12 @@ pub struct SimOptions {
     pub access_token_lifetime_secs: u64,
     /// Refresh tokens unused for longer than this fail with AADSTS700082.
     pub refresh_token_max_inactive: Duration,
+    /// SharePoint sites; their libraries land in `drive_dir/sites/<site>/<library>/<path>`.
+    pub sites: Vec<SimSite>,
+    /// An upload session expires this long after its creation or its last fragment.
+    pub upload_session_lifetime: Duration,
+    /// Items per page of a folder listing (Graph's default is 200).
+    pub children_page_size: usize,
 }
 
 impl SimOptions {
@@ -132,6 +150,9 @@ impl SimOptions {
             device_code_expires_secs: 900,
             access_token_lifetime_secs: 3600,
             refresh_token_max_inactive: Duration::from_secs(90 * 24 * 60 * 60),
+            sites: Vec::new(),
+            upload_session_lifetime: Duration::from_secs(15 * 60),
+            children_page_size: 200,
         }
     }
 
@@ -151,6 +172,11 @@ impl SimOptions {
                 .with_oid("3c6e8d4b-9f5a-4b12-8d3e-4f5a6b7c8d93")
                 .with_roles(&[TECHNICIAN_ROLE]),
         ];
+        opts.sites = vec![SimSite::new(
+            DEMO_SHAREPOINT_HOST,
+            "/sites/Finance",
+            "Documents",
+        )];
         opts
     }
 }
@@ -166,8 +192,14 @@ pub struct SimStats {
     pub refresh_grants: u64,
     pub refresh_failures: u64,
     pub me_requests: u64,
+    /// Files committed to a drive (simple PUTs and completed sessions).
     pub uploads: u64,
     pub graph_unauthorized: u64,
+    pub upload_sessions: u64,
+    /// Fragments accepted by upload sessions.
+    pub fragments: u64,
+    /// Requests failed on purpose (queued or random faults).
+    pub graph_faults: u64,
 }
 
 /// A running simulated cloud. Stops when shut down or dropped.
@@ -227,13 +259,22 @@ impl SimCloud {
                 ..State::default()
             }),
             drive_commit: tokio::sync::Mutex::new(()),
+            graph: Mutex::new(graph_state::GraphState {
+                sites: opts.sites,
+                session_lifetime: opts.upload_session_lifetime,
+                page_size: opts.children_page_size.max(1),
+                ..Default::default()
+            }),
+            hashes: Mutex::new(Default::default()),
         });
 
         let app = entra::routes()
-            .merge(graph::routes())
+            .merge(graph::routes(shared.clone()))
             .merge(login_page::routes())
             .fallback(fallback)
-            .with_state(shared.clone());
+            .with_state(shared.clone())
+            .into_make_service_with_connect_info::<chaos::ConnHandle>();
+        let listener = chaos::ChaosListener(listener);
         let (stop, stopped) = oneshot::channel::<()>();
         let gate_shared = shared.clone();
         let task = tokio::spawn(async move {
@@ -377,6 +418,118 @@ impl SimCloud {
         }
     }
 
+    /// Where files of `library` in the site with server-relative `site_path` land.
+    pub fn site_drive_dir(&self, site_path: &str, library: &str) -> PathBuf {
+        let short = site_path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or(site_path);
+        self.shared
+            .drive_dir
+            .join("sites")
+            .join(short)
+            .join(library)
+    }
+
+    pub fn sites(&self) -> Vec<SimSite> {
+        self.shared.graph().sites.clone()
+    }
+
+    pub fn add_site(&self, site: SimSite) {
+        self.shared.graph().sites.push(site);
+    }
+
+    /// Deletes a site (its path and drives then answer 404); false if there is none.
+    pub fn remove_site(&self, hostname: &str, path: &str) -> bool {
+        let mut graph = self.shared.graph();
+        let before = graph.sites.len();
+        graph.sites.retain(|s| {
+            !(s.hostname.eq_ignore_ascii_case(hostname) && s.path.eq_ignore_ascii_case(path))
+        });
+        graph.sites.len() != before
+    }
+
+    /// Limits a site to `members` (object ids), or opens it to all with `None`.
+    pub fn set_site_members(&self, path: &str, members: Option<Vec<String>>) -> bool {
+        let mut graph = self.shared.graph();
+        match graph
+            .sites
+            .iter_mut()
+            .find(|s| s.path.eq_ignore_ascii_case(path))
+        {
+            Some(site) => {
+                site.members = members;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// From now on each Graph request fails with probability `rate` (500, 503 or 429 with
+    /// `Retry-After: 1`, or its connection cut before or after the request is carried out),
+    /// drawn from a generator seeded with `seed`. `rate` 0 turns it off.
+    pub fn set_random_faults(&self, rate: f64, seed: u64) {
+        use rand::SeedableRng;
+        self.shared.graph().chaos = (rate > 0.0).then(|| graph_state::Chaos {
+            rate: rate.min(1.0),
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+        });
+    }
+
+    /// Runs `kill` at the `nth` Graph request from now (1 = the next one), at `phase` of that
+    /// request, then cuts its connection. `kill` should stop the client and wait until it is
+    /// gone; it runs on a blocking thread. Replaces an earlier plan.
+    pub fn arm_kill(&self, nth: u64, phase: KillPhase, kill: Arc<dyn Fn() + Send + Sync>) {
+        self.shared.graph().kill = Some(graph_state::KillPlan {
+            at: nth.max(1),
+            seen: 0,
+            phase,
+            action: kill,
+        });
+    }
+
+    /// Drops a kill plan that has not fired; true if there was one.
+    pub fn disarm_kill(&self) -> bool {
+        self.shared.graph().kill.take().is_some()
+    }
+
+    /// Every access token presented to Graph so far is refused from now on as expired (as when
+    /// a token runs out in the middle of a long upload). Returns how many.
+    pub fn expire_access_tokens(&self) -> usize {
+        let mut graph = self.shared.graph();
+        let seen: Vec<String> = graph.seen_tokens.drain().collect();
+        graph.expired_tokens.extend(seen.iter().cloned());
+        seen.len()
+    }
+
+    /// Every open upload session expires now: later requests on it get 404. Returns how many.
+    /// Call from a blocking thread or outside the runtime (e.g. in an [`Self::arm_kill`] action).
+    pub fn expire_upload_sessions(&self) -> usize {
+        Self::expire_sessions_of(&self.shared)
+    }
+
+    fn expire_sessions_of(shared: &Shared) -> usize {
+        let sessions: Vec<_> = shared.graph().sessions.values().cloned().collect();
+        for s in &sessions {
+            s.data.blocking_lock().expires = tokio::time::Instant::now();
+        }
+        sessions.len()
+    }
+
+    /// A handle that can expire upload sessions and tokens from inside an [`Self::arm_kill`]
+    /// action (which runs on a blocking thread).
+    pub fn controls(&self) -> SimControls {
+        SimControls {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Upload sessions not yet completed, cancelled or expired.
+    pub fn open_upload_sessions(&self) -> usize {
+        self.shared.graph().sessions.len()
+    }
+
     /// The kid the sim signs with now.
     pub fn current_kid(&self) -> String {
         self.shared.keys().current_kid()
@@ -411,6 +564,27 @@ impl SimCloud {
                 task.abort();
             }
         }
+    }
+}
+
+/// Test controls usable from any thread, detached from the [`SimCloud`] value.
+#[derive(Clone)]
+pub struct SimControls {
+    shared: Arc<Shared>,
+}
+
+impl SimControls {
+    /// See [`SimCloud::expire_upload_sessions`]. Call from a blocking thread.
+    pub fn expire_upload_sessions(&self) -> usize {
+        SimCloud::expire_sessions_of(&self.shared)
+    }
+
+    /// See [`SimCloud::expire_access_tokens`].
+    pub fn expire_access_tokens(&self) -> usize {
+        let mut graph = self.shared.graph();
+        let seen: Vec<String> = graph.seen_tokens.drain().collect();
+        graph.expired_tokens.extend(seen.iter().cloned());
+        seen.len()
     }
 }
 

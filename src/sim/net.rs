@@ -1,28 +1,29 @@
 //! The simulator's side of the network, with an outage switch: while the network is "down",
-//! every new connection is reset as soon as it is accepted and every open one (clients keep
-//! connections alive between requests) is reset on its next read or write, so clients see what
-//! they see when a cable is pulled or a firewall drops them: a transport error, no HTTP answer.
+//! every new connection is closed unread as soon as it is accepted and every open one (clients
+//! keep connections alive between requests) fails on its next read or write, so clients see
+//! what they see when a cable is pulled or a firewall drops them: a transport error, no HTTP
+//! answer. It wraps the chaos listener (per-request faults of the Graph simulator).
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
+use super::chaos::{ChaosListener, ConnHandle};
 use super::state::Shared;
 
-/// A TCP listener that honours the outage switch.
-pub(crate) struct GatedListener {
-    inner: TcpListener,
+/// A listener that honours the outage switch, around the listener that does the rest.
+pub(crate) struct GatedListener<L> {
+    inner: L,
     shared: Arc<Shared>,
 }
 
-impl GatedListener {
-    pub(crate) fn new(inner: TcpListener, shared: Arc<Shared>) -> Self {
+impl<L> GatedListener<L> {
+    pub(crate) fn new(inner: L, shared: Arc<Shared>) -> Self {
         GatedListener { inner, shared }
     }
 }
@@ -31,30 +32,27 @@ fn network_down(shared: &Shared) -> bool {
     shared.state().network_down()
 }
 
-/// Resets `stream` (RST, not FIN: no orderly goodbye on a dead network) and records it.
-fn reset(shared: &Shared, stream: &TcpStream) {
-    if let Err(err) = stream.set_zero_linger() {
-        tracing::debug!(%err, "sim: cannot set SO_LINGER 0");
-    }
+fn record_reset(shared: &Shared) {
     shared.state().dropped_connections.push(Instant::now());
 }
 
-impl axum::serve::Listener for GatedListener {
-    type Io = GatedStream;
-    type Addr = SocketAddr;
+impl<L: Listener> Listener for GatedListener<L> {
+    type Io = GatedStream<L::Io>;
+    type Addr = L::Addr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
-            let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            let (io, addr) = self.inner.accept().await;
             if network_down(&self.shared) {
-                reset(&self.shared, &stream);
-                drop(stream);
+                // Closed unread: the kernel answers the waiting request with a reset.
+                record_reset(&self.shared);
+                drop(io);
                 continue;
             }
             let shared = self.shared.clone();
             return (
                 GatedStream {
-                    inner: stream,
+                    inner: io,
                     shared,
                     reset: false,
                 },
@@ -68,28 +66,37 @@ impl axum::serve::Listener for GatedListener {
     }
 }
 
+/// Handlers see the connection handle of the chaos listener underneath.
+impl axum::extract::connect_info::Connected<IncomingStream<'_, GatedListener<ChaosListener>>>
+    for ConnHandle
+{
+    fn connect_info(stream: IncomingStream<'_, GatedListener<ChaosListener>>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
+
 /// An accepted connection that fails once the network goes down.
-pub(crate) struct GatedStream {
-    inner: TcpStream,
+pub(crate) struct GatedStream<S> {
+    inner: S,
     shared: Arc<Shared>,
     reset: bool,
 }
 
-impl GatedStream {
-    /// `Some(error)` when the network is down (the connection is then reset when dropped).
+impl<S> GatedStream<S> {
+    /// `Some(error)` when the network is down; hyper then drops the connection.
     fn outage(&mut self) -> Option<io::Error> {
         if !network_down(&self.shared) {
             return None;
         }
         if !self.reset {
             self.reset = true;
-            reset(&self.shared, &self.inner);
+            record_reset(&self.shared);
         }
         Some(io::Error::from(io::ErrorKind::ConnectionReset))
     }
 }
 
-impl AsyncRead for GatedStream {
+impl<S: AsyncRead + Unpin> AsyncRead for GatedStream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -103,7 +110,7 @@ impl AsyncRead for GatedStream {
     }
 }
 
-impl AsyncWrite for GatedStream {
+impl<S: AsyncWrite + Unpin> AsyncWrite for GatedStream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use url::Url;
 
+use super::graph_state::GraphState;
 use super::keys::KeyRing;
 use super::{SimStats, SimUser};
 
@@ -35,7 +36,13 @@ pub(crate) struct Shared {
     /// Serialises the last step of uploads (name choice + rename) so two uploads of the same name
     /// cannot both think it is free.
     pub drive_commit: tokio::sync::Mutex<()>,
+    /// Sites, upload sessions and Graph test controls.
+    pub graph: Mutex<GraphState>,
+    /// QuickXorHash of stored files by (path, size, mtime).
+    pub hashes: Mutex<HashMap<HashKey, String>>,
 }
+
+pub(crate) type HashKey = (PathBuf, u64, Option<std::time::SystemTime>);
 
 #[derive(Default)]
 pub(crate) struct State {
@@ -181,6 +188,21 @@ impl Shared {
     pub fn state(&self) -> MutexGuard<'_, State> {
         // A panicking handler must not take the whole simulator down with it.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn graph(&self) -> MutexGuard<'_, GraphState> {
+        self.graph.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn hash_cache(&self) -> MutexGuard<'_, HashMap<HashKey, String>> {
+        self.hashes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A fresh temporary file name for an incoming upload (outside every drive).
+    pub async fn new_tmp_path(&self) -> std::io::Result<PathBuf> {
+        let dir = self.drive_dir.join(".tmp");
+        tokio::fs::create_dir_all(&dir).await?;
+        Ok(dir.join(format!("{}.part", uuid::Uuid::new_v4())))
     }
 
     pub fn keys(&self) -> RwLockReadGuard<'_, KeyRing> {

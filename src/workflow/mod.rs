@@ -1,3 +1,4 @@
-//! Scan workflows: definitions, file-name templates, the job runner.
+//! Scan workflows: definitions, file-name templates, the durable outbox that delivers jobs.
 
+pub mod outbox;
 pub mod template;

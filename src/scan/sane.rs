@@ -1,0 +1,648 @@
+//! SANE scanner source: a thin FFI over libsane (`libsane.so.1`, Debian `libsane1`), loaded
+//! with dlopen when a scan starts, so builds and the demo work where SANE is not installed.
+//! Through SANE's backends this reaches USB and network scanners, and eSCL/AirScan and WSD
+//! scanners through `sane-airscan`.
+//!
+//! A scan: open the device (the configured one, else `SANE_DEFAULT_DEVICE`, else the first
+//! found), set mode / depth, resolution, source and scan area from [`ScanOptions`] (snapped to
+//! what the device offers), then `sane_start` / `sane_read` page by page until the feeder is
+//! empty (or once for the glass). Each page is handed over as soon as it is read, so only one
+//! raster is in memory. The cancel flag is checked between reads; `sane_cancel` stops the
+//! device. SANE is not thread-safe across handles, so every call holds one process-wide lock;
+//! callers run scans on a blocking thread, never the UI thread.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use libloading::Library;
+
+use super::{row_bytes, ColorMode, RasterPage, ScanError, ScanOptions, ScanSource, Scanner};
+
+type Status = c_int;
+type Handle = *mut c_void;
+
+const STATUS_GOOD: Status = 0;
+const STATUS_CANCELLED: Status = 2;
+const STATUS_EOF: Status = 5;
+const STATUS_NO_DOCS: Status = 7;
+
+const TYPE_BOOL: c_int = 0;
+const TYPE_INT: c_int = 1;
+const TYPE_FIXED: c_int = 2;
+const TYPE_STRING: c_int = 3;
+
+const CONSTRAINT_RANGE: c_int = 1;
+const CONSTRAINT_WORD_LIST: c_int = 2;
+const CONSTRAINT_STRING_LIST: c_int = 3;
+
+const ACTION_SET: c_int = 1;
+
+const CAP_SOFT_SELECT: c_int = 1;
+const CAP_INACTIVE: c_int = 32;
+
+const FRAME_GRAY: c_int = 0;
+const FRAME_RGB: c_int = 1;
+
+const FIXED_SCALE: f64 = 65536.0;
+const READ_CHUNK: usize = 64 * 1024;
+
+#[repr(C)]
+struct RawDevice {
+    name: *const c_char,
+    vendor: *const c_char,
+    model: *const c_char,
+    kind: *const c_char,
+}
+
+#[repr(C)]
+struct RawRange {
+    min: c_int,
+    max: c_int,
+    quant: c_int,
+}
+
+#[repr(C)]
+struct RawOption {
+    name: *const c_char,
+    title: *const c_char,
+    desc: *const c_char,
+    kind: c_int,
+    unit: c_int,
+    size: c_int,
+    cap: c_int,
+    constraint_type: c_int,
+    constraint: *const c_void,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct RawParameters {
+    format: c_int,
+    last_frame: c_int,
+    bytes_per_line: c_int,
+    pixels_per_line: c_int,
+    lines: c_int,
+    depth: c_int,
+}
+
+type AuthCallback = Option<unsafe extern "C" fn(*const c_char, *mut c_char, *mut c_char)>;
+
+/// The libsane entry points used here.
+struct Api {
+    _lib: Library,
+    get_devices: unsafe extern "C" fn(*mut *const *const RawDevice, c_int) -> Status,
+    open: unsafe extern "C" fn(*const c_char, *mut Handle) -> Status,
+    close: unsafe extern "C" fn(Handle),
+    get_option_descriptor: unsafe extern "C" fn(Handle, c_int) -> *const RawOption,
+    control_option: unsafe extern "C" fn(Handle, c_int, c_int, *mut c_void, *mut c_int) -> Status,
+    get_parameters: unsafe extern "C" fn(Handle, *mut RawParameters) -> Status,
+    start: unsafe extern "C" fn(Handle) -> Status,
+    read: unsafe extern "C" fn(Handle, *mut u8, c_int, *mut c_int) -> Status,
+    cancel: unsafe extern "C" fn(Handle),
+    strstatus: unsafe extern "C" fn(Status) -> *const c_char,
+}
+
+// SAFETY: the function pointers are plain C entry points; every call goes through `LOCK`.
+unsafe impl Send for Api {}
+unsafe impl Sync for Api {}
+
+/// Serialises all SANE calls of the process.
+static LOCK: Mutex<()> = Mutex::new(());
+static API: OnceLock<Result<Api, String>> = OnceLock::new();
+
+fn load() -> Result<Api, String> {
+    let lib = ["libsane.so.1", "libsane.so"]
+        .iter()
+        // SAFETY: loading libsane runs its constructors, which only set up SANE's own state.
+        .find_map(|name| unsafe { Library::new(name) }.ok())
+        .ok_or("libsane.so.1 is not installed (Debian package libsane1)")?;
+    // SAFETY: the symbols are looked up with the signatures of sane/sane.h (SANE 1.x).
+    unsafe {
+        let init: unsafe extern "C" fn(*mut c_int, AuthCallback) -> Status =
+            *lib.get(b"sane_init\0").map_err(|e| e.to_string())?;
+        macro_rules! sym {
+            ($name:literal) => {
+                *lib.get(concat!($name, "\0").as_bytes())
+                    .map_err(|e| format!("{}: {e}", $name))?
+            };
+        }
+        let api = Api {
+            get_devices: sym!("sane_get_devices"),
+            open: sym!("sane_open"),
+            close: sym!("sane_close"),
+            get_option_descriptor: sym!("sane_get_option_descriptor"),
+            control_option: sym!("sane_control_option"),
+            get_parameters: sym!("sane_get_parameters"),
+            start: sym!("sane_start"),
+            read: sym!("sane_read"),
+            cancel: sym!("sane_cancel"),
+            strstatus: sym!("sane_strstatus"),
+            _lib: lib,
+        };
+        let mut version = 0;
+        let status = init(&mut version, None);
+        if status != STATUS_GOOD {
+            return Err(format!("sane_init failed: {}", api.status_text(status)));
+        }
+        tracing::info!(
+            major = version >> 24,
+            minor = (version >> 16) & 0xff,
+            "libsane loaded"
+        );
+        Ok(api)
+    }
+}
+
+fn api() -> Result<&'static Api, ScanError> {
+    API.get_or_init(load)
+        .as_ref()
+        .map_err(|e| ScanError::Device(e.clone()))
+}
+
+impl Api {
+    fn status_text(&self, status: Status) -> String {
+        // SAFETY: sane_strstatus returns a static string (or NULL).
+        unsafe { cstr((self.strstatus)(status)) }.unwrap_or_else(|| format!("status {status}"))
+    }
+
+    fn check(&self, status: Status, what: &str) -> Result<(), ScanError> {
+        match status {
+            STATUS_GOOD => Ok(()),
+            STATUS_CANCELLED => Err(ScanError::Cancelled),
+            s => Err(ScanError::Device(format!(
+                "{what}: {}",
+                self.status_text(s)
+            ))),
+        }
+    }
+}
+
+/// # Safety
+/// `p` is NULL or a NUL-terminated string that outlives the call.
+unsafe fn cstr(p: *const c_char) -> Option<String> {
+    (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
+}
+
+/// A scanner found by SANE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaneDevice {
+    /// E.g. `test:0`, `airscan:e0:Brother MFC`, `escl:https://…`.
+    pub name: String,
+    pub vendor: String,
+    pub model: String,
+    pub kind: String,
+}
+
+/// The scanners SANE can reach now.
+pub fn devices() -> Result<Vec<SaneDevice>, ScanError> {
+    let api = api()?;
+    let _guard = LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut list: *const *const RawDevice = std::ptr::null();
+    // SAFETY: SANE fills `list` with a NULL-terminated array valid until the next call, which
+    // the lock prevents while it is read.
+    unsafe {
+        api.check((api.get_devices)(&mut list, 0), "listing scanners")?;
+        let mut out = Vec::new();
+        let mut i = 0;
+        while !list.is_null() && !(*list.add(i)).is_null() {
+            let d = &**list.add(i);
+            out.push(SaneDevice {
+                name: cstr(d.name).unwrap_or_default(),
+                vendor: cstr(d.vendor).unwrap_or_default(),
+                model: cstr(d.model).unwrap_or_default(),
+                kind: cstr(d.kind).unwrap_or_default(),
+            });
+            i += 1;
+        }
+        Ok(out)
+    }
+}
+
+/// An option of the open device.
+#[derive(Debug, Clone)]
+struct Opt {
+    index: c_int,
+    kind: c_int,
+    cap: c_int,
+    strings: Vec<String>,
+    /// Allowed numbers (already converted from SANE_Fixed).
+    words: Vec<f64>,
+    range: Option<(f64, f64)>,
+}
+
+/// A SANE device as a [`Scanner`].
+#[derive(Debug, Clone, Default)]
+pub struct SaneScanner {
+    device: Option<String>,
+    label: String,
+}
+
+impl SaneScanner {
+    /// Scans from `device` (a SANE device name); `None` = `SANE_DEFAULT_DEVICE` or the first
+    /// scanner found.
+    pub fn new(device: Option<String>) -> Self {
+        let label = match &device {
+            Some(d) => format!("SANE {d}"),
+            None => "SANE (first scanner found)".to_string(),
+        };
+        SaneScanner { device, label }
+    }
+}
+
+struct Session<'a> {
+    api: &'a Api,
+    handle: Handle,
+    options: Vec<(String, Opt)>,
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from sane_open and is closed exactly once, under the lock.
+        unsafe {
+            (self.api.cancel)(self.handle);
+            (self.api.close)(self.handle);
+        }
+    }
+}
+
+impl<'a> Session<'a> {
+    fn open(api: &'a Api, name: &str) -> Result<Self, ScanError> {
+        let c_name = CString::new(name)
+            .map_err(|_| ScanError::InvalidOptions(format!("device name {name:?}")))?;
+        let mut handle: Handle = std::ptr::null_mut();
+        // SAFETY: valid C string and out pointer.
+        api.check(
+            unsafe { (api.open)(c_name.as_ptr(), &mut handle) },
+            "opening the scanner",
+        )?;
+        let mut s = Session {
+            api,
+            handle,
+            options: Vec::new(),
+        };
+        s.reload_options();
+        Ok(s)
+    }
+
+    fn reload_options(&mut self) {
+        self.options.clear();
+        let mut i = 1;
+        loop {
+            // SAFETY: descriptors are valid until options are reloaded; copied out at once.
+            let desc = unsafe { (self.api.get_option_descriptor)(self.handle, i) };
+            if desc.is_null() {
+                break;
+            }
+            let d = unsafe { &*desc };
+            if let Some(name) = unsafe { cstr(d.name) } {
+                let mut opt = Opt {
+                    index: i,
+                    kind: d.kind,
+                    cap: d.cap,
+                    strings: Vec::new(),
+                    words: Vec::new(),
+                    range: None,
+                };
+                let num = |w: c_int| {
+                    if d.kind == TYPE_FIXED {
+                        f64::from(w) / FIXED_SCALE
+                    } else {
+                        f64::from(w)
+                    }
+                };
+                // SAFETY: the constraint union member is selected by `constraint_type`.
+                unsafe {
+                    match d.constraint_type {
+                        CONSTRAINT_STRING_LIST if !d.constraint.is_null() => {
+                            let list = d.constraint as *const *const c_char;
+                            let mut k = 0;
+                            while !(*list.add(k)).is_null() {
+                                opt.strings.extend(cstr(*list.add(k)));
+                                k += 1;
+                            }
+                        }
+                        CONSTRAINT_WORD_LIST if !d.constraint.is_null() => {
+                            let list = d.constraint as *const c_int;
+                            let n = *list;
+                            for k in 1..=n.max(0) as usize {
+                                opt.words.push(num(*list.add(k)));
+                            }
+                        }
+                        CONSTRAINT_RANGE if !d.constraint.is_null() => {
+                            let r = &*(d.constraint as *const RawRange);
+                            opt.range = Some((num(r.min), num(r.max)));
+                        }
+                        _ => {}
+                    }
+                }
+                self.options.push((name, opt));
+            }
+            i += 1;
+        }
+    }
+
+    fn opt(&self, name: &str) -> Option<&Opt> {
+        self.options
+            .iter()
+            .find(|(n, o)| n == name && o.cap & CAP_INACTIVE == 0 && o.cap & CAP_SOFT_SELECT != 0)
+            .map(|(_, o)| o)
+    }
+
+    fn set_string(&mut self, name: &str, value: &str) -> Result<(), ScanError> {
+        let Some(opt) = self.opt(name).cloned() else {
+            return Err(ScanError::InvalidOptions(format!(
+                "the scanner has no `{name}` option"
+            )));
+        };
+        if opt.kind != TYPE_STRING {
+            return Err(ScanError::InvalidOptions(format!(
+                "`{name}` is not a text option"
+            )));
+        }
+        let mut buf = value.as_bytes().to_vec();
+        buf.resize(buf.len().max(256), 0);
+        self.control(&opt, name, buf.as_mut_ptr().cast())
+    }
+
+    /// Sets a numeric option to the allowed value nearest to `value`; returns what was set.
+    fn set_number(&mut self, name: &str, value: f64) -> Result<Option<f64>, ScanError> {
+        let Some(opt) = self.opt(name).cloned() else {
+            return Ok(None);
+        };
+        let snapped = if !opt.words.is_empty() {
+            opt.words
+                .iter()
+                .copied()
+                .min_by(|a, b| (a - value).abs().total_cmp(&(b - value).abs()))
+                .unwrap_or(value)
+        } else if let Some((min, max)) = opt.range {
+            value.clamp(min, max)
+        } else {
+            value
+        };
+        let mut word: c_int = match opt.kind {
+            TYPE_FIXED => (snapped * FIXED_SCALE).round() as c_int,
+            TYPE_INT => snapped.round() as c_int,
+            TYPE_BOOL => c_int::from(snapped != 0.0),
+            _ => {
+                return Err(ScanError::InvalidOptions(format!(
+                    "`{name}` is not a numeric option"
+                )))
+            }
+        };
+        self.control(&opt, name, (&mut word as *mut c_int).cast())?;
+        Ok(Some(snapped))
+    }
+
+    fn control(&mut self, opt: &Opt, name: &str, value: *mut c_void) -> Result<(), ScanError> {
+        let mut info: c_int = 0;
+        // SAFETY: `value` points to a buffer of the option's type and size (strings: at least
+        // 256 bytes, SANE's usual maximum; numbers: one word).
+        let status = unsafe {
+            (self.api.control_option)(self.handle, opt.index, ACTION_SET, value, &mut info)
+        };
+        self.api.check(status, &format!("setting `{name}`"))?;
+        if info & 2 != 0 {
+            self.reload_options();
+        }
+        Ok(())
+    }
+
+    fn parameters(&self) -> Result<RawParameters, ScanError> {
+        let mut p = RawParameters::default();
+        // SAFETY: valid out pointer.
+        let status = unsafe { (self.api.get_parameters)(self.handle, &mut p) };
+        self.api.check(status, "reading scan parameters")?;
+        Ok(p)
+    }
+
+    /// Sets the device up for `opts`; returns the resolution it will scan at.
+    fn configure(&mut self, opts: &ScanOptions) -> Result<u32, ScanError> {
+        // Mode and depth: SANE's well-known names, with the test backend's "Gray + 1 bit" for
+        // black and white when there is no "Lineart".
+        let modes = self
+            .opt("mode")
+            .map(|o| o.strings.clone())
+            .unwrap_or_default();
+        let pick = |wanted: &[&str]| {
+            wanted
+                .iter()
+                .find_map(|w| modes.iter().find(|m| m.eq_ignore_ascii_case(w)))
+                .cloned()
+        };
+        let (mode, depth) = match opts.color {
+            ColorMode::Color => (pick(&["Color", "Colour", "RGB"]), 8.0),
+            ColorMode::Gray => (pick(&["Gray", "Grey", "Grayscale"]), 8.0),
+            ColorMode::BlackWhite => match pick(&["Lineart", "Binary", "Black & White"]) {
+                Some(m) => (Some(m), 1.0),
+                None => (pick(&["Gray", "Grey"]), 1.0),
+            },
+        };
+        match mode {
+            Some(m) => self.set_string("mode", &m)?,
+            None if !modes.is_empty() => {
+                return Err(ScanError::InvalidOptions(format!(
+                    "the scanner offers no mode for {:?} (it has {modes:?})",
+                    opts.color
+                )))
+            }
+            None => {}
+        }
+        if let Some(allowed) = self.opt("depth").map(|o| o.words.clone()) {
+            if allowed.is_empty() || allowed.contains(&depth) {
+                self.set_number("depth", depth)?;
+            }
+        }
+        let dpi = self
+            .set_number("resolution", f64::from(opts.dpi))?
+            .map_or(opts.dpi, |d| d.round().max(1.0) as u32);
+
+        let sources = self
+            .opt("source")
+            .map(|o| o.strings.clone())
+            .unwrap_or_default();
+        let find = |keys: &[&str]| {
+            sources
+                .iter()
+                .find(|s| keys.iter().any(|k| s.to_lowercase().contains(k)))
+                .cloned()
+        };
+        let source = match opts.source {
+            ScanSource::Flatbed => find(&["flatbed", "platen", "glass"]),
+            ScanSource::Adf => find(&["adf front", "simplex"]).or_else(|| {
+                find(&["adf", "feeder"]).filter(|s| !s.to_lowercase().contains("duplex"))
+            }),
+            ScanSource::AdfDuplex => find(&["duplex"]),
+        };
+        match source {
+            Some(s) => self.set_string("source", &s)?,
+            None if !sources.is_empty() => {
+                return Err(ScanError::InvalidOptions(format!(
+                    "the scanner has no {:?} source (it has {sources:?})",
+                    opts.source
+                )))
+            }
+            None if opts.source != ScanSource::Flatbed => {
+                return Err(ScanError::InvalidOptions(
+                    "the scanner has no document feeder".into(),
+                ))
+            }
+            None => {}
+        }
+
+        // Scan area: the page size from the top-left corner, within what the glass allows.
+        let (w, h) = opts.page_size.size_mm();
+        self.set_number("tl-x", 0.0)?;
+        self.set_number("tl-y", 0.0)?;
+        self.set_number("br-x", w)?;
+        self.set_number("br-y", h)?;
+        Ok(dpi)
+    }
+
+    /// Reads one page; `None` when the feeder is empty.
+    fn read_page(
+        &mut self,
+        dpi: u32,
+        cancel: &AtomicBool,
+    ) -> Result<Option<RasterPage>, ScanError> {
+        // SAFETY: handle is open.
+        let status = unsafe { (self.api.start)(self.handle) };
+        if status == STATUS_NO_DOCS {
+            return Ok(None);
+        }
+        self.api.check(status, "starting the scan")?;
+        let p = self.parameters()?;
+        let color = match (p.format, p.depth) {
+            (FRAME_GRAY, 1) => ColorMode::BlackWhite,
+            (FRAME_GRAY, 8 | 16) => ColorMode::Gray,
+            (FRAME_RGB, 8 | 16) => ColorMode::Color,
+            (f, d) => {
+                let why = "three-pass scanners are not supported";
+                return Err(ScanError::Device(format!(
+                    "unsupported frame format {f} at {d} bits ({why})"
+                )));
+            }
+        };
+        let width = u32::try_from(p.pixels_per_line)
+            .ok()
+            .filter(|w| *w > 0)
+            .ok_or_else(|| ScanError::BadPage(format!("{} pixels per line", p.pixels_per_line)))?;
+        let src_line = usize::try_from(p.bytes_per_line)
+            .ok()
+            .filter(|b| *b > 0)
+            .ok_or_else(|| ScanError::BadPage(format!("{} bytes per line", p.bytes_per_line)))?;
+        let mut raw = Vec::with_capacity(src_line * usize::try_from(p.lines).unwrap_or(0).max(1));
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            if cancel.load(Ordering::SeqCst) {
+                // SAFETY: handle is open.
+                unsafe { (self.api.cancel)(self.handle) };
+                return Err(ScanError::Cancelled);
+            }
+            let mut len: c_int = 0;
+            // SAFETY: `buf` has READ_CHUNK bytes.
+            let status = unsafe {
+                (self.api.read)(self.handle, buf.as_mut_ptr(), READ_CHUNK as c_int, &mut len)
+            };
+            match status {
+                STATUS_GOOD => raw.extend_from_slice(&buf[..usize::try_from(len).unwrap_or(0)]),
+                STATUS_EOF => break,
+                s => self.api.check(s, "reading the page")?,
+            }
+        }
+        let lines = raw.len() / src_line;
+        if lines == 0 {
+            return Err(ScanError::BadPage("the scanner sent an empty page".into()));
+        }
+        let height =
+            u32::try_from(lines).map_err(|_| ScanError::BadPage(format!("{lines} lines")))?;
+        let out_line = row_bytes(color, width);
+        let mut data = Vec::with_capacity(out_line * lines);
+        for row in raw.chunks_exact(src_line) {
+            if p.depth == 16 {
+                // Native-endian 16-bit samples: keep the high byte.
+                let samples = out_line;
+                for s in 0..samples {
+                    let v = u16::from_ne_bytes([row[2 * s], row[2 * s + 1]]);
+                    data.push((v >> 8) as u8);
+                }
+            } else {
+                data.extend_from_slice(&row[..out_line.min(row.len())]);
+            }
+        }
+        let page = RasterPage {
+            width_px: width,
+            height_px: height,
+            dpi,
+            color,
+            data,
+        };
+        page.check_layout()?;
+        Ok(Some(page))
+    }
+}
+
+impl Scanner for SaneScanner {
+    fn name(&self) -> &str {
+        &self.label
+    }
+
+    fn scan(
+        &mut self,
+        opts: &ScanOptions,
+        on_page: &mut dyn FnMut(RasterPage) -> Result<(), ScanError>,
+        cancel: &AtomicBool,
+    ) -> Result<u32, ScanError> {
+        opts.validate()?;
+        let api = api()?;
+        let device = match &self.device {
+            Some(d) => d.clone(),
+            None => match std::env::var("SANE_DEFAULT_DEVICE") {
+                Ok(d) if !d.is_empty() => d,
+                _ => devices()?
+                    .into_iter()
+                    .next()
+                    .map(|d| d.name)
+                    .ok_or_else(|| ScanError::Device("no scanner found by SANE".into()))?,
+            },
+        };
+        let _guard = LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut session = Session::open(api, &device)?;
+        let dpi = session.configure(opts)?;
+        tracing::info!(device, ?opts, "SANE scan starting");
+        let mut pages = 0u32;
+        loop {
+            if cancel.load(Ordering::SeqCst) {
+                return Err(ScanError::Cancelled);
+            }
+            match session.read_page(dpi, cancel)? {
+                Some(page) => {
+                    pages += 1;
+                    on_page(page)?;
+                }
+                None if pages == 0 => return Err(ScanError::NoPaper("document feeder")),
+                None => break,
+            }
+            if opts.source == ScanSource::Flatbed {
+                break;
+            }
+        }
+        Ok(pages)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_match_the_c_layout() {
+        assert_eq!(std::mem::size_of::<RawParameters>(), 6 * 4);
+        assert_eq!(std::mem::size_of::<RawRange>(), 3 * 4);
+        assert_eq!(
+            std::mem::size_of::<RawOption>(),
+            3 * std::mem::size_of::<usize>() + 5 * 4 + 4 + std::mem::size_of::<usize>()
+        );
+    }
+}

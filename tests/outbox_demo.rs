@@ -1,0 +1,124 @@
+//! Both demo workflows end to end through the panel's controller, the real HTTP clients and the
+//! simulated Entra + Graph: "Scan to OneDrive" lands in the user's drive, "Invoices to Finance"
+//! in the Finance site's Documents library (site by path, library by name, ids cached).
+#![cfg(feature = "demo")]
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use mfp_kiosk::app::{self, Input, ViewSink};
+use mfp_kiosk::config::Config;
+use mfp_kiosk::kiosk::{Event, View, ViewPage};
+use mfp_kiosk::store::JobState;
+use secrecy::SecretString;
+
+fn wait_for(rx: &mpsc::Receiver<View>, what: &str, want: impl Fn(&View) -> bool) -> View {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(view) if want(&view) => return view,
+            Ok(_) => continue,
+            Err(e) => panic!("no view with {what}: {e}"),
+        }
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+fn run(handle: &app::ControllerHandle, rx: &mpsc::Receiver<View>, label: &str) -> View {
+    let home = wait_for(rx, "the home page", |v| v.page == ViewPage::Home);
+    let id = home
+        .workflows
+        .iter()
+        .find(|w| w.label == label)
+        .unwrap_or_else(|| panic!("workflow {label} offered"))
+        .id
+        .clone();
+    handle.event(Event::RunWorkflow { id });
+    wait_for(rx, "the result page", |v| v.page == ViewPage::Result)
+}
+
+#[test]
+fn onedrive_and_sharepoint_workflows_deliver() {
+    let state = tempfile::tempdir().unwrap();
+    let mut config = Config::demo_default();
+    config.device.state_dir = state.path().to_path_buf();
+    config.demo.scanner_pages = 2;
+    let drive_dir = config.demo_drive_dir();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<View>();
+    let sink: ViewSink = Box::new(move |view| {
+        let _ = tx.send(view.clone());
+    });
+    let running = runtime.block_on(app::start(config, true, sink)).unwrap();
+    let handle = running.handle.clone();
+    wait_for(&rx, "the idle page", |v| v.page == ViewPage::Idle);
+    handle.event(Event::CardRead {
+        card: SecretString::from("0004417399"),
+    });
+    wait_for(&rx, "a device code", |v| {
+        v.page == ViewPage::DeviceCode && !v.user_code.is_empty()
+    });
+    handle.send(Input::DemoApprove);
+
+    let result = run(&handle, &rx, "Invoices to Finance");
+    assert!(
+        result.result_ok,
+        "{} / {}",
+        result.result_title, result.result_detail
+    );
+    assert_eq!(result.result_title, "Sent to SharePoint");
+    handle.event(Event::ResultDone);
+    let result = run(&handle, &rx, "Invoices to Finance");
+    assert!(result.result_ok, "{}", result.result_detail);
+    handle.event(Event::ResultDone);
+    let result = run(&handle, &rx, "Scan to OneDrive");
+    assert_eq!(result.result_title, "Sent to OneDrive");
+
+    let library = drive_dir.join("sites").join("Finance").join("Documents");
+    let invoices = files_under(&library.join("Invoices"));
+    assert_eq!(invoices.len(), 2, "{invoices:?}");
+    for pdf in &invoices {
+        let name = pdf.file_name().unwrap().to_string_lossy();
+        assert!(name.starts_with("msp-adele "), "{name}");
+        let doc = lopdf::Document::load(pdf).expect("a valid PDF");
+        // Two duplex sheets.
+        assert_eq!(doc.get_pages().len(), 4);
+    }
+    assert_eq!(
+        files_under(&drive_dir.join("adele@contoso.example")).len(),
+        1
+    );
+
+    let sim = running.services.sim.as_ref().unwrap();
+    assert_eq!(sim.stats().uploads, 3);
+    // The site and library were looked up once; the second invoice used the cached drive id.
+    assert_eq!(
+        app::jobs::outbox_for(&running.services).site_cache().len(),
+        1
+    );
+    let jobs = running.services.store.list_jobs(10).unwrap();
+    assert!(jobs.iter().all(|j| j.state == JobState::Done), "{jobs:?}");
+    handle.send(Input::Quit);
+    runtime.block_on(running.controller).unwrap();
+}
