@@ -100,7 +100,9 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
     let running = runtime.block_on(app::start(config, demo, sink))?;
     mfp_kiosk::ui::bind(&window, ui_bridge::command_sink(running.handle.clone(), wedge));
     tracing::info!("panel ready");
+    let _watchdog = app::systemd::on_first_frame("idle page shown");
     let result = window.run().context("the UI event loop failed");
+    app::systemd::notify_stopping();
     running.handle.send(Input::Quit);
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     result
