@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use slint::ComponentHandle;
 use tracing_subscriber::EnvFilter;
 
 use mfp_kiosk::app::{self, ui_bridge, Input, ViewSink};
@@ -60,7 +61,7 @@ fn main() -> Result<()> {
             let config = load_config(cli.config.as_deref(), cli.demo)?;
             println!("config OK: device `{}`, {} workflow(s)", config.device.name, config.workflows.len());
             for w in &config.workflows {
-                println!("  {} — {} ({})", w.id, w.label, w.destination.display_name());
+                println!("  {} — {} ({})", w.id, w.label, app::services::destination_name(w.destination));
             }
             Ok(())
         }

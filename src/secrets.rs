@@ -229,7 +229,10 @@ impl DeviceKey {
         let mut tmp_name = path.as_os_str().to_owned();
         tmp_name.push(format!(
             ".tmp-{}",
-            suffix.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            suffix
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         ));
         let tmp = PathBuf::from(tmp_name);
 
@@ -339,10 +342,7 @@ mod tests {
         let k = key(7);
         let token = SecretString::from("0.AAAA-refresh-token-value");
         let sealed = k.seal(&token, b"oid-adele").unwrap();
-        assert!(!sealed
-            .ciphertext
-            .windows(5)
-            .any(|w| w == b"0.AAA"));
+        assert!(!sealed.ciphertext.windows(5).any(|w| w == b"0.AAA"));
         let opened = k.open(&sealed, b"oid-adele").unwrap();
         assert_eq!(opened.expose_secret(), token.expose_secret());
         assert!(matches!(
@@ -423,6 +423,46 @@ mod tests {
         // No temporary file is left behind.
         let entries: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(entries.len(), 1);
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn loose_key_file_mode_is_warned_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.key");
+        let load_logs = |mode: u32| {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let out = Captured::default();
+            let writer = out.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                DeviceKey::load_or_create(&path).unwrap();
+            });
+            let bytes = out.0.lock().unwrap().clone();
+            String::from_utf8(bytes).unwrap()
+        };
+        fs::write(&path, [1u8; KEY_LEN]).unwrap();
+        let logs = load_logs(0o644);
+        assert!(
+            logs.contains("WARN") && logs.contains("chmod 600"),
+            "{logs}"
+        );
+        assert!(load_logs(0o600).is_empty());
     }
 
     #[test]

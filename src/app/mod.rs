@@ -65,11 +65,11 @@ async fn start_sim(config: &mut Config) -> Result<crate::sim::SimCloud, StartErr
         opts.auto_approve_after = Some(std::time::Duration::from_secs(config.demo.auto_approve_after_secs));
     }
     let sim = SimCloud::start(opts).await.map_err(|e| StartError::Sim(e.to_string()))?;
-    config.entra.authority_host = sim.authority_host();
+    config.entra.authority_host = sim.authority_host().to_string();
     config.entra.tenant = sim.tenant_id().to_string();
     config.entra.client_id = sim.client_id().to_string();
     config.entra.allowed_tenants = vec![sim.tenant_id().to_string()];
-    config.graph.endpoint = sim.graph_endpoint();
+    config.graph.endpoint = sim.graph_endpoint().to_string();
     tracing::info!(authority = %config.entra.authority_host, graph = %config.graph.endpoint,
         drive = %config.demo_drive_dir().display(), "simulated Entra and Graph listening on loopback");
     Ok(sim)

@@ -333,14 +333,35 @@ mod tests {
             (&["hex_to_dec"], "0000", Ok("0")),
             // 7-byte UID, beyond what fits comfortably in a u32 and checked against u64 maths.
             (&["hex_to_dec"], "04A224C2B25E80", Ok("1304178675834496")),
-            (&["hex_to_dec"], "12G4", Err(CardError::WrongFormat { step: "hex_to_dec", expected: "hexadecimal digits" })),
+            (
+                &["hex_to_dec"],
+                "12G4",
+                Err(CardError::WrongFormat {
+                    step: "hex_to_dec",
+                    expected: "hexadecimal digits",
+                }),
+            ),
             (&["dec_to_hex"], "77705923", Ok("04A1B2C3")),
             (&["dec_to_hex"], "255", Ok("FF")),
             (&["dec_to_hex"], "4096", Ok("1000")),
             (&["dec_to_hex"], "0", Ok("00")),
-            (&["dec_to_hex"], "12a", Err(CardError::WrongFormat { step: "dec_to_hex", expected: "decimal digits" })),
+            (
+                &["dec_to_hex"],
+                "12a",
+                Err(CardError::WrongFormat {
+                    step: "dec_to_hex",
+                    expected: "decimal digits",
+                }),
+            ),
             (&["reverse_bytes"], "04A1B2C3", Ok("C3B2A104")),
-            (&["reverse_bytes"], "4A1B2C3", Err(CardError::WrongFormat { step: "reverse_bytes", expected: "whole bytes in hex (an even number of hex digits)" })),
+            (
+                &["reverse_bytes"],
+                "4A1B2C3",
+                Err(CardError::WrongFormat {
+                    step: "reverse_bytes",
+                    expected: "whole bytes in hex (an even number of hex digits)",
+                }),
+            ),
             (&["reverse_bytes", "hex_to_dec"], "C3B2A104", Ok("77705923")),
             (&["strip_leading_zeros"], "000123", Ok("123")),
             (&["strip_leading_zeros"], "0000", Ok("0")),
@@ -350,12 +371,20 @@ mod tests {
             (&["last:10"], "123", Ok("123")),
             (&["regex:^;(\\d+)=\\d*\\?$"], ";123456=01?", Ok("123456")),
             (&["regex:(\\d{4})$"], "abc", Err(CardError::NoMatch)),
-            (&["hex_to_dec", "pad_left:10", "last:8"], "04A1B2C3", Ok("77705923")),
+            (
+                &["hex_to_dec", "pad_left:10", "last:8"],
+                "04A1B2C3",
+                Ok("77705923"),
+            ),
             (&["hex_to_dec", "pad_left:10"], "04A1B2C3", Ok("0077705923")),
         ];
         for (steps, raw, want) in cases {
             let got = pipe(steps).apply(raw);
-            assert_eq!(got.as_deref().map_err(Clone::clone), want.clone(), "{steps:?} on {raw:?}");
+            assert_eq!(
+                got.as_deref().map_err(Clone::clone),
+                want.clone(),
+                "{steps:?} on {raw:?}"
+            );
         }
     }
 
@@ -367,7 +396,9 @@ mod tests {
             let hex = format!("{n:X}");
             let dec = pipe(&["hex_to_dec"]).apply(&hex).unwrap();
             assert_eq!(dec, n.to_string());
-            let back = pipe(&["dec_to_hex", "strip_leading_zeros"]).apply(&dec).unwrap();
+            let back = pipe(&["dec_to_hex", "strip_leading_zeros"])
+                .apply(&dec)
+                .unwrap();
             assert_eq!(back, hex);
         }
     }
@@ -396,8 +427,16 @@ mod tests {
     #[test]
     fn steps_display_roundtrip() {
         let src = [
-            "trim", "upper", "lower", "hex_to_dec", "dec_to_hex", "reverse_bytes",
-            "strip_leading_zeros", "pad_left:10", "last:8", "regex:^(\\d+)$",
+            "trim",
+            "upper",
+            "lower",
+            "hex_to_dec",
+            "dec_to_hex",
+            "reverse_bytes",
+            "strip_leading_zeros",
+            "pad_left:10",
+            "last:8",
+            "regex:^(\\d+)$",
         ];
         let p = pipe(&src);
         let shown: Vec<String> = p.steps().iter().map(ToString::to_string).collect();
@@ -407,7 +446,11 @@ mod tests {
     #[test]
     fn errors_do_not_contain_the_number() {
         let secret = "98765432109";
-        for steps in [&["upper", "reverse_bytes"][..], &["regex:^x(\\d)"], &["hex_to_dec", "upper", "regex:(Z)"]] {
+        for steps in [
+            &["upper", "reverse_bytes"][..],
+            &["regex:^x(\\d)"],
+            &["hex_to_dec", "upper", "regex:(Z)"],
+        ] {
             let err = pipe(steps).apply(secret).unwrap_err();
             assert!(!format!("{err} {err:?}").contains(secret));
         }
@@ -415,7 +458,10 @@ mod tests {
 
     #[test]
     fn too_long_input_is_refused() {
-        assert_eq!(pipe(&[]).apply(&"1".repeat(MAX_INPUT_LEN + 1)), Err(CardError::TooLong));
+        assert_eq!(
+            pipe(&[]).apply(&"1".repeat(MAX_INPUT_LEN + 1)),
+            Err(CardError::TooLong)
+        );
         assert_eq!(
             pipe(&["hex_to_dec"]).apply(&"F".repeat(200)),
             Err(CardError::NumberTooLong { step: "hex_to_dec" })
@@ -429,8 +475,17 @@ mod tests {
             .chars()
             .collect();
         let all_steps = [
-            "trim", "upper", "lower", "hex_to_dec", "dec_to_hex", "reverse_bytes",
-            "strip_leading_zeros", "pad_left:12", "last:6", "regex:(\\d+)", "regex:^(.)",
+            "trim",
+            "upper",
+            "lower",
+            "hex_to_dec",
+            "dec_to_hex",
+            "reverse_bytes",
+            "strip_leading_zeros",
+            "pad_left:12",
+            "last:6",
+            "regex:(\\d+)",
+            "regex:^(.)",
             "pad_left:64",
         ];
         let parsed: Vec<NormaliseStep> = all_steps

@@ -148,13 +148,13 @@ pub fn oauth_client(
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceCodeError {
     #[error("the sign-in was declined on the other device: {0}")]
-    Declined(EntraErrorBody),
+    Declined(Box<EntraErrorBody>),
     #[error("the device code expired before the sign-in finished{}", expired_detail(.0))]
-    Expired(Option<EntraErrorBody>),
+    Expired(Option<Box<EntraErrorBody>>),
     #[error("Entra does not recognise the device code: {0}")]
-    BadVerificationCode(EntraErrorBody),
+    BadVerificationCode(Box<EntraErrorBody>),
     #[error("Entra refused the device-code sign-in: {0}")]
-    Rejected(EntraErrorBody),
+    Rejected(Box<EntraErrorBody>),
     #[error("cannot reach Entra's {endpoint} endpoint")]
     Network {
         endpoint: &'static str,
@@ -168,7 +168,7 @@ pub enum DeviceCodeError {
     },
 }
 
-fn expired_detail(body: &Option<EntraErrorBody>) -> String {
+fn expired_detail(body: &Option<Box<EntraErrorBody>>) -> String {
     body.as_ref().map(|b| format!(": {b}")).unwrap_or_default()
 }
 
@@ -188,7 +188,7 @@ impl DeviceCodeError {
             DeviceCodeError::Declined(b)
             | DeviceCodeError::BadVerificationCode(b)
             | DeviceCodeError::Rejected(b)
-            | DeviceCodeError::Expired(Some(b)) => Some(b),
+            | DeviceCodeError::Expired(Some(b)) => Some(b.as_ref()),
             _ => None,
         }
     }
@@ -281,7 +281,7 @@ pub async fn start(
         .request_async(http)
         .await
         .map_err(|e| match map_oauth_error("device authorization", e) {
-            Ok(body) => DeviceCodeError::Rejected(body),
+            Ok(body) => DeviceCodeError::Rejected(Box::new(body)),
             Err(err) => err,
         })?;
     let response: oauth2::DeviceAuthorizationResponse<DeviceCodeMessage> = response;
@@ -437,13 +437,15 @@ pub fn classify<T>(err: EntraErrorBody) -> PollOutcome<T> {
         "authorization_pending" => PollOutcome::Pending,
         "slow_down" => PollOutcome::SlowDown,
         "authorization_declined" | "access_denied" => {
-            PollOutcome::Failed(DeviceCodeError::Declined(err))
+            PollOutcome::Failed(DeviceCodeError::Declined(Box::new(err)))
         }
         "expired_token" | "code_expired" => {
-            PollOutcome::Failed(DeviceCodeError::Expired(Some(err)))
+            PollOutcome::Failed(DeviceCodeError::Expired(Some(Box::new(err))))
         }
-        "bad_verification_code" => PollOutcome::Failed(DeviceCodeError::BadVerificationCode(err)),
-        _ => PollOutcome::Failed(DeviceCodeError::Rejected(err)),
+        "bad_verification_code" => {
+            PollOutcome::Failed(DeviceCodeError::BadVerificationCode(Box::new(err)))
+        }
+        _ => PollOutcome::Failed(DeviceCodeError::Rejected(Box::new(err))),
     }
 }
 

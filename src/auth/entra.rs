@@ -50,7 +50,7 @@ pub enum EntraError {
     #[error(transparent)]
     DeviceCode(#[from] DeviceCodeError),
     #[error("Entra refused the refresh token: {0}")]
-    RefreshRejected(EntraErrorBody),
+    RefreshRejected(Box<EntraErrorBody>),
     #[error("cannot reach Entra's token endpoint")]
     Network(#[source] reqwest::Error),
     #[error("Entra's token endpoint sent an unexpected answer: {0}")]
@@ -69,7 +69,7 @@ impl EntraError {
     pub fn entra_error(&self) -> Option<&EntraErrorBody> {
         match self {
             EntraError::DeviceCode(e) => e.entra_error(),
-            EntraError::RefreshRejected(b) => Some(b),
+            EntraError::RefreshRejected(b) => Some(b.as_ref()),
             _ => None,
         }
     }
@@ -250,7 +250,7 @@ impl EntraClient {
             &pending,
         )
         .await?;
-        let tokens = self.into_token_set(response).await?;
+        let tokens = self.token_set_from(response).await?;
         tracing::info!("device-code sign-in completed");
         Ok(tokens)
     }
@@ -266,7 +266,7 @@ impl EntraClient {
             .request_async(&self.inner.http)
             .await
             .map_err(|e| match device_code::map_oauth_error("token", e) {
-                Ok(body) => EntraError::RefreshRejected(body),
+                Ok(body) => EntraError::RefreshRejected(Box::new(body)),
                 Err(DeviceCodeError::Network { source, .. }) => EntraError::Network(source),
                 Err(other) => EntraError::UnexpectedResponse(other.to_string()),
             });
@@ -277,10 +277,10 @@ impl EntraClient {
                 return Err(err);
             }
         };
-        self.into_token_set(response).await
+        self.token_set_from(response).await
     }
 
-    async fn into_token_set(&self, response: EntraTokenResponse) -> Result<TokenSet, EntraError> {
+    async fn token_set_from(&self, response: EntraTokenResponse) -> Result<TokenSet, EntraError> {
         let wants_id_token = self.inner.settings.scopes.iter().any(|s| s == "openid");
         let id_claims = match response.extra_fields().id_token.as_deref() {
             Some(id_token) => Some(self.inner.validator.validate(id_token).await?),
@@ -307,7 +307,7 @@ mod tests {
     use super::*;
 
     fn rejected(error: &str, code: u32) -> EntraError {
-        EntraError::RefreshRejected(EntraErrorBody {
+        EntraError::RefreshRejected(Box::new(EntraErrorBody {
             error: error.into(),
             error_description: format!("AADSTS{code}: x"),
             error_codes: vec![code],
@@ -315,7 +315,7 @@ mod tests {
             trace_id: None,
             correlation_id: None,
             suberror: None,
-        })
+        }))
     }
 
     #[test]

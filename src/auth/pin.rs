@@ -288,8 +288,12 @@ mod tests {
             Err(PinError::MalformedHash)
         );
         assert_eq!(verify_pin("", &s("2580")), Err(PinError::MalformedHash));
-        let argon2i = "$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-        assert_eq!(verify_pin(argon2i, &s("2580")), Err(PinError::MalformedHash));
+        let argon2i =
+            "$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        assert_eq!(
+            verify_pin(argon2i, &s("2580")),
+            Err(PinError::MalformedHash)
+        );
     }
 
     #[test]

@@ -15,7 +15,10 @@ use url::Url;
 
 mod drive;
 
-pub use drive::{ConflictBehavior, DriveItem, ProgressFn, SIMPLE_UPLOAD_LIMIT};
+pub use drive::{
+    folder_segments, mime_type_for, validate_name, ConflictBehavior, DriveItem, ProgressFn,
+    SIMPLE_UPLOAD_LIMIT,
+};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 

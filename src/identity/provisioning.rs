@@ -171,7 +171,7 @@ pub fn provision(
         .or_else(|| non_empty(profile.and_then(|p| p.mail.as_deref())));
     let roles = sorted_unique(&claims.roles);
     let groups = sorted_unique(&claims.groups);
-    let is_technician = roles.iter().any(|r| *r == rules.technician_role);
+    let is_technician = roles.contains(&rules.technician_role);
 
     let mut user = UserRecord {
         oid: claims.oid.clone(),
@@ -300,12 +300,17 @@ mod tests {
         assert_eq!(u.groups, ["g1", "g2"]);
         assert!(u.is_technician);
         assert_eq!(u.status, UserStatus::Active);
-        assert_eq!((u.created_at, u.updated_at, u.last_online_at), (t(9), t(9), t(9)));
+        assert_eq!(
+            (u.created_at, u.updated_at, u.last_online_at),
+            (t(9), t(9), t(9))
+        );
     }
 
     #[test]
     fn update_keeps_created_at() {
-        let first = provision(None, &claims(), None, &rules(), t(9)).unwrap().user;
+        let first = provision(None, &claims(), None, &rules(), t(9))
+            .unwrap()
+            .user;
         let mut c = claims();
         c.name = "Adele V.".into();
         c.roles = vec!["Kiosk.User".into()];
@@ -320,7 +325,9 @@ mod tests {
 
     #[test]
     fn same_claims_are_unchanged_but_online_time_moves() {
-        let first = provision(None, &claims(), None, &rules(), t(9)).unwrap().user;
+        let first = provision(None, &claims(), None, &rules(), t(9))
+            .unwrap()
+            .user;
         let mut c = claims();
         c.roles.reverse(); // order of claims does not matter
         let p = provision(Some(&first), &c, None, &rules(), t(15)).unwrap();
@@ -331,7 +338,9 @@ mod tests {
 
     #[test]
     fn revoked_user_signing_in_again_is_reactivated() {
-        let mut first = provision(None, &claims(), None, &rules(), t(9)).unwrap().user;
+        let mut first = provision(None, &claims(), None, &rules(), t(9))
+            .unwrap()
+            .user;
         first.status = UserStatus::NeedsSignIn;
         let p = provision(Some(&first), &claims(), None, &rules(), t(10)).unwrap();
         assert_eq!(p.outcome, Outcome::Updated);
@@ -394,7 +403,10 @@ mod tests {
         };
         let cases = [
             ("Adele.Vance@contoso.com", "msp-adele.vance"),
-            ("adele_fabrikam.com#EXT#@contoso.onmicrosoft.com", "msp-adele_fabrikam.com"),
+            (
+                "adele_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+                "msp-adele_fabrikam.com",
+            ),
             ("José Müller@contoso.com", "msp-jos_m_ller"),
             ("--x--@contoso.com", "msp-x"),
         ];
@@ -409,7 +421,10 @@ mod tests {
             ..r.clone()
         };
         assert_eq!(
-            provision(None, &claims(), None, &no_prefix, t(9)).unwrap().user.username,
+            provision(None, &claims(), None, &no_prefix, t(9))
+                .unwrap()
+                .user
+                .username,
             "adele.vance"
         );
         let mut c = claims();
@@ -435,14 +450,18 @@ mod tests {
             mail: Some("adele.vance@contoso.com".into()),
             display_name: Some("Adele (Finance)".into()),
         };
-        let u = provision(None, &c, Some(&profile), &rules(), t(9)).unwrap().user;
+        let u = provision(None, &c, Some(&profile), &rules(), t(9))
+            .unwrap()
+            .user;
         assert_eq!(u.display_name, "Adele (Finance)");
         assert_eq!(u.mail.as_deref(), Some("adele.vance@contoso.com"));
     }
 
     #[test]
     fn other_oid_is_refused() {
-        let first = provision(None, &claims(), None, &rules(), t(9)).unwrap().user;
+        let first = provision(None, &claims(), None, &rules(), t(9))
+            .unwrap()
+            .user;
         let mut c = claims();
         c.oid = "someone-else".into();
         assert!(matches!(

@@ -216,7 +216,13 @@ impl PdfWriter {
         let (w, h) = (num(w), num(h));
         let content = format!("q\n{w} 0 0 {h} 0 0 cm\n/Im0 Do\nQ\n");
         self.begin_object(content_id)?;
-        self.raw(format!("<< /Length {} >>\nstream\n{content}endstream\nendobj\n", content.len()).as_bytes())?;
+        self.raw(
+            format!(
+                "<< /Length {} >>\nstream\n{content}endstream\nendobj\n",
+                content.len()
+            )
+            .as_bytes(),
+        )?;
 
         self.begin_object(page_id)?;
         self.raw(
@@ -253,8 +259,11 @@ impl PdfWriter {
         let created = chrono::Utc::now().format("D:%Y%m%d%H%M%SZ");
         self.begin_object(INFO_ID)?;
         self.raw(
-            format!("<< /Producer (mfp-kiosk {}) /CreationDate ({created}) >>\nendobj\n", env!("CARGO_PKG_VERSION"))
-                .as_bytes(),
+            format!(
+                "<< /Producer (mfp-kiosk {}) /CreationDate ({created}) >>\nendobj\n",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_bytes(),
         )?;
 
         let xref_at = self.out.count;
@@ -380,8 +389,10 @@ impl TempFile {
     fn create(dir: &Path, final_name: &str) -> Result<(TempFile, File), PdfError> {
         // A leading dot hides it from directory listings; the pid and a random part keep
         // concurrent jobs for the same name apart; create_new refuses to reuse anything.
+        // The name is shortened so the decorations never push it past NAME_MAX.
+        let stem: String = final_name.chars().take(64).collect();
         let path = dir.join(format!(
-            ".{final_name}.{}-{}.partial",
+            ".{stem}.{}-{}.partial",
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
@@ -465,6 +476,15 @@ mod tests {
     }
 
     #[test]
+    fn long_final_names_still_get_a_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join(format!("{}.pdf", "n".repeat(240)));
+        let w = PdfWriter::create(&out).unwrap();
+        drop(w);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn empty_document_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("doc.pdf");
@@ -484,7 +504,10 @@ mod tests {
             color: ColorMode::Gray,
             data: vec![0; 99],
         };
-        assert!(matches!(w.add_page(&page), Err(PdfError::BadPage { page: 1, .. })));
+        assert!(matches!(
+            w.add_page(&page),
+            Err(PdfError::BadPage { page: 1, .. })
+        ));
         assert_eq!(w.pages(), 0);
     }
 }

@@ -92,12 +92,19 @@ impl Scanner for SimulatedScanner {
                 return Err(ScanError::Cancelled);
             }
             if self.jam_before_page == Some(page_no) {
-                return Err(ScanError::Device(format!("paper jam while feeding page {page_no}")));
+                return Err(ScanError::Device(format!(
+                    "paper jam while feeding page {page_no}"
+                )));
             }
             self.wait(cancel)?;
             let back_side = duplex && page_no % 2 == 0;
             let page = render_page(opts, page_no, back_side);
-            tracing::debug!(page_no, width = page.width_px, height = page.height_px, "page scanned");
+            tracing::debug!(
+                page_no,
+                width = page.width_px,
+                height = page.height_px,
+                "page scanned"
+            );
             on_page(page)?;
         }
         Ok(total)
@@ -128,7 +135,13 @@ pub fn render_page(opts: &ScanOptions, page_no: u32, back_side: bool) -> RasterP
         let band = band_colours[(page_no as usize - 1) % band_colours.len()];
         let band_h = mm(16.0);
         c.fill_rect(left, top, text_w, band_h, band);
-        c.fill_rect(left + mm(4.0), top + mm(3.0), mm(10.0), mm(10.0), [250, 250, 246]);
+        c.fill_rect(
+            left + mm(4.0),
+            top + mm(3.0),
+            mm(10.0),
+            mm(10.0),
+            [250, 250, 246],
+        );
         let mut x = left + mm(18.0);
         for _ in 0..3 {
             let word = mm(rng.range(10, 30) as f64);
@@ -163,7 +176,8 @@ pub fn render_page(opts: &ScanOptions, page_no: u32, back_side: bool) -> RasterP
                     right - mm(rng.range(0, 6) as f64)
                 };
                 let mut x = left;
-                while x < line_end {
+                // Stop before a sliver: real lines end on a whole word.
+                while line_end - x >= mm(3.0) {
                     let word = mm(rng.range(3, 20) as f64).min(line_end - x);
                     let colour = if rng.range(0, 60) == 0 {
                         [170, 30, 30]
@@ -220,13 +234,13 @@ fn draw_seven_segment(c: &mut Canvas, x: i64, y: i64, w: i64, h: i64, digit: u8,
     let t = (h / 8).max(1);
     let half = h / 2;
     let rects = [
-        (x, y, w, t),                      // a
-        (x + w - t, y, t, half),           // b
+        (x, y, w, t),                       // a
+        (x + w - t, y, t, half),            // b
         (x + w - t, y + half, t, h - half), // c
-        (x, y + h - t, w, t),              // d
-        (x, y + half, t, h - half),        // e
-        (x, y, t, half),                   // f
-        (x, y + half - t / 2, w, t),       // g
+        (x, y + h - t, w, t),               // d
+        (x, y + half, t, h - half),         // e
+        (x, y, t, half),                    // f
+        (x, y + half - t / 2, w, t),        // g
     ];
     for (i, (rx, ry, rw, rh)) in rects.into_iter().enumerate() {
         if lit & (1 << i) != 0 {
@@ -251,7 +265,9 @@ impl Canvas {
         let data = match color {
             ColorMode::Color => paper.repeat(pixels),
             ColorMode::Gray => vec![luma(paper); pixels],
-            ColorMode::BlackWhite => vec![if is_black(paper) { 0xff } else { 0 }; stride * height as usize],
+            ColorMode::BlackWhite => {
+                vec![if is_black(paper) { 0xff } else { 0 }; stride * height as usize]
+            }
         };
         Canvas {
             width: i64::from(width),
@@ -400,7 +416,10 @@ mod tests {
         let bw = render_page(&opts(ColorMode::BlackWhite), 1, false);
         let black_bits: u32 = bw.data.iter().map(|b| b.count_ones()).sum();
         let share_bw = f64::from(black_bits) / f64::from(bw.width_px * bw.height_px);
-        assert!((share - share_bw).abs() < 0.02, "gray {share} vs bw {share_bw}");
+        assert!(
+            (share - share_bw).abs() < 0.02,
+            "gray {share} vs bw {share_bw}"
+        );
     }
 
     #[test]
@@ -420,17 +439,21 @@ mod tests {
     #[test]
     fn feeder_modes_deliver_the_expected_page_counts() {
         let cancel = AtomicBool::new(false);
-        let mut count = |source, sheets| {
+        let count = |source, sheets| {
             let mut s = SimulatedScanner::new(sheets);
             let o = ScanOptions {
                 source,
                 ..opts(ColorMode::BlackWhite)
             };
             let mut n = 0;
-            let r = s.scan(&o, &mut |_| {
-                n += 1;
-                Ok(())
-            }, &cancel);
+            let r = s.scan(
+                &o,
+                &mut |_| {
+                    n += 1;
+                    Ok(())
+                },
+                &cancel,
+            );
             r.map(|total| {
                 assert_eq!(total, n);
                 n
@@ -439,7 +462,10 @@ mod tests {
         assert_eq!(count(ScanSource::Flatbed, 5).unwrap(), 1);
         assert_eq!(count(ScanSource::Adf, 3).unwrap(), 3);
         assert_eq!(count(ScanSource::AdfDuplex, 3).unwrap(), 6);
-        assert!(matches!(count(ScanSource::Adf, 0), Err(ScanError::NoPaper(_))));
+        assert!(matches!(
+            count(ScanSource::Adf, 0),
+            Err(ScanError::NoPaper(_))
+        ));
     }
 
     #[test]

@@ -82,8 +82,14 @@ mod tests {
     fn append_read_prune() {
         let s = Store::open_in_memory().unwrap();
         for i in 0..5 {
-            s.append_audit("system", "user.revoke", Some(&format!("oid-{i}")), None, at(9))
-                .unwrap();
+            s.append_audit(
+                "system",
+                "user.revoke",
+                Some(&format!("oid-{i}")),
+                None,
+                at(9),
+            )
+            .unwrap();
         }
         let recent = s.recent_audit(2).unwrap();
         assert_eq!(recent.len(), 2);

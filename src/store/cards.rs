@@ -39,10 +39,11 @@ impl Store {
     ) -> Result<BindOutcome, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
-            let exists: bool =
-                tx.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE oid = ?1)", [oid], |r| {
-                    r.get(0)
-                })?;
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE oid = ?1)",
+                [oid],
+                |r| r.get(0),
+            )?;
             if !exists {
                 return Err(StoreError::UserNotFound(oid.to_string()));
             }

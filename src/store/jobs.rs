@@ -96,7 +96,10 @@ impl std::fmt::Debug for JobRecord {
             .field("last_error", &self.last_error)
             .field("remote_item_id", &self.remote_item_id)
             .field("remote_web_url", &self.remote_web_url)
-            .field("upload_url", &self.upload_url.as_ref().map(|_| "[redacted]"))
+            .field(
+                "upload_url",
+                &self.upload_url.as_ref().map(|_| "[redacted]"),
+            )
             .field("next_attempt_at", &self.next_attempt_at)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
@@ -439,7 +442,10 @@ mod tests {
         );
         let again = s.next_queued_job(at(12)).unwrap().unwrap();
         assert_eq!(again.id, first.id);
-        assert_eq!(again.upload_url.as_deref(), Some("https://upload.example/session"));
+        assert_eq!(
+            again.upload_url.as_deref(),
+            Some("https://upload.example/session")
+        );
         assert_eq!(again.last_error.as_deref(), Some("503 Service Unavailable"));
         assert!(!format!("{again:?}").contains("upload.example"));
 

@@ -59,9 +59,7 @@ impl Store {
 
     /// Removes a user's refresh token; returns whether there was one.
     pub fn delete_refresh_token(&self, oid: &str) -> Result<bool, StoreError> {
-        self.with(|c| {
-            Ok(c.execute("DELETE FROM refresh_tokens WHERE user_oid = ?1", [oid])? > 0)
-        })
+        self.with(|c| Ok(c.execute("DELETE FROM refresh_tokens WHERE user_oid = ?1", [oid])? > 0))
     }
 }
 

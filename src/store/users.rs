@@ -265,7 +265,10 @@ pub(crate) mod tests {
         let mut u = user("oid-1", "adele");
         s.upsert_user(&u).unwrap();
         assert_eq!(s.user_by_oid("oid-1").unwrap().as_ref(), Some(&u));
-        assert_eq!(s.user_by_upn("ADELE@contoso.com").unwrap().as_ref(), Some(&u));
+        assert_eq!(
+            s.user_by_upn("ADELE@contoso.com").unwrap().as_ref(),
+            Some(&u)
+        );
         assert_eq!(s.user_by_username("msp-adele").unwrap().as_ref(), Some(&u));
         assert_eq!(s.user_by_oid("nope").unwrap(), None);
 
@@ -286,7 +289,8 @@ pub(crate) mod tests {
     fn status_and_online_updates() {
         let s = Store::open_in_memory().unwrap();
         s.upsert_user(&user("oid-1", "adele")).unwrap();
-        s.set_user_status("oid-1", UserStatus::NeedsSignIn, at(9)).unwrap();
+        s.set_user_status("oid-1", UserStatus::NeedsSignIn, at(9))
+            .unwrap();
         s.touch_online("oid-1", at(10)).unwrap();
         let u = s.user_by_oid("oid-1").unwrap().unwrap();
         assert_eq!(u.status, UserStatus::NeedsSignIn);
@@ -309,8 +313,14 @@ pub(crate) mod tests {
         ));
         s.revoke_user("oid-1", at(9)).unwrap();
         s.upsert_user(&twin).unwrap();
-        assert_eq!(s.user_by_username("msp-adele").unwrap().unwrap().oid, "oid-2");
-        assert_eq!(s.user_by_upn("adele@contoso.com").unwrap().unwrap().oid, "oid-2");
+        assert_eq!(
+            s.user_by_username("msp-adele").unwrap().unwrap().oid,
+            "oid-2"
+        );
+        assert_eq!(
+            s.user_by_upn("adele@contoso.com").unwrap().unwrap().oid,
+            "oid-2"
+        );
         assert_eq!(s.list_users().unwrap().len(), 2);
     }
 
@@ -329,7 +339,13 @@ pub(crate) mod tests {
         other.username = "msp-adele".into();
         let err = s.upsert_user(&other).unwrap_err();
         assert!(
-            matches!(err, StoreError::Conflict { field: "username", .. }),
+            matches!(
+                err,
+                StoreError::Conflict {
+                    field: "username",
+                    ..
+                }
+            ),
             "{err}"
         );
     }

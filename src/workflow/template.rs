@@ -181,7 +181,9 @@ fn finish_segment(raw: &str) -> Result<String, TemplateError> {
     }
     let mut name: String = trimmed.chars().take(MAX_SEGMENT_CHARS).collect();
     // Truncation can expose a trailing space or dot again.
-    let len = name.trim_end_matches(|c: char| c == '.' || c.is_whitespace()).len();
+    let len = name
+        .trim_end_matches(|c: char| c == '.' || c.is_whitespace())
+        .len();
     name.truncate(len);
     Ok(avoid_reserved(name))
 }
@@ -196,7 +198,8 @@ fn avoid_reserved(mut name: String) -> String {
     if reserved_device || name.eq_ignore_ascii_case("desktop.ini") {
         name.insert(0, '_');
     }
-    if name.starts_with("~$") {
+    // "~$" marks Office lock files; SharePoint refuses folders starting with "~" at all.
+    if name.starts_with('~') {
         name.replace_range(0..1, "_");
     }
     // SharePoint blocks "_vti_" anywhere in a name.
@@ -207,11 +210,10 @@ fn avoid_reserved(mut name: String) -> String {
 }
 
 /// Fills the template and splits it into finished name segments at template `/`s.
-fn render_segments(template: &str, ctx: &TemplateContext) -> Result<Vec<String>, TemplateError> {
-    let tokens = parse(template)?;
+fn render_segments(tokens: &[Token], ctx: &TemplateContext) -> Result<Vec<String>, TemplateError> {
     let mut segments = Vec::new();
     let mut current = String::new();
-    for token in &tokens {
+    for token in tokens {
         match token {
             Token::Literal(s) => current.push_str(s),
             Token::Value(p) => current.push_str(&sanitize_value(&p.value(ctx))),
@@ -231,17 +233,25 @@ fn render_segments(template: &str, ctx: &TemplateContext) -> Result<Vec<String>,
 
 /// Renders a file-name template into one sanitised name.
 pub fn render(template: &str, ctx: &TemplateContext) -> Result<String, TemplateError> {
-    if parse(template)?.contains(&Token::Slash) {
+    let tokens = parse(template)?;
+    if tokens.contains(&Token::Slash) {
         return Err(TemplateError::SeparatorInFileName);
     }
-    let mut segments = render_segments(template, ctx)?;
+    let mut segments = render_segments(&tokens, ctx)?;
     Ok(segments.pop().unwrap_or_default())
 }
 
 /// Renders a folder template into sanitised segments joined by `/`, without leading or
 /// trailing slash (for example `Scans/2024-05-01/jdoe`).
 pub fn render_folder(template: &str, ctx: &TemplateContext) -> Result<String, TemplateError> {
-    Ok(render_segments(template, ctx)?.join("/"))
+    let mut segments = render_segments(&parse(template)?, ctx)?;
+    if let Some(first) = segments
+        .first_mut()
+        .filter(|s| s.eq_ignore_ascii_case("forms"))
+    {
+        first.insert(0, '_');
+    }
+    Ok(segments.join("/"))
 }
 
 /// Checks a file-name template at configuration time: syntax, known placeholders, allowed
@@ -316,7 +326,10 @@ mod tests {
 
     #[test]
     fn doubled_braces_are_literal() {
-        assert_eq!(render("{{user}} {{{user}}}", &ctx()).unwrap(), "{user} {jdoe}");
+        assert_eq!(
+            render("{{user}} {{{user}}}", &ctx()).unwrap(),
+            "{user} {jdoe}"
+        );
     }
 
     #[test]
@@ -328,18 +341,36 @@ mod tests {
         assert_eq!(validate("scan_{user"), Err(TemplateError::UnclosedBrace(5)));
         assert_eq!(validate("a{b{user}}"), Err(TemplateError::UnclosedBrace(1)));
         assert_eq!(validate("scan}"), Err(TemplateError::UnmatchedBrace(4)));
-        assert_eq!(validate("{}"), Err(TemplateError::UnknownPlaceholder(String::new())));
+        assert_eq!(
+            validate("{}"),
+            Err(TemplateError::UnknownPlaceholder(String::new()))
+        );
         assert_eq!(validate(""), Err(TemplateError::EmptyTemplate));
         let msg = validate("{usr}").unwrap_err().to_string();
-        assert!(msg.contains("{usr}") && msg.contains("display_name"), "{msg}");
+        assert!(
+            msg.contains("{usr}") && msg.contains("display_name"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn forbidden_literals_are_configuration_errors() {
-        assert_eq!(validate("a:b.pdf"), Err(TemplateError::ForbiddenCharacter(':')));
-        assert_eq!(validate("a\\b"), Err(TemplateError::ForbiddenCharacter('\\')));
-        assert_eq!(validate("a\tb"), Err(TemplateError::ForbiddenCharacter('\t')));
-        assert_eq!(validate("Scans/{user}.pdf"), Err(TemplateError::SeparatorInFileName));
+        assert_eq!(
+            validate("a:b.pdf"),
+            Err(TemplateError::ForbiddenCharacter(':'))
+        );
+        assert_eq!(
+            validate("a\\b"),
+            Err(TemplateError::ForbiddenCharacter('\\'))
+        );
+        assert_eq!(
+            validate("a\tb"),
+            Err(TemplateError::ForbiddenCharacter('\t'))
+        );
+        assert_eq!(
+            validate("Scans/{user}.pdf"),
+            Err(TemplateError::SeparatorInFileName)
+        );
         assert!(validate_folder("Scans/{user}").is_ok());
         assert!(validate("{workflow} {date}.pdf").is_ok());
     }
@@ -348,7 +379,10 @@ mod tests {
     fn values_cannot_inject_separators_or_traversal() {
         let mut c = ctx();
         c.user = "../../etc/passwd".into();
-        assert_eq!(render_folder("Scans/{user}", &c).unwrap(), "Scans/_.._etc_passwd");
+        assert_eq!(
+            render_folder("Scans/{user}", &c).unwrap(),
+            "Scans/_.._etc_passwd"
+        );
         c.user = "..".into();
         // ".." as a whole segment is refused, never a parent directory.
         assert_eq!(
@@ -356,7 +390,10 @@ mod tests {
             Err(TemplateError::DotSegment("..".into()))
         );
         c.user = " .. ".into();
-        assert_eq!(render_folder("Scans/{user}", &c), Err(TemplateError::EmptyName));
+        assert_eq!(
+            render_folder("Scans/{user}", &c),
+            Err(TemplateError::EmptyName)
+        );
         c.user = "a\\b/c".into();
         assert_eq!(render("{user}.pdf", &c).unwrap(), "a_b_c.pdf");
         c.display_name = "Evil\"*:<>?|Name\u{0}\n\u{7f}".into();
@@ -369,15 +406,24 @@ mod tests {
             validate_folder("Scans/../{user}"),
             Err(TemplateError::DotSegment("..".into()))
         );
-        assert_eq!(validate_folder("./{user}"), Err(TemplateError::DotSegment(".".into())));
-        assert_eq!(validate_folder("Scans//{user}"), Err(TemplateError::EmptyName));
+        assert_eq!(
+            validate_folder("./{user}"),
+            Err(TemplateError::DotSegment(".".into()))
+        );
+        assert_eq!(
+            validate_folder("Scans//{user}"),
+            Err(TemplateError::EmptyName)
+        );
     }
 
     #[test]
     fn leading_and_trailing_spaces_and_dots_are_trimmed_per_segment() {
         let mut c = ctx();
         c.user = "  .jdoe. ".into();
-        assert_eq!(render_folder("Scans/{user}/ {workflow}.", &c).unwrap(), "Scans/jdoe/Invoices");
+        assert_eq!(
+            render_folder("Scans/{user}/ {workflow}.", &c).unwrap(),
+            "Scans/jdoe/Invoices"
+        );
         assert_eq!(render_folder("/Scans/{user}/", &c).unwrap(), "Scans/jdoe");
         c.display_name = "   ".into();
         assert_eq!(render("{display_name}", &c), Err(TemplateError::EmptyName));
@@ -392,6 +438,7 @@ mod tests {
             ("com1", "_com1"),
             ("COM10", "COM10"),
             ("~$draft", "_$draft"),
+            ("~tmp", "_tmp"),
             ("a_vti_b", "a_vti-b"),
             ("desktop.ini", "_desktop.ini"),
         ] {
@@ -401,10 +448,28 @@ mod tests {
     }
 
     #[test]
+    fn forms_is_only_changed_at_the_library_root() {
+        let mut c = ctx();
+        c.workflow = "Forms".into();
+        assert_eq!(
+            render_folder("{workflow}/{user}", &c).unwrap(),
+            "_Forms/jdoe"
+        );
+        assert_eq!(
+            render_folder("Scans/{workflow}", &c).unwrap(),
+            "Scans/Forms"
+        );
+        assert_eq!(render("{workflow}", &c).unwrap(), "Forms");
+    }
+
+    #[test]
     fn overlong_names_are_cut_to_the_service_limit() {
         let mut c = ctx();
         c.display_name = "x".repeat(300);
-        assert_eq!(render("{display_name}", &c).unwrap().chars().count(), MAX_SEGMENT_CHARS);
+        assert_eq!(
+            render("{display_name}", &c).unwrap().chars().count(),
+            MAX_SEGMENT_CHARS
+        );
         c.display_name = format!("{}. tail", "y".repeat(254));
         let out = render("{display_name}", &c).unwrap();
         assert_eq!(out, "y".repeat(254));

@@ -1,0 +1,181 @@
+//! What the simulated cloud remembers: users, device codes, refresh tokens, injected faults,
+//! counters. One `Shared` per `SimCloud`, behind an `Arc` in every handler.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+use url::Url;
+
+use super::keys::KeyRing;
+use super::{SimStats, SimUser};
+
+pub(crate) struct Shared {
+    /// `http://127.0.0.1:PORT` without a trailing slash, as it appears in issuers and endpoints.
+    pub base: String,
+    /// The same as a URL (`http://127.0.0.1:PORT/`).
+    pub authority: Url,
+    pub tenant_id: String,
+    pub domains: Vec<String>,
+    pub client_id: String,
+    pub drive_dir: PathBuf,
+    pub auto_approve_after: Option<Duration>,
+    pub interval: Duration,
+    pub expires: Duration,
+    pub access_token_lifetime: Duration,
+    pub refresh_max_inactive: Duration,
+    pub keys: RwLock<KeyRing>,
+    pub state: Mutex<State>,
+    /// Serialises the last step of uploads (name choice + rename) so two uploads of the same name
+    /// cannot both think it is free.
+    pub drive_commit: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub users: Vec<SimUser>,
+    /// Oldest first.
+    pub device_codes: Vec<DeviceCodeEntry>,
+    /// By SHA-256 of the token: the sim never keeps refresh tokens in clear either.
+    pub refresh_tokens: HashMap<String, RefreshGrant>,
+    /// Hashes of refresh tokens that were redeemed (rotated away).
+    pub spent_refresh_tokens: HashSet<String>,
+    /// Hashes of refresh tokens revoked by an admin action.
+    pub revoked_refresh_tokens: HashSet<String>,
+    pub graph_faults: VecDeque<GraphFault>,
+    pub stats: SimStats,
+}
+
+pub(crate) struct DeviceCodeEntry {
+    pub device_code_hash: String,
+    pub user_code: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub created: Instant,
+    pub expires: Instant,
+    pub interval: Duration,
+    pub last_poll: Option<Instant>,
+    pub status: CodeStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CodeStatus {
+    Pending,
+    Approved { oid: String },
+    Declined,
+    Redeemed,
+}
+
+pub(crate) struct RefreshGrant {
+    pub oid: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub last_used: Instant,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GraphFault {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+}
+
+impl Shared {
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        // A panicking handler must not take the whole simulator down with it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn keys(&self) -> RwLockReadGuard<'_, KeyRing> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn keys_mut(&self) -> RwLockWriteGuard<'_, KeyRing> {
+        self.keys.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `{base}/{tid}/v2.0`.
+    pub fn issuer(&self) -> String {
+        format!("{}/{}/v2.0", self.base, self.tenant_id)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl State {
+    pub fn user(&self, oid: &str) -> Option<&SimUser> {
+        self.users.iter().find(|u| u.oid == oid)
+    }
+
+    /// Approves (or declines) the oldest pending, unexpired code. `None` = nothing to act on.
+    pub fn settle_oldest_pending(&mut self, status: CodeStatus) -> bool {
+        let now = Instant::now();
+        match self
+            .device_codes
+            .iter_mut()
+            .find(|c| c.status == CodeStatus::Pending && c.expires > now)
+        {
+            Some(entry) => {
+                entry.status = status;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn settle_user_code(&mut self, user_code: &str, status: CodeStatus) -> bool {
+        let now = Instant::now();
+        let wanted = normalise_user_code(user_code);
+        match self
+            .device_codes
+            .iter_mut()
+            .find(|c| c.status == CodeStatus::Pending && c.expires > now && c.user_code == wanted)
+        {
+            Some(entry) => {
+                entry.status = status;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Users type codes in any case and with spaces or dashes.
+pub(crate) fn normalise_user_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+pub(crate) fn sha256_hex(value: &str) -> String {
+    Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `len` random bytes, base64url: opaque device codes and refresh tokens.
+pub(crate) fn random_token(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Nine characters without look-alikes (no 0/O, 1/I), like Entra's user codes.
+pub(crate) fn random_user_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 9];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
