@@ -1,4 +1,4 @@
-# Sourced by the board scripts (cross-build.sh, qemu-user-test.sh, qemu/boot-test.sh): the
+# Sourced by the board scripts (board-setup.sh, cross-build.sh, qemu-user-test.sh, qemu/boot-test.sh): the
 # settings of a cross build with Debian's own Rust, without Docker.
 #
 #   . device/cross-env.sh aarch64|armv7

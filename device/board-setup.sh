@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds the target sysroot of the board build from Debian packages, without installing them:
-#   device/sysroot.sh aarch64|armv7
-# `apt-get download`s the -dev packages the kiosk binary links against and the runtime libraries,
+# Prepares this Debian 12 host for the board builds (run as root, or with sudo available):
+#   device/board-setup.sh aarch64|armv7
+# 1. installs Debian's Rust 1.96 (rustc-web, cargo-web from bookworm-security) with the target's
+#    std (libstd-rust-web-dev:<arch>), the cross gcc and QEMU (user mode and system emulation);
+# 2. builds the target sysroot from Debian packages without installing them: it
+#    `apt-get download`s the -dev packages the kiosk binary links against and the runtime libraries,
 # data and fonts they need, and unpacks them with `dpkg -x` into $SYSROOT
 # (~/.cache/mfp-kiosk/sysroot-<debarch>). Installing libinput-dev:<arch> through multiarch would
 # pull a dependency chain that conflicts with the host's python3; a private sysroot avoids that
@@ -28,19 +31,44 @@ RUNTIME_PACKAGES=(
   libwacom9 libwacom-common libgudev-1.0-0 libglib2.0-0 libffi8 libpcre2-8-0 libmount1 libblkid1 libselinux1
 )
 
-stamp="$SYSROOT/.mfp-sysroot"
-want="$(printf '%s\n' "${DEV_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}" | sort | tr '\n' ' ')"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  echo "sysroot.sh: $SYSROOT is up to date"
-  exit 0
-fi
-
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
+
+HOST_PACKAGES=(
+  rustc-web cargo-web "libstd-rust-web-dev:$DEB_ARCH" "gcc-$GNU_TRIPLE" "libc6-dev-$DEB_ARCH-cross"
+  pkg-config qemu-user qemu-system-arm
+)
 if ! dpkg --print-foreign-architectures | grep -qx "$DEB_ARCH"; then
   as_root dpkg --add-architecture "$DEB_ARCH"
   as_root apt-get update -qq
+fi
+missing=()
+for p in "${HOST_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "board-setup.sh: installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The crate needs rustc >= 1.95 (rusqlite_migration 2.6; Slint 1.18 needs 1.92): bookworm's own
+# rustc-web is 1.85, the 1.96 build comes from bookworm-security.
+rust_minor="$(/usr/bin/rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')"
+if [ -z "$rust_minor" ] || [ "$rust_minor" -lt 95 ]; then
+  echo "board-setup.sh: /usr/bin/rustc is $(/usr/bin/rustc --version); need >= 1.95 (is bookworm-security in the apt sources?)" >&2
+  exit 1
+fi
+if [ ! -d "/usr/lib/rustlib/$TRIPLE/lib" ]; then
+  echo "board-setup.sh: no Rust std for $TRIPLE in /usr/lib/rustlib (libstd-rust-web-dev:$DEB_ARCH)" >&2
+  exit 1
+fi
+
+stamp="$SYSROOT/.mfp-sysroot"
+want="$(printf '%s\n' "${DEV_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}" | sort | tr '\n' ' ')"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "board-setup.sh: $SYSROOT is up to date"
+  exit 0
 fi
 
 debs="$MFP_CACHE/debs-$DEB_ARCH"
@@ -63,7 +91,7 @@ mkdir -p "$SYSROOT.new"
 # Only the newest downloaded version of each package (the cache keeps old ones after updates).
 for p in "${DEV_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}"; do
   deb="$(ls -t "$debs/${p}_"*"_"{"$DEB_ARCH",all}.deb 2>/dev/null | head -1 || true)"
-  [ -n "$deb" ] || { echo "sysroot.sh: no .deb for $p in $debs" >&2; exit 1; }
+  [ -n "$deb" ] || { echo "board-setup.sh: no .deb for $p in $debs" >&2; exit 1; }
   dpkg -x "$deb" "$SYSROOT.new"
 done
 
@@ -79,4 +107,4 @@ done
 rm -rf "$SYSROOT"
 mv "$SYSROOT.new" "$SYSROOT"
 echo "$want" >"$stamp"
-echo "sysroot.sh: $SYSROOT ready ($(du -sh "$SYSROOT" | cut -f1))"
+echo "board-setup.sh: $SYSROOT ready ($(du -sh "$SYSROOT" | cut -f1))"
