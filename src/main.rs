@@ -14,7 +14,11 @@ use mfp_kiosk::config::Config;
 const DEVICE_CONFIG: &str = "/etc/mfp-kiosk/kiosk.toml";
 
 #[derive(Parser)]
-#[command(name = "mfp-kiosk", version, about = "Sign-in and scan-to-cloud panel for multifunction printers")]
+#[command(
+    name = "mfp-kiosk",
+    version,
+    about = "Sign-in and scan-to-cloud panel for multifunction printers"
+)]
 struct Cli {
     /// Config file (TOML). Default: /etc/mfp-kiosk/kiosk.toml, or the embedded demo config with --demo.
     #[arg(long, global = true, value_name = "PATH")]
@@ -47,7 +51,9 @@ enum Command {
 
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -59,9 +65,18 @@ fn main() -> Result<()> {
         Command::Screenshot { page, size, out } => screenshot(&page, &size, &out),
         Command::CheckConfig => {
             let config = load_config(cli.config.as_deref(), cli.demo)?;
-            println!("config OK: device `{}`, {} workflow(s)", config.device.name, config.workflows.len());
+            println!(
+                "config OK: device `{}`, {} workflow(s)",
+                config.device.name,
+                config.workflows.len()
+            );
             for w in &config.workflows {
-                println!("  {} — {} ({})", w.id, w.label, app::services::destination_name(w.destination));
+                println!(
+                    "  {} — {} ({})",
+                    w.id,
+                    w.label,
+                    app::services::destination_name(w.destination)
+                );
             }
             Ok(())
         }
@@ -99,7 +114,10 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
         });
     });
     let running = runtime.block_on(app::start(config, demo, sink))?;
-    mfp_kiosk::ui::bind(&window, ui_bridge::command_sink(running.handle.clone(), wedge));
+    mfp_kiosk::ui::bind(
+        &window,
+        ui_bridge::command_sink(running.handle.clone(), wedge),
+    );
     tracing::info!("panel ready");
     let _watchdog = app::systemd::on_first_frame("idle page shown");
     let result = window.run().context("the UI event loop failed");

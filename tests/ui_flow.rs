@@ -27,20 +27,33 @@ fn has_button(window: &MainWindow, label: &str) -> bool {
 
 fn press(window: &MainWindow, label: &str) {
     let buttons = find(window, label, AccessibleRole::Button);
-    assert_eq!(buttons.len(), 1, "want exactly one button {label:?} on screen");
+    assert_eq!(
+        buttons.len(),
+        1,
+        "want exactly one button {label:?} on screen"
+    );
     buttons[0].invoke_accessible_default_action();
 }
 
 fn type_keys(window: &MainWindow, keys: &str) {
     for c in keys.chars() {
         let text: slint::SharedString = c.to_string().into();
-        window.window().dispatch_event(WindowEvent::KeyPressed { text: text.clone() });
-        window.window().dispatch_event(WindowEvent::KeyReleased { text });
+        window
+            .window()
+            .dispatch_event(WindowEvent::KeyPressed { text: text.clone() });
+        window
+            .window()
+            .dispatch_event(WindowEvent::KeyReleased { text });
     }
 }
 
 /// The next view (already applied to the window) matching `want`.
-async fn until(rx: &mut mpsc::UnboundedReceiver<View>, what: &str, want: impl Fn(&View) -> bool) -> View {
+async fn until(
+    rx: &mut mpsc::UnboundedReceiver<View>,
+    what: &str,
+    want: impl Fn(&View) -> bool,
+) -> View {
+    eprintln!("ui_flow: waiting for {what}");
     loop {
         match rx.recv().await {
             Some(v) if want(&v) => return v,
@@ -65,7 +78,11 @@ fn walk_up_user_navigates_the_panel() {
     config.device.state_dir = state.path().to_path_buf();
     config.demo.auto_approve_after_secs = 0;
     let wedge = app::wedge_settings(&config, true);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
 
     let window = MainWindow::new().unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel::<View>();
@@ -81,7 +98,10 @@ fn walk_up_user_navigates_the_panel() {
         });
     });
     let running = runtime.block_on(app::start(config, true, sink)).unwrap();
-    mfp_kiosk::ui::bind(&window, ui_bridge::command_sink(running.handle.clone(), wedge));
+    mfp_kiosk::ui::bind(
+        &window,
+        ui_bridge::command_sink(running.handle.clone(), wedge),
+    );
     window.show().unwrap();
 
     let handle = running.handle.clone();
@@ -95,7 +115,10 @@ fn walk_up_user_navigates_the_panel() {
         press(&window, "Sign in with PIN");
         until(&mut rx, "the PIN pad", |v| v.page == ViewPage::Pin).await;
         assert!(has_button(&window, "Digit 7"));
-        assert!(!has_button(&window, "Sign in with Microsoft"), "idle controls are gone");
+        assert!(
+            !has_button(&window, "Sign in with Microsoft"),
+            "idle controls are gone"
+        );
         press(&window, "Digit 7");
         until(&mut rx, "one digit", |v| v.pin_length == 1).await;
         press(&window, "Cancel");
@@ -124,7 +147,10 @@ fn walk_up_user_navigates_the_panel() {
         let home = until(&mut rx, "home", |v| v.page == ViewPage::Home).await;
         assert_eq!(home.display_name, "Adele Vance");
         assert!(has_button(&window, "Sign out"));
-        assert!(home.workflows.iter().all(|w| has_button(&window, &w.label)), "a tile per workflow");
+        assert!(
+            home.workflows.iter().all(|w| has_button(&window, &w.label)),
+            "a tile per workflow"
+        );
         press(&window, "Sign out");
         until(&mut rx, "idle after sign-out", |v| v.page == ViewPage::Idle).await;
 

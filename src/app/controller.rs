@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::services::Services;
 use super::{jobs, signin};
-use crate::kiosk::{Effect, Event, Kiosk, View};
+use crate::kiosk::{Effect, Event, Kiosk, Screen, View};
 
 /// How often the clock ticks into the machine (countdowns show whole seconds).
 const TICK: Duration = Duration::from_millis(250);
@@ -101,7 +101,14 @@ impl Controller {
             };
             match input {
                 Input::Quit => break,
-                Input::DemoApprove => self.services.demo_approve(),
+                Input::DemoApprove => {
+                    if let Screen::DeviceCode {
+                        offer: Some(offer), ..
+                    } = self.kiosk.screen()
+                    {
+                        self.services.demo_approve(&offer.user_code);
+                    }
+                }
                 Input::Event(event) => self.step(event),
             }
         }
@@ -127,17 +134,24 @@ impl Controller {
     }
 
     fn answer(&self) -> Answer {
-        Answer { tx: self.tx.clone() }
+        Answer {
+            tx: self.tx.clone(),
+        }
     }
 
     fn execute(&mut self, effect: Effect) {
         let services = self.services.clone();
         let answer = self.answer();
         match effect {
-            Effect::LookupCard { attempt, card, typed } => {
+            Effect::LookupCard {
+                attempt,
+                card,
+                typed,
+            } => {
                 let sessions = self.sessions.clone();
                 tokio::spawn(async move {
-                    let event = signin::lookup_card(&services, &sessions, attempt, card, typed).await;
+                    let event =
+                        signin::lookup_card(&services, &sessions, attempt, card, typed).await;
                     answer.event(event);
                 });
             }
@@ -167,7 +181,8 @@ impl Controller {
                 self.scan_cancel = Some(cancel.clone());
                 let sessions = self.sessions.clone();
                 tokio::spawn(async move {
-                    jobs::run_workflow(&services, &sessions, &oid, &workflow_id, cancel, &answer).await;
+                    jobs::run_workflow(&services, &sessions, &oid, &workflow_id, cancel, &answer)
+                        .await;
                 });
             }
             Effect::CancelScan => {

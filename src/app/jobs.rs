@@ -10,10 +10,10 @@ use chrono::{Local, Utc};
 use tokio::sync::mpsc;
 
 use super::controller::Answer;
+use super::services::destination_name;
 use super::services::Services;
 use super::signin::SessionTokens;
 use crate::config::{Destination, WorkflowConfig};
-use super::services::destination_name;
 use crate::graph::ConflictBehavior;
 use crate::kiosk::Event;
 use crate::scan::ScanOptions;
@@ -58,7 +58,11 @@ pub async fn run_workflow(
     answer: &Answer,
 ) {
     let event = match scan_and_deliver(services, sessions, oid, workflow_id, cancel, answer).await {
-        Ok(Delivered::Sent { file_name, folder, destination }) => Event::JobFinished {
+        Ok(Delivered::Sent {
+            file_name,
+            folder,
+            destination,
+        }) => Event::JobFinished {
             ok: true,
             title: format!("Sent to {destination}"),
             detail: format!("{file_name} is in {folder}"),
@@ -66,7 +70,9 @@ pub async fn run_workflow(
         Ok(Delivered::Queued { reason }) => Event::JobFinished {
             ok: true,
             title: "Saved: will be sent shortly".into(),
-            detail: format!("Your scan is safe on the printer and goes out automatically ({reason})."),
+            detail: format!(
+                "Your scan is safe on the printer and goes out automatically ({reason})."
+            ),
         },
         Err(JobError::Cancelled) => Event::JobFinished {
             ok: false,
@@ -75,15 +81,25 @@ pub async fn run_workflow(
         },
         Err(e) => {
             tracing::error!(error = %e, workflow_id, "scan job failed");
-            Event::JobFinished { ok: false, title: "Scan failed".into(), detail: e.to_string() }
+            Event::JobFinished {
+                ok: false,
+                title: "Scan failed".into(),
+                detail: e.to_string(),
+            }
         }
     };
     answer.event(event);
 }
 
 enum Delivered {
-    Sent { file_name: String, folder: String, destination: String },
-    Queued { reason: String },
+    Sent {
+        file_name: String,
+        folder: String,
+        destination: String,
+    },
+    Queued {
+        reason: String,
+    },
 }
 
 async fn scan_and_deliver(
@@ -101,7 +117,10 @@ async fn scan_and_deliver(
         .find(|w| w.id == workflow_id)
         .cloned()
         .ok_or_else(|| JobError::UnknownWorkflow(workflow_id.into()))?;
-    let user = services.store.user_by_oid(oid)?.ok_or_else(|| JobError::UnknownUser(oid.into()))?;
+    let user = services
+        .store
+        .user_by_oid(oid)?
+        .ok_or_else(|| JobError::UnknownUser(oid.into()))?;
 
     let job_id = uuid::Uuid::new_v4();
     let path = services.spool_path(&job_id.to_string());
@@ -123,7 +142,10 @@ async fn scan_and_deliver(
         Err(e) if e.is_cancelled() => return Err(JobError::Cancelled),
         Err(e) => return Err(e.into()),
     };
-    answer.event(Event::ScanDone { pages: output.pages, bytes: output.bytes });
+    answer.event(Event::ScanDone {
+        pages: output.pages,
+        bytes: output.bytes,
+    });
 
     let seq = services.store.list_jobs(usize::MAX)?.len() as u64 + 1;
     let ctx = TemplateContext {
@@ -152,7 +174,12 @@ async fn scan_and_deliver(
         },
         Utc::now(),
     )?;
-    services.audit(oid, "scan_queued", &job.id.to_string(), &format!("{} pages", output.pages));
+    services.audit(
+        oid,
+        "scan_queued",
+        &job.id.to_string(),
+        &format!("{} pages", output.pages),
+    );
 
     let progress_answer = answer.clone();
     let progress: Arc<dyn Fn(u64, u64) + Send + Sync> = Arc::new(move |sent, total| {
@@ -161,13 +188,21 @@ async fn scan_and_deliver(
     match deliver(services, sessions, &job, Some(progress)).await {
         Ok(()) => Ok(Delivered::Sent {
             file_name,
-            folder: if folder.is_empty() { "your OneDrive".into() } else { folder },
+            folder: if folder.is_empty() {
+                "your OneDrive".into()
+            } else {
+                folder
+            },
             destination: destination_name(wf.destination).to_string(),
         }),
         Err(e) => {
             tracing::warn!(job = %job.id, error = %e, "delivery deferred to the outbox");
-            services.store.retry_job_later(job.id, &e.to_string(), Utc::now(), Utc::now())?;
-            Ok(Delivered::Queued { reason: short_reason(&e) })
+            services
+                .store
+                .retry_job_later(job.id, &e.to_string(), Utc::now(), Utc::now())?;
+            Ok(Delivered::Queued {
+                reason: short_reason(&e),
+            })
         }
     }
 }
@@ -255,8 +290,15 @@ pub async fn deliver(
             )))
         }
     };
-    services.store.complete_job(job.id, &item.id, Some(item.web_url.as_str()), Utc::now())?;
-    services.audit(&job.user_oid, "scan_delivered", &job.id.to_string(), &item.name);
+    services
+        .store
+        .complete_job(job.id, &item.id, Some(item.web_url.as_str()), Utc::now())?;
+    services.audit(
+        &job.user_oid,
+        "scan_delivered",
+        &job.id.to_string(),
+        &item.name,
+    );
     if let Err(e) = std::fs::remove_file(&job.spool_path) {
         tracing::warn!(job = %job.id, error = %e, "delivered, but the spool file could not be removed");
     }
@@ -280,8 +322,12 @@ pub async fn outbox_worker(services: Arc<Services>, sessions: SessionTokens) {
             };
             if let Err(e) = deliver(&services, &sessions, &next, None).await {
                 tracing::warn!(job = %next.id, error = %e, "outbox: delivery failed, will retry");
-                let retry_at = Utc::now() + chrono::Duration::seconds(OUTBOX_INTERVAL.as_secs() as i64);
-                let _ = services.store.retry_job_later(next.id, &e.to_string(), retry_at, Utc::now());
+                let retry_at =
+                    Utc::now() + chrono::Duration::seconds(OUTBOX_INTERVAL.as_secs() as i64);
+                let _ =
+                    services
+                        .store
+                        .retry_job_later(next.id, &e.to_string(), retry_at, Utc::now());
                 break;
             }
         }

@@ -51,7 +51,10 @@ pub fn wedge_settings(config: &Config, demo: bool) -> WedgeSettings {
                 crate::config::Terminator::Tab => '\t',
             },
         },
-        None if demo => WedgeSettings { max_key_gap: Duration::from_secs(3), ..WedgeSettings::default() },
+        None if demo => WedgeSettings {
+            max_key_gap: Duration::from_secs(3),
+            ..WedgeSettings::default()
+        },
         None => WedgeSettings::default(),
     }
 }
@@ -62,9 +65,13 @@ async fn start_sim(config: &mut Config) -> Result<crate::sim::SimCloud, StartErr
     use crate::sim::{SimCloud, SimOptions};
     let mut opts = SimOptions::demo(config.demo_drive_dir());
     if config.demo.auto_approve_after_secs > 0 {
-        opts.auto_approve_after = Some(std::time::Duration::from_secs(config.demo.auto_approve_after_secs));
+        opts.auto_approve_after = Some(std::time::Duration::from_secs(
+            config.demo.auto_approve_after_secs,
+        ));
     }
-    let sim = SimCloud::start(opts).await.map_err(|e| StartError::Sim(e.to_string()))?;
+    let sim = SimCloud::start(opts)
+        .await
+        .map_err(|e| StartError::Sim(e.to_string()))?;
     config.entra.authority_host = sim.authority_host().to_string();
     config.entra.tenant = sim.tenant_id().to_string();
     config.entra.client_id = sim.client_id().to_string();
@@ -83,10 +90,16 @@ pub async fn start(mut config: Config, demo: bool, sink: ViewSink) -> Result<Run
         .map_err(|e| StartError::StateDir(format!("{}: {e}", config.device.state_dir.display())))?;
 
     #[cfg(feature = "demo")]
-    let sim = if demo { Some(start_sim(&mut config).await?) } else { None };
+    let sim = if demo {
+        Some(start_sim(&mut config).await?)
+    } else {
+        None
+    };
     #[cfg(not(feature = "demo"))]
     if demo {
-        return Err(StartError::Sim("this build has no demo support (feature `demo`)".into()));
+        return Err(StartError::Sim(
+            "this build has no demo support (feature `demo`)".into(),
+        ));
     }
 
     let scanner = scanner_factory(&config, demo);
@@ -101,7 +114,13 @@ pub async fn start(mut config: Config, demo: bool, sink: ViewSink) -> Result<Run
     let sessions = controller.sessions();
     let controller = tokio::spawn(controller.run());
     let outbox = tokio::spawn(jobs::outbox_worker(services.clone(), sessions.clone()));
-    Ok(Running { handle, services, sessions, controller, outbox })
+    Ok(Running {
+        handle,
+        services,
+        sessions,
+        controller,
+        outbox,
+    })
 }
 
 fn scanner_factory(config: &Config, demo: bool) -> services::ScannerFactory {

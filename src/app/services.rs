@@ -70,9 +70,7 @@ impl ServiceError {
                 "Your Microsoft sign-in has expired. Please sign in with Microsoft once.".into()
             }
             ServiceError::Revoked => "This account no longer has access to this printer.".into(),
-            ServiceError::NoPin => {
-                "You have no PIN yet. Sign in with Microsoft to set one.".into()
-            }
+            ServiceError::NoPin => "You have no PIN yet. Sign in with Microsoft to set one.".into(),
             ServiceError::PinWrong(m) => m.clone(),
             ServiceError::OfflineTooLong => {
                 "The printer is offline and your badge must be confirmed online first.".into()
@@ -104,8 +102,9 @@ impl Services {
     pub fn new(config: Config, scanner: ScannerFactory) -> Result<Self, ServiceError> {
         let state_dir = config.device.state_dir.clone();
         let spool_dir = config.spool_dir();
-        std::fs::create_dir_all(&spool_dir)
-            .map_err(|e| ServiceError::Task(format!("cannot create {}: {e}", spool_dir.display())))?;
+        std::fs::create_dir_all(&spool_dir).map_err(|e| {
+            ServiceError::Task(format!("cannot create {}: {e}", spool_dir.display()))
+        })?;
         let store = Store::open(&state_dir.join("kiosk.sqlite3"))?;
         let key = DeviceKey::load_or_create(&state_dir.join("device.key"))?;
         let card_pipeline = CardPipeline::parse(&config.readers.normalise)?;
@@ -156,7 +155,9 @@ impl Services {
     /// retried at the next sign-in rather than cached.
     pub async fn entra(&self) -> Result<&EntraClient, ServiceError> {
         let e = &self.config.entra;
-        let authority_host = e.authority_host_url().map_err(|err| ServiceError::Task(err.to_string()))?;
+        let authority_host = e
+            .authority_host_url()
+            .map_err(|err| ServiceError::Task(err.to_string()))?;
         self.entra
             .get_or_try_init(|| async {
                 EntraClient::connect(EntraSettings {
@@ -180,7 +181,10 @@ impl Services {
     fn card_hash(&self, card: &SecretString) -> Result<([u8; 32], String), ServiceError> {
         use secrecy::ExposeSecret;
         let normalised = self.card_pipeline.apply(card.expose_secret())?;
-        Ok((self.key.card_hash(&normalised), secrets::mask_card(&normalised)))
+        Ok((
+            self.key.card_hash(&normalised),
+            secrets::mask_card(&normalised),
+        ))
     }
 
     pub fn user_by_card(&self, card: &SecretString) -> Result<Option<UserRecord>, ServiceError> {
@@ -193,8 +197,15 @@ impl Services {
     }
 
     /// Verifies the PIN with lockout; returns the user on success.
-    pub fn check_pin(&self, oid: &str, pin_entered: &SecretString) -> Result<UserRecord, ServiceError> {
-        let user = self.store.user_by_oid(oid)?.ok_or_else(|| ServiceError::UnknownUser(oid.into()))?;
+    pub fn check_pin(
+        &self,
+        oid: &str,
+        pin_entered: &SecretString,
+    ) -> Result<UserRecord, ServiceError> {
+        let user = self
+            .store
+            .user_by_oid(oid)?
+            .ok_or_else(|| ServiceError::UnknownUser(oid.into()))?;
         let state = self.store.pin_state(oid)?.ok_or(ServiceError::NoPin)?;
         let now = Utc::now();
         if let Some(until) = state.locked_until {
@@ -216,11 +227,15 @@ impl Services {
             p.max_attempts,
             std::time::Duration::from_secs(p.lockout_base_secs),
         );
-        let locked_until = delay.and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| now + d);
+        let locked_until = delay
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| now + d);
         self.store.record_pin_failure(oid, locked_until)?;
         self.audit(oid, "pin_failed", oid, &format!("attempt {failed}"));
         let message = match locked_until {
-            Some(_) => "Wrong PIN. Too many attempts: PIN sign-in is paused for a while.".to_string(),
+            Some(_) => {
+                "Wrong PIN. Too many attempts: PIN sign-in is paused for a while.".to_string()
+            }
             None => {
                 let left = p.max_attempts.saturating_sub(failed);
                 format!("Wrong PIN. {left} attempts left.")
@@ -232,7 +247,10 @@ impl Services {
     /// Gets a fresh access token from the user's cached refresh token (single sign-on) and
     /// stores the rotated refresh token in its place.
     pub async fn silent_refresh(&self, oid: &str) -> Result<AccessToken, ServiceError> {
-        let sealed = self.store.refresh_token(oid)?.ok_or(ServiceError::NoRefreshToken)?;
+        let sealed = self
+            .store
+            .refresh_token(oid)?
+            .ok_or(ServiceError::NoRefreshToken)?;
         let refresh = self.key.open(&sealed, oid.as_bytes())?;
         let entra = self.entra().await?;
         let tokens = match entra.refresh(&refresh).await {
@@ -248,11 +266,17 @@ impl Services {
             self.store.put_refresh_token(oid, &sealed, Utc::now())?;
         }
         self.store.touch_online(oid, Utc::now())?;
-        Ok(AccessToken { token: tokens.access_token, expires_at: tokens.expires_at })
+        Ok(AccessToken {
+            token: tokens.access_token,
+            expires_at: tokens.expires_at,
+        })
     }
 
     pub fn mark_needs_sign_in(&self, oid: &str) {
-        if let Err(e) = self.store.set_user_status(oid, UserStatus::NeedsSignIn, Utc::now()) {
+        if let Err(e) = self
+            .store
+            .set_user_status(oid, UserStatus::NeedsSignIn, Utc::now())
+        {
             tracing::error!(error = %e, "cannot mark identity as needing sign-in");
         }
         self.audit("system", "needs_signin", oid, "refresh token rejected");
@@ -268,7 +292,13 @@ impl Services {
         link_card: Option<&SecretString>,
     ) -> Result<UserRecord, ServiceError> {
         let existing = self.store.user_by_oid(&claims.oid)?;
-        let provisioned = provisioning::provision(existing.as_ref(), claims, profile, &self.rules(), Utc::now())?;
+        let provisioned = provisioning::provision(
+            existing.as_ref(),
+            claims,
+            profile,
+            &self.rules(),
+            Utc::now(),
+        )?;
         let user = provisioned.user;
         self.store.upsert_user(&user)?;
         let action = match provisioned.outcome {
@@ -279,12 +309,14 @@ impl Services {
         self.audit(&user.oid, action, &user.oid, &user.upn);
         if let Some(refresh) = refresh_token {
             let sealed = self.key.seal(refresh, user.oid.as_bytes())?;
-            self.store.put_refresh_token(&user.oid, &sealed, Utc::now())?;
+            self.store
+                .put_refresh_token(&user.oid, &sealed, Utc::now())?;
         }
         if let Some(card) = link_card {
             let (hash, masked) = self.card_hash(card)?;
             let max = self.config.identity.max_cards_per_user;
-            self.store.bind_card(&user.oid, &hash, &masked, max, Utc::now())?;
+            self.store
+                .bind_card(&user.oid, &hash, &masked, max, Utc::now())?;
             self.audit(&user.oid, "card_bound", &user.oid, &masked);
         }
         Ok(user)
@@ -298,7 +330,9 @@ impl Services {
             .iter()
             .filter(|w| {
                 w.allowed_roles.is_empty()
-                    || w.allowed_roles.iter().any(|r| user.roles.contains(r) || user.groups.contains(r))
+                    || w.allowed_roles
+                        .iter()
+                        .any(|r| user.roles.contains(r) || user.groups.contains(r))
             })
             .map(|w| WorkflowEntry {
                 id: w.id.clone(),
@@ -327,7 +361,10 @@ impl Services {
 
     /// Appends to the audit log; a failing audit write is logged, never fatal to the user.
     pub fn audit(&self, actor: &str, action: &str, subject: &str, detail: &str) {
-        if let Err(e) = self.store.append_audit(actor, action, Some(subject), Some(detail), Utc::now()) {
+        if let Err(e) =
+            self.store
+                .append_audit(actor, action, Some(subject), Some(detail), Utc::now())
+        {
             tracing::error!(error = %e, action, "audit write failed");
         }
     }
@@ -336,14 +373,17 @@ impl Services {
         &self.config.device.state_dir
     }
 
-    /// Demo only: approve the pending device code in the simulated Entra.
-    pub fn demo_approve(&self) {
+    /// Demo only: the simulated Entra approves the code shown on the panel, as the user's
+    /// phone would.
+    pub fn demo_approve(&self, user_code: &str) {
         #[cfg(feature = "demo")]
         if let Some(sim) = &self.sim {
-            if !sim.approve_pending(None) {
-                tracing::info!("demo approve: no device code pending");
+            if !sim.approve_user_code(user_code, None) {
+                tracing::info!("demo approve: that code is no longer pending");
             }
         }
+        #[cfg(not(feature = "demo"))]
+        let _ = user_code;
     }
 
     /// The PIN hasher, peppered with the device key so a copied database alone can't be

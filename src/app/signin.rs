@@ -56,7 +56,10 @@ impl SessionTokens {
 
 fn failed(attempt: u64, err: &ServiceError) -> Event {
     tracing::warn!(attempt, error = %err, "sign-in failed");
-    Event::AuthFailed { attempt, message: err.panel_message() }
+    Event::AuthFailed {
+        attempt,
+        message: err.panel_message(),
+    }
 }
 
 /// Answers [`crate::kiosk::Effect::LookupCard`].
@@ -87,9 +90,11 @@ pub async fn lookup_card(
         let s = services.clone();
         let oid = user.oid.clone();
         return match tokio::task::spawn_blocking(move || s.has_pin(&oid)).await {
-            Ok(Ok(true)) => {
-                Event::NeedPin { attempt, oid: user.oid, display_name: user.display_name }
-            }
+            Ok(Ok(true)) => Event::NeedPin {
+                attempt,
+                oid: user.oid,
+                display_name: user.display_name,
+            },
             Ok(Ok(false)) => failed(attempt, &ServiceError::NoPin),
             Ok(Err(e)) => failed(attempt, &e),
             Err(e) => failed(attempt, &ServiceError::Task(e.to_string())),
@@ -109,7 +114,9 @@ pub async fn verify_pin(
     let s = services.clone();
     let checked = tokio::task::spawn_blocking(move || s.check_pin(&oid, &pin)).await;
     match checked {
-        Ok(Ok(user)) => open_session(services, sessions, attempt, user, AuthMethod::CardAndPin).await,
+        Ok(Ok(user)) => {
+            open_session(services, sessions, attempt, user, AuthMethod::CardAndPin).await
+        }
         Ok(Err(ServiceError::PinWrong(message))) => Event::PinRejected { attempt, message },
         Ok(Err(e)) => failed(attempt, &e),
         Err(e) => failed(attempt, &ServiceError::Task(e.to_string())),
@@ -156,7 +163,10 @@ async fn open_session(
     let oid = user.oid.clone();
     let detail = format!("{method:?}");
     let _ = tokio::task::spawn_blocking(move || s.audit(&oid, "sign_in", &oid, &detail)).await;
-    Event::AuthSucceeded { attempt, user: services.session_user(&user, method) }
+    Event::AuthSucceeded {
+        attempt,
+        user: services.session_user(&user, method),
+    }
 }
 
 /// Runs [`crate::kiosk::Effect::StartDeviceCode`] to its end, sending DeviceCodeReady and then
@@ -176,13 +186,19 @@ pub async fn device_code(
         Ok(p) => p,
         Err(e) => return answer.event(failed(attempt, &ServiceError::Entra(e))),
     };
-    answer.event(Event::DeviceCodeReady { attempt, offer: pending.offer().clone() });
+    answer.event(Event::DeviceCodeReady {
+        attempt,
+        offer: pending.offer().clone(),
+    });
     let tokens = match entra.wait_for_device_code(pending).await {
         Ok(t) => t,
         Err(e) => return answer.event(failed(attempt, &ServiceError::Entra(e))),
     };
     let event = match complete_microsoft_sign_in(services, sessions, tokens, link_card).await {
-        Ok(user) => Event::AuthSucceeded { attempt, user: services.session_user(&user, AuthMethod::Microsoft) },
+        Ok(user) => Event::AuthSucceeded {
+            attempt,
+            user: services.session_user(&user, AuthMethod::Microsoft),
+        },
         Err(e) => failed(attempt, &e),
     };
     answer.event(event);
@@ -213,13 +229,21 @@ pub async fn complete_microsoft_sign_in(
     let s = services.clone();
     let refresh = tokens.refresh_token;
     let user = tokio::task::spawn_blocking(move || {
-        s.provision(&claims, profile.as_ref(), refresh.as_ref(), link_card.as_ref())
+        s.provision(
+            &claims,
+            profile.as_ref(),
+            refresh.as_ref(),
+            link_card.as_ref(),
+        )
     })
     .await
     .map_err(|e| ServiceError::Task(e.to_string()))??;
     sessions.insert(
         &user.oid,
-        AccessToken { token: tokens.access_token, expires_at: tokens.expires_at },
+        AccessToken {
+            token: tokens.access_token,
+            expires_at: tokens.expires_at,
+        },
     );
     Ok(user)
 }

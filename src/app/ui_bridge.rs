@@ -74,7 +74,9 @@ pub fn command_sink(
             UiCommand::CardKey(text) => {
                 let decoded = decoder.borrow_mut().feed(&text, Instant::now());
                 match decoded {
-                    Some(Ok(number)) => Event::CardRead { card: SecretString::from(number) },
+                    Some(Ok(number)) => Event::CardRead {
+                        card: SecretString::from(number),
+                    },
                     Some(Err(reject)) => {
                         tracing::debug!(?reject, "keyboard input was not a badge");
                         return;

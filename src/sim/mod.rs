@@ -301,6 +301,21 @@ impl SimCloud {
         state.settle_oldest_pending(CodeStatus::Approved { oid })
     }
 
+    /// Approves the pending device code `user_code` (as the phone would after the user typed it)
+    /// as `oid`, or as the first user. False when that code is not pending or the user unknown.
+    pub fn approve_user_code(&self, user_code: &str, oid: Option<&str>) -> bool {
+        let mut state = self.shared.state();
+        let oid = match oid {
+            Some(oid) if state.user(oid).is_some() => oid.to_string(),
+            Some(_) => return false,
+            None => match state.users.first() {
+                Some(u) => u.oid.clone(),
+                None => return false,
+            },
+        };
+        state.settle_user_code(user_code, CodeStatus::Approved { oid })
+    }
+
     /// Declines the oldest pending device code.
     pub fn decline_pending(&self) -> bool {
         self.shared
