@@ -35,9 +35,10 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# kmod (depmod, modinfo) and cpio build the boot test's initramfs.
 HOST_PACKAGES=(
   rustc-web cargo-web "libstd-rust-web-dev:$DEB_ARCH" "gcc-$GNU_TRIPLE" "libc6-dev-$DEB_ARCH-cross"
-  pkg-config qemu-user qemu-system-arm
+  pkg-config file qemu-user qemu-system-arm kmod cpio
 )
 if ! dpkg --print-foreign-architectures | grep -qx "$DEB_ARCH"; then
   as_root dpkg --add-architecture "$DEB_ARCH"
