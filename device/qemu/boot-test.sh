@@ -54,6 +54,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${IMAGE_PACKAGES[*]}" ]; then
     deb="$(ls -t "$debs/${p}_"*"_$DEB_ARCH.deb" | head -1)"
     dpkg -x "$deb" "$imgroot"
   done
+  # Absolute links (/lib/systemd/systemd-udevd -> /bin/udevadm) must stay inside this tree.
+  find "$imgroot" -type l | while read -r link; do
+    target="$(readlink "$link")"
+    case "$target" in /*) ln -sfn "$imgroot$target" "$link" ;; esac
+  done
   echo "${IMAGE_PACKAGES[*]}" >"$stamp"
 fi
 kernel="$imgroot/boot/vmlinuz-$KVER"
@@ -204,7 +209,7 @@ qemu-system-aarch64 -M virt -cpu cortex-a57 -smp 1 -m 1024 -nodefaults -display 
   -kernel "$kernel" -initrd "$initrd" \
   -append "console=ttyAMA0 rdinit=/init panic=-1 loglevel=4" \
   -device virtio-gpu-pci,xres=$WIDTH,yres=$HEIGHT \
-  -device virtio-keyboard-pci,id=kbd0 \
+  -device virtio-keyboard-pci \
   -device virtio-rng-pci \
   -serial "file:$serial" \
   -qmp "unix:$qmp,server=on,wait=off" \
@@ -230,7 +235,7 @@ python3 "$here/qmp.py" "$qmp" screendump "$out/idle.png"
 python3 "$here/qmp.py" - check-png "$out/idle.png" "$WIDTH" "$HEIGHT" 8 || die "idle screendump check failed"
 
 log "typing badge $BADGE + Enter into the virtio keyboard"
-python3 "$here/qmp.py" "$qmp" type kbd0 "$BADGE\\n"
+python3 "$here/qmp.py" "$qmp" type "$BADGE\\n"
 wait_for 'badge not registered' "card read of the unknown badge"
 wait_for 'device-code sign-in completed' "device-code sign-in (auto-approved)"
 wait_for 'signed in' "session open"

@@ -2,8 +2,9 @@
 """QMP client and PNG check for device/qemu/boot-test.sh (Python standard library only).
 
   qmp.py SOCKET screendump OUT.png     capture the virtio-gpu head as PNG
-  qmp.py SOCKET type DEVICE TEXT       type TEXT (digits, letters, '\\n' = Enter) into the
-                                       virtio keyboard DEVICE with input-send-event
+  qmp.py SOCKET type TEXT              type TEXT (digits, letters, '\\n' = Enter) with
+                                       input-send-event; QEMU routes it to the guest's keyboard
+                                       (the only one: the virtio keyboard)
   qmp.py SOCKET quit                   stop QEMU
   qmp.py - check-png FILE W H [MIN_COLOURS]
                                        exit 1 unless FILE is a W x H PNG with at least
@@ -61,15 +62,13 @@ def qcode(ch):
     raise ValueError(f"no key for {ch!r}")
 
 
-def type_text(qmp, device, text):
+def type_text(qmp, text):
     for ch in text:
         key = {"type": "qcode", "data": qcode(ch)}
         for down in (True, False):
-            qmp.command(
-                "input-send-event",
-                device=device,
-                events=[{"type": "key", "data": {"down": down, "key": key}}],
-            )
+            # No `device`: a device id only works for input devices bound to a display
+            # console, which a virtio keyboard is not.
+            qmp.command("input-send-event", events=[{"type": "key", "data": {"down": down, "key": key}}])
             time.sleep(0.03)
 
 
@@ -154,7 +153,7 @@ def main(argv):
     if cmd == "screendump":
         qmp.command("screendump", filename=args[0], format="png")
     elif cmd == "type":
-        type_text(qmp, args[0], args[1].replace("\\n", "\n"))
+        type_text(qmp, args[0].replace("\\n", "\n"))
     elif cmd == "quit":
         qmp.command("quit")
     else:
