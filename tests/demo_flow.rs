@@ -4,28 +4,15 @@
 //! Then sign out and tap again: the second sign-in is silent (refresh grant, no device code).
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::Duration;
 
-use mfp_kiosk::app::{self, Input, ViewSink};
-use mfp_kiosk::config::Config;
-use mfp_kiosk::kiosk::{Event, View, ViewPage};
+use mfp_kiosk::app::Input;
+use mfp_kiosk::kiosk::{Event, ViewPage};
 use secrecy::SecretString;
 
-const BADGE: &str = "0004417321";
+mod common;
+use common::wait_for;
 
-/// Waits for a view matching `want`; the timeout only turns a hang into a failure.
-fn wait_for(rx: &mpsc::Receiver<View>, what: &str, want: impl Fn(&View) -> bool) -> View {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(view) if want(&view) => return view,
-            Ok(_) => continue,
-            Err(e) => panic!("no view with {what}: {e}"),
-        }
-    }
-}
+const BADGE: &str = "0004417321";
 
 fn pdfs_under(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -46,22 +33,12 @@ fn pdfs_under(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn demo_flow_end_to_end() {
     let state = tempfile::tempdir().unwrap();
-    let mut config = Config::demo_default();
-    config.device.state_dir = state.path().to_path_buf();
-    config.demo.auto_approve_after_secs = 0;
+    let mut config = common::demo_config(state.path());
     config.demo.scanner_pages = 3;
     let drive_dir = config.demo_drive_dir();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (tx, rx) = mpsc::channel::<View>();
-    let sink: ViewSink = Box::new(move |view| {
-        let _ = tx.send(view.clone());
-    });
-    let running = runtime.block_on(app::start(config, true, sink)).unwrap();
+    let runtime = common::runtime();
+    let (running, rx) = common::start(&runtime, config, true);
     let handle = running.handle.clone();
     wait_for(&rx, "the idle page", |v| v.page == ViewPage::Idle);
 

@@ -176,6 +176,30 @@ impl Controller {
                     tracing::info!(attempt, "device-code sign-in cancelled");
                 }
             }
+            Effect::SavePin { oid, pin } => {
+                tokio::spawn(async move {
+                    let saved =
+                        tokio::task::spawn_blocking(move || services.save_pin(&oid, &pin)).await;
+                    let event = match saved {
+                        Ok(Ok(())) => Event::PinSaved {
+                            ok: true,
+                            message: "Your PIN is set.".into(),
+                        },
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "saving a PIN failed");
+                            Event::PinSaved {
+                                ok: false,
+                                message: e.panel_message(),
+                            }
+                        }
+                        Err(e) => Event::PinSaved {
+                            ok: false,
+                            message: format!("Saving the PIN failed: {e}"),
+                        },
+                    };
+                    answer.event(event);
+                });
+            }
             Effect::StartWorkflow { oid, workflow_id } => {
                 let cancel = Arc::new(AtomicBool::new(false));
                 self.scan_cancel = Some(cancel.clone());

@@ -64,6 +64,9 @@ pub fn wedge_settings(config: &Config, demo: bool) -> WedgeSettings {
 async fn start_sim(config: &mut Config) -> Result<crate::sim::SimCloud, StartError> {
     use crate::sim::{SimCloud, SimOptions};
     let mut opts = SimOptions::demo(config.demo_drive_dir());
+    // A shorter polling interval than Entra's usual 5 s keeps the demo brisk; the client
+    // honours whatever interval the server announces.
+    opts.device_code_interval_secs = 2;
     if config.demo.auto_approve_after_secs > 0 {
         opts.auto_approve_after = Some(std::time::Duration::from_secs(
             config.demo.auto_approve_after_secs,
@@ -126,7 +129,13 @@ pub async fn start(mut config: Config, demo: bool, sink: ViewSink) -> Result<Run
 fn scanner_factory(config: &Config, demo: bool) -> services::ScannerFactory {
     let pages = config.demo.scanner_pages;
     if demo {
-        Box::new(move || Box::new(crate::scan::simulated::SimulatedScanner::new(pages)))
+        // A paper feeder takes its time; so does the simulated one, so the progress shows.
+        Box::new(move || {
+            Box::new(
+                crate::scan::simulated::SimulatedScanner::new(pages)
+                    .with_page_delay(Duration::from_millis(400)),
+            )
+        })
     } else {
         Box::new(|| Box::new(NoScanner))
     }

@@ -72,6 +72,7 @@ impl ServiceError {
             ServiceError::Revoked => "This account no longer has access to this printer.".into(),
             ServiceError::NoPin => "You have no PIN yet. Sign in with Microsoft to set one.".into(),
             ServiceError::PinWrong(m) => m.clone(),
+            ServiceError::Pin(e) => format!("PIN not accepted: {e}."),
             ServiceError::OfflineTooLong => {
                 "The printer is offline and your badge must be confirmed online first.".into()
             }
@@ -242,6 +243,15 @@ impl Services {
             }
         };
         Err(ServiceError::PinWrong(message))
+    }
+
+    /// Checks the policy and stores a new PIN (argon2id, peppered), clearing any lockout.
+    pub fn save_pin(&self, oid: &str, new_pin: &SecretString) -> Result<(), ServiceError> {
+        self.config.pin.policy().check(new_pin)?;
+        let phc = self.pin_hasher().hash(new_pin)?;
+        self.store.set_pin_hash(oid, &phc, Utc::now())?;
+        self.audit(oid, "pin_set", oid, "");
+        Ok(())
     }
 
     /// Gets a fresh access token from the user's cached refresh token (single sign-on) and

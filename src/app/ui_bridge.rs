@@ -44,6 +44,7 @@ pub fn ui_state(view: &View, device_name: &str, demo: bool) -> UiState {
         busy_text: view.busy_text.clone(),
         display_name: view.display_name.clone(),
         user_detail: view.user_detail.clone(),
+        can_set_pin: view.can_set_pin,
         workflows: view
             .workflows
             .iter()
@@ -96,6 +97,7 @@ pub fn command_sink(
             UiCommand::CancelScan => Event::CancelScan,
             UiCommand::ResultDone => Event::ResultDone,
             UiCommand::SignOut => Event::SignOut,
+            UiCommand::SetPin => Event::StartSetPin,
             UiCommand::Activity => Event::Activity,
         };
         handle.event(event);

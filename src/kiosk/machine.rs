@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
+use crate::auth::pin::PinPolicy;
 use crate::auth::DeviceCodeOffer;
 
 /// How long a notice ("Signed out", "Card not recognised") stays on screen.
@@ -118,6 +119,12 @@ pub enum Screen {
         link_card: bool,
     },
     Home,
+    /// PIN pad choosing a new PIN; `confirming` once the first entry was taken.
+    SetPin {
+        confirming: bool,
+    },
+    /// Waiting for the new PIN to be stored.
+    SavingPin,
     Scanning {
         workflow: String,
         pages: u32,
@@ -187,6 +194,13 @@ pub enum Event {
         attempt: u64,
         message: String,
     },
+    /// Home: the user wants to choose a PIN.
+    StartSetPin,
+    /// Answer to SavePin.
+    PinSaved {
+        ok: bool,
+        message: String,
+    },
     RunWorkflow {
         id: String,
     },
@@ -237,6 +251,11 @@ pub enum Effect {
     CancelDeviceCode {
         attempt: u64,
     },
+    /// Store `pin` as the PIN of `oid`; answer with PinSaved.
+    SavePin {
+        oid: String,
+        pin: SecretString,
+    },
     StartWorkflow {
         oid: String,
         workflow_id: String,
@@ -267,6 +286,8 @@ pub struct Kiosk {
     pub(crate) last_activity: Instant,
     /// The unknown card just tapped, kept so a Microsoft sign-in can bind it.
     pending_card: Option<SecretString>,
+    /// First entry of a new PIN, until it is confirmed.
+    first_pin: Option<SecretString>,
     attempt: u64,
 }
 
@@ -280,6 +301,7 @@ impl Kiosk {
             notice: None,
             last_activity: now,
             pending_card: None,
+            first_pin: None,
             attempt: 0,
         }
     }
@@ -329,7 +351,10 @@ impl Kiosk {
                 Event::CardRead { card },
             ) => self.on_card_while_signed_out(card, now),
             (
-                Screen::Home | Screen::Result { .. } | Screen::Uploading { .. },
+                Screen::Home
+                | Screen::SetPin { .. }
+                | Screen::Result { .. }
+                | Screen::Uploading { .. },
                 Event::CardRead { .. },
             ) => self.sign_out(SignOutReason::CardTap, now),
             // A tap while scanning or while a sign-in is in flight is ignored: acting on it would
@@ -342,14 +367,20 @@ impl Kiosk {
                 self.screen = Screen::EnterBadge;
                 Vec::new()
             }
-            (Screen::EnterBadge | Screen::EnterPin { .. }, Event::PinDigit(d)) => {
+            (
+                Screen::EnterBadge | Screen::EnterPin { .. } | Screen::SetPin { .. },
+                Event::PinDigit(d),
+            ) => {
                 let max = self.pad_max_len();
                 if d <= 9 && self.digits.len() < max {
                     self.digits.push(char::from(b'0' + d));
                 }
                 Vec::new()
             }
-            (Screen::EnterBadge | Screen::EnterPin { .. }, Event::PinBackspace) => {
+            (
+                Screen::EnterBadge | Screen::EnterPin { .. } | Screen::SetPin { .. },
+                Event::PinBackspace,
+            ) => {
                 self.digits.pop();
                 Vec::new()
             }
@@ -357,6 +388,27 @@ impl Kiosk {
                 self.digits.clear();
                 self.pending_card = None;
                 self.screen = Screen::Idle;
+                Vec::new()
+            }
+            (Screen::SetPin { .. }, Event::PinCancel) => {
+                self.digits.clear();
+                self.first_pin = None;
+                self.screen = Screen::Home;
+                Vec::new()
+            }
+            (Screen::SetPin { confirming }, Event::PinSubmit) => {
+                let confirming = *confirming;
+                self.submit_new_pin(confirming, now)
+            }
+            (Screen::Home, Event::StartSetPin) if self.can_set_pin() => {
+                self.digits.clear();
+                self.first_pin = None;
+                self.screen = Screen::SetPin { confirming: false };
+                Vec::new()
+            }
+            (Screen::SavingPin, Event::PinSaved { ok, message }) => {
+                self.screen = Screen::Home;
+                self.notify(message, !ok, now);
                 Vec::new()
             }
             (Screen::EnterBadge, Event::PinSubmit) => self.submit_badge(now),
@@ -572,6 +624,53 @@ impl Kiosk {
         }]
     }
 
+    /// Only a session opened by a Microsoft sign-in may choose a PIN: a found badge alone must
+    /// not be enough to set the second factor.
+    pub fn can_set_pin(&self) -> bool {
+        self.settings.login_mode != LoginMode::Card
+            && self
+                .session
+                .as_ref()
+                .is_some_and(|u| u.method == AuthMethod::Microsoft)
+    }
+
+    fn submit_new_pin(&mut self, confirming: bool, now: Instant) -> Vec<Effect> {
+        let entered = SecretString::from(self.digits.as_str());
+        self.digits.clear();
+        if !confirming {
+            let policy = PinPolicy {
+                min_length: self.settings.pin_min_length,
+                max_length: self.settings.pin_max_length,
+            };
+            if let Err(e) = policy.check(&entered) {
+                self.notify(capitalise(&e.to_string()), true, now);
+                return Vec::new();
+            }
+            self.first_pin = Some(entered);
+            self.screen = Screen::SetPin { confirming: true };
+            return Vec::new();
+        }
+        let matches = self
+            .first_pin
+            .take()
+            .is_some_and(|first| first.expose_secret() == entered.expose_secret());
+        if !matches {
+            self.screen = Screen::SetPin { confirming: false };
+            self.notify(
+                "The two PINs did not match. Please start again.".into(),
+                true,
+                now,
+            );
+            return Vec::new();
+        }
+        let Some(user) = &self.session else {
+            return Vec::new();
+        };
+        let oid = user.oid.clone();
+        self.screen = Screen::SavingPin;
+        vec![Effect::SavePin { oid, pin: entered }]
+    }
+
     fn start_device_code(&mut self, link_card: Option<SecretString>, now: Instant) -> Vec<Effect> {
         self.attempt += 1;
         self.screen = Screen::DeviceCode {
@@ -630,7 +729,7 @@ impl Kiosk {
                 self.last_activity = now;
                 Vec::new()
             }
-            Screen::Home | Screen::Result { .. }
+            Screen::Home | Screen::SetPin { .. } | Screen::Result { .. }
                 if self.idle_for(now) >= self.settings.inactivity_timeout =>
             {
                 self.sign_out(SignOutReason::Inactivity, now)
@@ -649,6 +748,7 @@ impl Kiosk {
 
     fn sign_out(&mut self, reason: SignOutReason, now: Instant) -> Vec<Effect> {
         self.digits.clear();
+        self.first_pin = None;
         self.screen = Screen::Idle;
         let text = match reason {
             SignOutReason::Inactivity => "Signed out after inactivity.",
@@ -670,7 +770,10 @@ impl Kiosk {
 
     /// Whole seconds left before the inactivity sign-out, when within the countdown window.
     pub fn countdown_secs(&self, now: Instant) -> Option<u64> {
-        if !matches!(self.screen, Screen::Home | Screen::Result { .. }) {
+        if !matches!(
+            self.screen,
+            Screen::Home | Screen::SetPin { .. } | Screen::Result { .. }
+        ) {
             return None;
         }
         let left = self
@@ -685,7 +788,7 @@ impl Kiosk {
 
     fn pad_max_len(&self) -> usize {
         match self.screen {
-            Screen::EnterPin { .. } => self.settings.pin_max_length,
+            Screen::EnterPin { .. } | Screen::SetPin { .. } => self.settings.pin_max_length,
             _ => MAX_TYPED_BADGE,
         }
     }
@@ -696,6 +799,14 @@ impl Kiosk {
             is_error,
             until: now + NOTICE_TTL,
         });
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect::<String>() + ".",
+        None => String::new(),
     }
 }
 

@@ -38,6 +38,7 @@ pub struct View {
     pub busy_text: String,
     pub display_name: String,
     pub user_detail: String,
+    pub can_set_pin: bool,
     pub workflows: Vec<WorkflowEntry>,
     pub progress_title: String,
     pub progress_detail: String,
@@ -68,6 +69,7 @@ impl Kiosk {
             busy_text: String::new(),
             display_name: String::new(),
             user_detail: String::new(),
+            can_set_pin: self.can_set_pin(),
             workflows: Vec::new(),
             progress_title: String::new(),
             progress_detail: String::new(),
@@ -130,6 +132,21 @@ impl Kiosk {
                 }
             }
             Screen::Home => v.page = ViewPage::Home,
+            Screen::SetPin { confirming } => {
+                v.page = ViewPage::Pin;
+                v.pin_prompt = if *confirming {
+                    "Enter the same PIN again".into()
+                } else {
+                    format!(
+                        "Choose a PIN of {} to {} digits",
+                        self.settings.pin_min_length, self.settings.pin_max_length
+                    )
+                };
+            }
+            Screen::SavingPin => {
+                v.page = ViewPage::Busy;
+                v.busy_text = "Saving your PIN…".into();
+            }
             Screen::Scanning { workflow, pages } => {
                 v.page = ViewPage::Scanning;
                 v.progress_title = format!("{workflow}: scanning");

@@ -290,30 +290,20 @@ impl SimCloud {
     /// is nothing pending or the user is unknown.
     pub fn approve_pending(&self, oid: Option<&str>) -> bool {
         let mut state = self.shared.state();
-        let oid = match oid {
-            Some(oid) if state.user(oid).is_some() => oid.to_string(),
-            Some(_) => return false,
-            None => match state.users.first() {
-                Some(u) => u.oid.clone(),
-                None => return false,
-            },
-        };
-        state.settle_oldest_pending(CodeStatus::Approved { oid })
+        match approver(&state, oid) {
+            Some(oid) => state.settle_oldest_pending(CodeStatus::Approved { oid }),
+            None => false,
+        }
     }
 
     /// Approves the pending device code `user_code` (as the phone would after the user typed it)
     /// as `oid`, or as the first user. False when that code is not pending or the user unknown.
     pub fn approve_user_code(&self, user_code: &str, oid: Option<&str>) -> bool {
         let mut state = self.shared.state();
-        let oid = match oid {
-            Some(oid) if state.user(oid).is_some() => oid.to_string(),
-            Some(_) => return false,
-            None => match state.users.first() {
-                Some(u) => u.oid.clone(),
-                None => return false,
-            },
-        };
-        state.settle_user_code(user_code, CodeStatus::Approved { oid })
+        match approver(&state, oid) {
+            Some(oid) => state.settle_user_code(user_code, CodeStatus::Approved { oid }),
+            None => false,
+        }
     }
 
     /// Declines the oldest pending device code.
@@ -446,5 +436,13 @@ async fn fallback(
         )
     } else {
         (axum::http::StatusCode::NOT_FOUND, "Not found").into_response()
+    }
+}
+
+/// The user who approves a device code: `oid` if it is a known user, else the first user.
+fn approver(state: &state::State, oid: Option<&str>) -> Option<String> {
+    match oid {
+        Some(oid) => state.user(oid).map(|u| u.oid.clone()),
+        None => state.users.first().map(|u| u.oid.clone()),
     }
 }

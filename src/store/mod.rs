@@ -19,6 +19,7 @@ use rusqlite::Connection;
 
 mod audit;
 mod cards;
+mod import;
 mod jobs;
 mod pins;
 mod schema;
@@ -27,6 +28,7 @@ mod users;
 
 pub use audit::AuditEntry;
 pub use cards::{BindOutcome, CardRecord};
+pub use import::ImportCard;
 pub use jobs::{JobRecord, JobState, NewJob};
 pub use pins::PinState;
 pub use users::Revoked;
@@ -144,6 +146,19 @@ impl Store {
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         f(&mut self.lock())
+    }
+
+    /// Runs `f` inside one transaction, committed when `f` succeeds.
+    fn with_transaction<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {

@@ -95,6 +95,7 @@ pub struct UiState {
     pub busy_text: String,
     pub display_name: String,
     pub user_detail: String,
+    pub can_set_pin: bool,
     pub workflows: Vec<UiWorkflow>,
     pub progress_title: String,
     pub progress_detail: String,
@@ -128,6 +129,7 @@ impl Default for UiState {
             busy_text: String::new(),
             display_name: String::new(),
             user_detail: String::new(),
+            can_set_pin: false,
             workflows: Vec::new(),
             progress_title: String::new(),
             progress_detail: String::new(),
@@ -156,6 +158,7 @@ pub enum UiCommand {
     CancelScan,
     ResultDone,
     SignOut,
+    SetPin,
     Activity,
 }
 
@@ -177,6 +180,7 @@ impl fmt::Debug for UiCommand {
             UiCommand::CancelScan => f.write_str("CancelScan"),
             UiCommand::ResultDone => f.write_str("ResultDone"),
             UiCommand::SignOut => f.write_str("SignOut"),
+            UiCommand::SetPin => f.write_str("SetPin"),
             UiCommand::Activity => f.write_str("Activity"),
         }
     }
@@ -216,6 +220,8 @@ pub fn bind(window: &MainWindow, sink: impl Fn(UiCommand) + Clone + 'static) {
     kiosk.on_result_done(move || s(UiCommand::ResultDone));
     let s = sink.clone();
     kiosk.on_sign_out(move || s(UiCommand::SignOut));
+    let s = sink.clone();
+    kiosk.on_set_pin(move || s(UiCommand::SetPin));
     kiosk.on_activity(move || sink(UiCommand::Activity));
 }
 
@@ -249,6 +255,7 @@ pub fn apply(window: &MainWindow, state: &UiState) {
 
     kiosk.set_display_name(state.display_name.as_str().into());
     kiosk.set_user_detail(state.user_detail.as_str().into());
+    kiosk.set_can_set_pin(state.can_set_pin);
     if !workflows_match(&kiosk.get_workflows(), &state.workflows) {
         let tiles: Vec<WorkflowTile> = state.workflows.iter().map(WorkflowTile::from).collect();
         kiosk.set_workflows(ModelRc::from(Rc::new(VecModel::from(tiles))));

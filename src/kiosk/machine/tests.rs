@@ -674,3 +674,117 @@ fn debug_output_never_shows_card_or_pin() {
     let fx = k.handle(Event::PinSubmit, t0);
     assert!(!format!("{fx:?}").contains("9317"));
 }
+
+fn microsoft_session(t0: Instant) -> Kiosk {
+    let mut k = Kiosk::new(settings(), t0);
+    k.handle(Event::StartMicrosoft, t0);
+    let attempt = k.current_attempt();
+    k.handle(
+        Event::DeviceCodeReady {
+            attempt,
+            offer: offer(),
+        },
+        t0,
+    );
+    let user = SessionUser {
+        method: AuthMethod::Microsoft,
+        ..user()
+    };
+    k.handle(Event::AuthSucceeded { attempt, user }, t0);
+    k
+}
+
+#[test]
+fn set_pin_needs_a_microsoft_sign_in() {
+    let t0 = Instant::now();
+    let mut by_card = signed_in(t0);
+    assert!(!by_card.view(t0).can_set_pin);
+    by_card.handle(Event::StartSetPin, t0);
+    assert_eq!(
+        by_card.view(t0).page,
+        ViewPage::Home,
+        "a badge alone can't set the PIN"
+    );
+
+    let k = microsoft_session(t0);
+    assert!(k.view(t0).can_set_pin);
+    let card_only = Kiosk::new(
+        KioskSettings {
+            login_mode: LoginMode::Card,
+            ..settings()
+        },
+        t0,
+    );
+    assert!(!card_only.view(t0).can_set_pin);
+}
+
+#[test]
+fn set_pin_asks_twice_checks_policy_and_saves() {
+    let t0 = Instant::now();
+    let mut k = microsoft_session(t0);
+    k.handle(Event::StartSetPin, t0);
+    assert_eq!(k.view(t0).page, ViewPage::Pin);
+    assert_eq!(k.view(t0).pin_prompt, "Choose a PIN of 4 to 8 digits");
+    for d in [7, 7, 7, 7] {
+        k.handle(Event::PinDigit(d), t0);
+    }
+    assert!(k.handle(Event::PinSubmit, t0).is_empty());
+    assert_eq!(
+        k.view(t0).message,
+        "The PIN must not repeat a single digit."
+    );
+    for d in [3, 9, 1, 6] {
+        k.handle(Event::PinDigit(d), t0);
+    }
+    k.handle(Event::PinSubmit, t0);
+    assert_eq!(k.view(t0).pin_prompt, "Enter the same PIN again");
+    for d in [3, 9, 1, 5] {
+        k.handle(Event::PinDigit(d), t0);
+    }
+    assert!(k.handle(Event::PinSubmit, t0).is_empty());
+    assert!(k.view(t0).message.contains("did not match"));
+    assert!(
+        k.view(t0).pin_prompt.starts_with("Choose"),
+        "mismatch starts over"
+    );
+    for round in 0..2 {
+        for d in [3, 9, 1, 6] {
+            k.handle(Event::PinDigit(d), t0);
+        }
+        let fx = k.handle(Event::PinSubmit, t0);
+        if round == 1 {
+            assert!(matches!(fx.as_slice(),
+                [Effect::SavePin { oid, pin }] if oid == "oid-1" && pin.expose_secret() == "3916"));
+        }
+    }
+    assert_eq!(k.view(t0).busy_text, "Saving your PIN…");
+    k.handle(
+        Event::PinSaved {
+            ok: true,
+            message: "Your PIN is set.".into(),
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).page, ViewPage::Home);
+    assert_eq!(k.view(t0).message, "Your PIN is set.");
+}
+
+#[test]
+fn set_pin_cancel_and_timeout() {
+    let t0 = Instant::now();
+    let mut k = microsoft_session(t0);
+    k.handle(Event::StartSetPin, t0);
+    k.handle(Event::PinDigit(4), t0);
+    k.handle(Event::PinCancel, t0);
+    assert_eq!(k.view(t0).page, ViewPage::Home);
+    assert!(k.session().is_some(), "cancel keeps the session");
+    k.handle(Event::StartSetPin, t0);
+    let fx = k.handle(Event::Tick, t0 + Duration::from_secs(60));
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::EndSession {
+            reason: SignOutReason::Inactivity,
+            ..
+        }]
+    ));
+}
