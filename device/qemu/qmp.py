@@ -5,6 +5,9 @@
   qmp.py SOCKET type TEXT              type TEXT (digits, letters, '\\n' = Enter) with
                                        input-send-event; QEMU routes it to the guest's keyboard
                                        (the only one: the virtio keyboard)
+  qmp.py SOCKET tap X Y W H            press and release at pixel (X, Y) of a W x H screen with
+                                       the virtio tablet (absolute pointer, the touch screen's
+                                       stand-in)
   qmp.py SOCKET quit                   stop QEMU
   qmp.py - check-png FILE W H [MIN_COLOURS]
                                        exit 1 unless FILE is a W x H PNG with at least
@@ -70,6 +73,23 @@ def type_text(qmp, text):
             # console, which a virtio keyboard is not.
             qmp.command("input-send-event", events=[{"type": "key", "data": {"down": down, "key": key}}])
             time.sleep(0.03)
+
+
+def tap(qmp, x, y, width, height):
+    # QEMU's absolute axes run from 0 to 0x7fff across the screen.
+    ax = round(x * 0x7FFF / (width - 1))
+    ay = round(y * 0x7FFF / (height - 1))
+    qmp.command(
+        "input-send-event",
+        events=[
+            {"type": "abs", "data": {"axis": "x", "value": ax}},
+            {"type": "abs", "data": {"axis": "y", "value": ay}},
+        ],
+    )
+    time.sleep(0.1)
+    for down in (True, False):
+        qmp.command("input-send-event", events=[{"type": "btn", "data": {"down": down, "button": "left"}}])
+        time.sleep(0.1)
 
 
 def read_png(path):
@@ -154,6 +174,8 @@ def main(argv):
         qmp.command("screendump", filename=args[0], format="png")
     elif cmd == "type":
         type_text(qmp, args[0].replace("\\n", "\n"))
+    elif cmd == "tap":
+        tap(qmp, *(int(a) for a in args[:4]))
     elif cmd == "quit":
         qmp.command("quit")
     else:
