@@ -14,7 +14,10 @@ use sd_notify::NotifyState;
 #[derive(Debug, thiserror::Error)]
 pub enum SystemdError {
     #[error("cannot read {path}: {source}")]
-    Proc { path: &'static str, source: std::io::Error },
+    Proc {
+        path: &'static str,
+        source: std::io::Error,
+    },
     #[error("unexpected format of {path}: {detail}")]
     ProcFormat { path: &'static str, detail: String },
 }
@@ -35,7 +38,9 @@ pub struct Watchdog {
 pub fn on_first_frame(status: &'static str) -> Watchdog {
     let first = slint::invoke_from_event_loop(move || {
         match since_process_start() {
-            Ok(elapsed) => tracing::info!(since_start_ms = elapsed.as_millis() as u64, "first frame"),
+            Ok(elapsed) => {
+                tracing::info!(since_start_ms = elapsed.as_millis() as u64, "first frame")
+            }
             Err(e) => tracing::info!(cause = %e, "first frame (start-up time unknown)"),
         }
         notify(&[NotifyState::Ready, NotifyState::Status(status)]);
@@ -58,10 +63,17 @@ fn start_watchdog(timeout: Option<Duration>) -> Watchdog {
         return Watchdog { _timer: None };
     };
     let interval = ping_interval(timeout);
-    tracing::info!(timeout_ms = timeout.as_millis() as u64, "systemd watchdog enabled");
+    tracing::info!(
+        timeout_ms = timeout.as_millis() as u64,
+        "systemd watchdog enabled"
+    );
     let timer = slint::Timer::default();
-    timer.start(slint::TimerMode::Repeated, interval, || notify(&[NotifyState::Watchdog]));
-    Watchdog { _timer: Some(timer) }
+    timer.start(slint::TimerMode::Repeated, interval, || {
+        notify(&[NotifyState::Watchdog])
+    });
+    Watchdog {
+        _timer: Some(timer),
+    }
 }
 
 /// Half the timeout, but never so short that the pings themselves load the panel.
@@ -97,19 +109,30 @@ const USER_HZ: u64 = 100;
 fn elapsed_since_start(stat: &str, uptime: &str) -> Result<Duration, SystemdError> {
     // The command name (field 2) is in parentheses and may contain spaces: count from the
     // last ')'. Field 3 is the first after it, so field 22 is the 20th.
-    let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or_else(|| SystemdError::ProcFormat {
-        path: "/proc/self/stat",
-        detail: "no `)` after the command name".into(),
-    })?;
-    let start_ticks: u64 = after_comm.split_whitespace().nth(19).and_then(|s| s.parse().ok()).ok_or_else(|| {
-        SystemdError::ProcFormat { path: "/proc/self/stat", detail: "field 22 (starttime) missing".into() }
-    })?;
+    let after_comm =
+        stat.rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .ok_or_else(|| SystemdError::ProcFormat {
+                path: "/proc/self/stat",
+                detail: "no `)` after the command name".into(),
+            })?;
+    let start_ticks: u64 = after_comm
+        .split_whitespace()
+        .nth(19)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| SystemdError::ProcFormat {
+            path: "/proc/self/stat",
+            detail: "field 22 (starttime) missing".into(),
+        })?;
     let uptime_secs: f64 = uptime
         .split_whitespace()
         .next()
         .and_then(|s| s.parse().ok())
         .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-        .ok_or_else(|| SystemdError::ProcFormat { path: "/proc/uptime", detail: format!("`{}`", uptime.trim()) })?;
+        .ok_or_else(|| SystemdError::ProcFormat {
+            path: "/proc/uptime",
+            detail: format!("`{}`", uptime.trim()),
+        })?;
     let started = Duration::from_millis(start_ticks * 1000 / USER_HZ);
     Ok(Duration::from_secs_f64(uptime_secs).saturating_sub(started))
 }
@@ -122,19 +145,32 @@ mod tests {
     #[test]
     fn elapsed_is_uptime_minus_start_ticks() {
         // A command name with spaces and a ')' must not shift the fields.
-        let stat = "4242 (mfp (kiosk) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 3 0 1234 0 0";
+        let stat =
+            "4242 (mfp (kiosk) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 3 0 1234 0 0";
         let elapsed = elapsed_since_start(stat, "15.50 30.00\n").unwrap();
         assert_eq!(elapsed, Duration::from_millis(15_500 - 12_340));
         // A clock read just before the tick rolled over must not underflow.
-        assert_eq!(elapsed_since_start(stat, "12.00 1.0").unwrap(), Duration::ZERO);
+        assert_eq!(
+            elapsed_since_start(stat, "12.00 1.0").unwrap(),
+            Duration::ZERO
+        );
     }
 
     #[test]
     fn malformed_proc_files_are_errors() {
-        assert!(matches!(elapsed_since_start("4242 mfp", "1 1"), Err(SystemdError::ProcFormat { .. })));
-        assert!(matches!(elapsed_since_start("1 (x) S 1", "1 1"), Err(SystemdError::ProcFormat { .. })));
+        assert!(matches!(
+            elapsed_since_start("4242 mfp", "1 1"),
+            Err(SystemdError::ProcFormat { .. })
+        ));
+        assert!(matches!(
+            elapsed_since_start("1 (x) S 1", "1 1"),
+            Err(SystemdError::ProcFormat { .. })
+        ));
         let stat = "1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0";
-        assert!(matches!(elapsed_since_start(stat, "nan 1"), Err(SystemdError::ProcFormat { .. })));
+        assert!(matches!(
+            elapsed_since_start(stat, "nan 1"),
+            Err(SystemdError::ProcFormat { .. })
+        ));
     }
 
     #[test]
@@ -145,8 +181,14 @@ mod tests {
 
     #[test]
     fn ping_interval_is_half_the_timeout() {
-        assert_eq!(ping_interval(Duration::from_secs(30)), Duration::from_secs(15));
-        assert_eq!(ping_interval(Duration::from_millis(50)), Duration::from_millis(100));
+        assert_eq!(
+            ping_interval(Duration::from_secs(30)),
+            Duration::from_secs(15)
+        );
+        assert_eq!(
+            ping_interval(Duration::from_millis(50)),
+            Duration::from_millis(100)
+        );
     }
 
     fn recv(sock: &UnixDatagram) -> String {
@@ -174,14 +216,20 @@ mod tests {
         let watchdog = start_watchdog(Some(Duration::from_secs(20)));
         sock.set_nonblocking(true).unwrap();
         i_slint_backend_testing::mock_elapsed_time(Duration::from_millis(9_000));
-        assert!(sock.recv(&mut [0u8; 64]).is_err(), "pinged before half the timeout");
+        assert!(
+            sock.recv(&mut [0u8; 64]).is_err(),
+            "pinged before half the timeout"
+        );
         i_slint_backend_testing::mock_elapsed_time(Duration::from_millis(1_000));
         assert_eq!(recv(&sock), "WATCHDOG=1\n");
         i_slint_backend_testing::mock_elapsed_time(Duration::from_millis(10_000));
         assert_eq!(recv(&sock), "WATCHDOG=1\n");
         drop(watchdog);
         i_slint_backend_testing::mock_elapsed_time(Duration::from_millis(10_000));
-        assert!(sock.recv(&mut [0u8; 64]).is_err(), "pinged after the watchdog was dropped");
+        assert!(
+            sock.recv(&mut [0u8; 64]).is_err(),
+            "pinged after the watchdog was dropped"
+        );
 
         assert!(start_watchdog(None)._timer.is_none());
         std::env::remove_var("NOTIFY_SOCKET");
