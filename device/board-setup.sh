@@ -55,13 +55,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # The crate needs rustc >= 1.95 (rusqlite_migration 2.6; Slint 1.18 needs 1.92): bookworm's own
 # rustc-web is 1.85, the 1.96 build comes from bookworm-security.
-rust_minor="$(/usr/bin/rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')"
+rust_minor="$("$RUSTC" --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')"
 if [ -z "$rust_minor" ] || [ "$rust_minor" -lt 95 ]; then
-  echo "board-setup.sh: /usr/bin/rustc is $(/usr/bin/rustc --version); need >= 1.95 (is bookworm-security in the apt sources?)" >&2
+  echo "board-setup.sh: $RUSTC is $("$RUSTC" --version); need >= 1.95 (is bookworm-security in the apt sources?)" >&2
   exit 1
 fi
-if [ ! -d "/usr/lib/rustlib/$TRIPLE/lib" ]; then
-  echo "board-setup.sh: no Rust std for $TRIPLE in /usr/lib/rustlib (libstd-rust-web-dev:$DEB_ARCH)" >&2
+if [ ! -d "$("$RUSTC" --print sysroot)/lib/rustlib/$TRIPLE/lib" ]; then
+  echo "board-setup.sh: $RUSTC has no std for $TRIPLE (Debian: libstd-rust-web-dev:$DEB_ARCH)" >&2
   exit 1
 fi
 

@@ -33,9 +33,11 @@ MFP_CACHE="${MFP_CACHE:-$HOME/.cache/mfp-kiosk}"
 SYSROOT="$MFP_CACHE/sysroot-$DEB_ARCH"
 # Debian's rustc/cargo (rustc-web, cargo-web): they have the target's std from
 # libstd-rust-web-dev:<arch>; rustup's toolchain on this host has no std for the board.
-CARGO=/usr/bin/cargo
-export RUSTC=/usr/bin/rustc
-export RUSTDOC=/usr/bin/rustdoc
+# BOARD_CARGO/BOARD_RUSTC/BOARD_RUSTDOC point elsewhere, e.g. at a rustup toolchain that has
+# the target (`rustup target add`; then also set CROSS_TARGET_DIR to a directory of its own).
+CARGO="${BOARD_CARGO:-/usr/bin/cargo}"
+export RUSTC="${BOARD_RUSTC:-/usr/bin/rustc}"
+export RUSTDOC="${BOARD_RUSTDOC:-/usr/bin/rustdoc}"
 # Debian's rustc must not share a target dir with rustup's (different compiler, different
 # metadata hashes: it would just rebuild everything each time one or the other runs).
 export CARGO_TARGET_DIR="${CROSS_TARGET_DIR:-$MFP_CACHE/target-cross}"

@@ -235,6 +235,9 @@ wait_for() {
 
 wait_for 'init: kiosk started' "kiosk process started"
 wait_for 'first frame' "first frame"
+# udevd names a rules file only to complain about it (syntax errors, unknown keys).
+if grep -F '99-mfp-kiosk.rules' "$serial"; then die "udevd rejected device/99-mfp-kiosk.rules"; fi
+grep -q 'card0' "$serial" || die "no DRM device in the guest"
 sleep 2 # let the display settle past the first flip
 python3 "$here/qmp.py" "$qmp" screendump "$out/idle.png"
 python3 "$here/qmp.py" - check-png "$out/idle.png" "$WIDTH" "$HEIGHT" 8 || die "idle screendump check failed"
