@@ -26,7 +26,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (users_n, cards_n, samples) = if full { (100_000, 150_000, 5_000) } else { (1_000, 1_500, 200) };
+    let (users_n, cards_n, samples) = if full {
+        (100_000, 150_000, 5_000)
+    } else {
+        (1_000, 1_500, 200)
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::demo_default();
     config.device.state_dir = dir.path().to_path_buf();
@@ -67,20 +71,33 @@ fn main() {
         .collect();
     drop(key);
 
-    let scanner: mfp_kiosk::app::services::ScannerFactory = Box::new(|| Box::new(SimulatedScanner::new(1)));
+    let scanner: mfp_kiosk::app::services::ScannerFactory =
+        Box::new(|| Box::new(SimulatedScanner::new(1)));
     let services = Arc::new(Services::new(config, scanner).expect("services"));
     let t = Instant::now();
-    services.store.import_directory(&users, &cards, now).expect("import");
-    println!("identity cache: {users_n} users, {cards_n} cards, imported in {:.2?}", t.elapsed());
+    services
+        .store
+        .import_directory(&users, &cards, now)
+        .expect("import");
+    println!(
+        "identity cache: {users_n} users, {cards_n} cards, imported in {:.2?}",
+        t.elapsed()
+    );
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let sessions = SessionTokens::default();
     let mut times = Vec::with_capacity(samples);
     for s in 0..samples {
         let i = (s * 104_729) % cards_n;
         let card = SecretString::from(card_number(i));
         let t = Instant::now();
-        let event = rt.block_on(signin::lookup_card(&services, &sessions, s as u64, card, false));
+        let event = rt.block_on(signin::lookup_card(
+            &services, &sessions, s as u64, card, false,
+        ));
         times.push(t.elapsed());
         match event {
             Event::AuthSucceeded { user, .. } => assert_eq!(user.oid, users[i % users_n].oid),

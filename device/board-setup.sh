@@ -21,11 +21,12 @@ here="$(cd "$(dirname "$0")" && pwd)"
 DEV_PACKAGES=(
   libfontconfig-dev libfreetype-dev libexpat1-dev libpng-dev zlib1g-dev libbrotli-dev
   libinput-dev libudev-dev libxkbcommon-dev libmtdev-dev libevdev-dev libwacom-dev
+  libpcsclite-dev
 )
 # Run time: the shared libraries behind them (the whole NEEDED closure, checked below) and the
 # data they read: fontconfig's /etc/fonts, a font, XKB keymaps, libinput's device quirks.
 RUNTIME_PACKAGES=(
-  libc6 libgcc-s1 libstdc++6
+  libc6 libgcc-s1 libstdc++6 libpcsclite1
   libfontconfig1 fontconfig-config fonts-dejavu-core libfreetype6 libexpat1 libpng16-16 zlib1g libbrotli1
   libinput10 libinput-bin libudev1 libxkbcommon0 xkb-data libmtdev1 libevdev2
   libwacom9 libwacom-common libgudev-1.0-0 libglib2.0-0 libffi8 libpcre2-8-0 libmount1 libblkid1 libselinux1

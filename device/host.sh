@@ -16,12 +16,12 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 #    software renderer (the panel and the screenshots draw text with it)
 #  - libxkbcommon-dev, libwayland-dev, libx11-dev, libxcursor1, libxrandr2, libxi6, libgl1: the
 #    desktop (winit) window of the demo
-#  - poppler-utils: pdfinfo, used by tests as an independent check of the PDFs we write
+#  - libpcsclite-dev: the PC/SC badge reader links libpcsclite
 APT_PACKAGES=(
   build-essential pkg-config curl ca-certificates git
+  libpcsclite-dev
   libfontconfig1-dev libfreetype-dev fonts-dejavu-core
   libxkbcommon-dev libxkbcommon-x11-0 libwayland-dev libx11-dev libx11-xcb1 libxcursor1 libxrandr2 libxi6 libgl1
-  poppler-utils
 )
 
 as_root() {
@@ -66,6 +66,8 @@ case "$cmd" in
   test)
     install_packages
     install_rust
+    # pcscd + the vpcd virtual reader driver for the PC/SC reader tests.
+    device/ci-pcsc.sh
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- -D warnings
     cargo test --all-targets --locked

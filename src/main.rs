@@ -9,6 +9,8 @@ use tracing_subscriber::EnvFilter;
 
 use mfp_kiosk::app::{self, ui_bridge, Input, ViewSink};
 use mfp_kiosk::config::Config;
+use mfp_kiosk::kiosk::Event;
+use secrecy::SecretString;
 
 /// The config the device uses when no --config is given.
 const DEVICE_CONFIG: &str = "/etc/mfp-kiosk/kiosk.toml";
@@ -113,7 +115,16 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
             }
         });
     });
+    let readers_config = config.readers.clone();
     let running = runtime.block_on(app::start(config, demo, sink))?;
+    // Badge readers (PC/SC, keyboard wedge) run on their own threads and tap into the machine.
+    let reader_handle = running.handle.clone();
+    let readers = mfp_kiosk::readers::start(&readers_config, move |read| {
+        reader_handle.event(Event::CardRead {
+            card: SecretString::from(read.raw),
+        });
+    })
+    .context("cannot start the badge readers")?;
     mfp_kiosk::ui::bind(
         &window,
         ui_bridge::command_sink(running.handle.clone(), wedge),
@@ -123,6 +134,9 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
     let result = window.run().context("the UI event loop failed");
     app::systemd::notify_stopping();
     running.handle.send(Input::Quit);
+    if let Err(e) = readers.stop() {
+        tracing::warn!(error = %e, "a badge reader did not stop cleanly");
+    }
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     result
 }

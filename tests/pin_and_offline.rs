@@ -159,3 +159,42 @@ fn pin_set_then_badge_number_and_pin_then_offline_grace() {
     h.send(Input::Quit);
     rt.block_on(running.controller).unwrap();
 }
+
+#[test]
+fn guessing_badge_numbers_locks_the_pin_pad() {
+    let state = tempfile::tempdir().unwrap();
+    let rt = common::runtime();
+    let config = common::demo_config(state.path());
+    let threshold = config.pin.max_attempts * 2;
+    let (running, rx) = common::start(&rt, config, true);
+    let h = running.handle.clone();
+    wait_for(&rx, "idle", |v| v.page == ViewPage::Idle);
+    for guess in 0..=threshold {
+        h.event(Event::StartPin);
+        wait_for(&rx, "the pad", |v| v.page == ViewPage::Pin);
+        digits(&h, &format!("55500{guess:02}"));
+        h.event(Event::PinSubmit);
+        wait_for(&rx, "the lookup", |v| v.page == ViewPage::Busy);
+        let answer = wait_for(&rx, "an answer", |v| {
+            v.page == ViewPage::Idle && v.message_is_error
+        });
+        if guess < threshold {
+            assert_eq!(
+                answer.message, "This badge is not registered.",
+                "guess {guess}"
+            );
+        } else {
+            assert!(
+                answer
+                    .message
+                    .starts_with("Too many failed attempts on this panel"),
+                "{}",
+                answer.message
+            );
+        }
+    }
+    let audit = running.services.store.recent_audit(50).unwrap();
+    assert!(audit.iter().any(|a| a.action == "pin_pad_locked"));
+    h.send(Input::Quit);
+    rt.block_on(running.controller).unwrap();
+}

@@ -14,7 +14,8 @@
 #    (its ExecStart= and Environment=, as user mfp-kiosk with the unit's supplementary groups);
 # 4. waits for the app's "first frame" log line, takes a QMP screendump and checks it (size,
 #    not blank), types a badge number and Enter into the virtio keyboard with QMP
-#    input-send-event, checks the serial log for the card read of the unknown badge, the
+#    input-send-event into the keyboard the kiosk grabbed as its keyboard-wedge (HID) reader,
+#    checks the serial log for that reader's read, the lookup of the unknown badge, the
 #    device-code sign-in (approved by the simulator after 2 s) and no failure, takes a second
 #    screendump and checks the panel left the idle page; then touches "Sign out" (virtio
 #    tablet) and taps the badge again: sign-in by the now linked card, without Microsoft.
@@ -165,8 +166,8 @@ sed -e 's#^state_dir = ""#state_dir = "/var/lib/mfp-kiosk"#' \
   "$repo/device/kiosk.demo.toml" >"$root/etc/mfp-kiosk/kiosk.toml"
 cat >>"$root/etc/mfp-kiosk/kiosk.toml" <<'EOF'
 
-# Boot test: the virtio keyboard plays the badge reader; QMP types with ~60 ms between keys
-# and the emulated guest adds jitter, hence the wide gap.
+# Boot test: the virtio keyboard plays the badge reader (grabbed through evdev like a real
+# one); QMP types with ~60 ms between keys and the emulated guest adds jitter: a wide gap.
 [readers.keyboard_wedge]
 device = "name:QEMU Virtio Keyboard"
 min_length = 4
@@ -235,6 +236,7 @@ wait_for() {
 
 wait_for 'init: kiosk started' "kiosk process started"
 wait_for 'first frame' "first frame"
+wait_for 'keyboard-wedge reader grabbed.*QEMU Virtio Keyboard' "HID reader grabbed the virtio keyboard"
 # udevd names a rules file only to complain about it (syntax errors, unknown keys).
 if grep -F '99-mfp-kiosk.rules' "$serial"; then die "udevd rejected device/99-mfp-kiosk.rules"; fi
 grep -q 'card0' "$serial" || die "no DRM device in the guest"
@@ -244,6 +246,7 @@ python3 "$here/qmp.py" - check-png "$out/idle.png" "$WIDTH" "$HEIGHT" 8 || die "
 
 log "typing badge $BADGE + Enter into the virtio keyboard"
 python3 "$here/qmp.py" "$qmp" type "$BADGE\\n"
+wait_for 'badge read by the keyboard-wedge reader' "badge read through the grabbed keyboard (evdev)"
 wait_for 'badge not registered' "card read of the unknown badge"
 wait_for 'device-code sign-in completed' "device-code sign-in (auto-approved)"
 # The app logs no line of its own when the session opens; what follows the token is provisioning
@@ -268,6 +271,7 @@ python3 "$here/qmp.py" "$qmp" type "$BADGE\\n"
 sleep 5
 python3 "$here/qmp.py" "$qmp" screendump "$out/card-sign-in.png"
 python3 "$here/qmp.py" - differ "$out/signed-out.png" "$out/card-sign-in.png" || die "the linked badge did not sign in"
+[ "$(grep -c 'badge read by the keyboard-wedge reader' "$serial")" -eq 2 ] || die "the second badge tap did not come through the HID reader"
 [ "$(grep -c 'badge not registered' "$serial")" -eq 1 ] || die "the linked badge was not recognised (see $serial)"
 [ "$(grep -c 'device-code sign-in started' "$serial")" -eq 1 ] || die "the card sign-in fell back to Microsoft sign-in (see $serial)"
 if grep -E 'sign-in failed|ERROR' "$serial"; then die "the card sign-in failed in the guest (see $serial)"; fi

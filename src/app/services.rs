@@ -94,6 +94,7 @@ pub struct Services {
     pub graph: GraphClient,
     pub spool_dir: PathBuf,
     scanner: ScannerFactory,
+    panel_lockout: std::sync::Mutex<pin::PanelLockout>,
     #[cfg(feature = "demo")]
     pub sim: Option<crate::sim::SimCloud>,
 }
@@ -109,6 +110,8 @@ impl Services {
         let store = Store::open(&state_dir.join("kiosk.sqlite3"))?;
         let key = DeviceKey::load_or_create(&state_dir.join("device.key"))?;
         let card_pipeline = CardPipeline::parse(&config.readers.normalise)?;
+        let config_pin_attempts = config.pin.max_attempts;
+        let config_lockout_base = config.pin.lockout_base_secs;
         let endpoint = url::Url::parse(&config.graph.endpoint)
             .map_err(|e| ServiceError::Task(format!("graph.endpoint: {e}")))?;
         let graph = GraphClient::new(endpoint).map_err(|e| ServiceError::Task(e.to_string()))?;
@@ -121,6 +124,10 @@ impl Services {
             graph,
             spool_dir,
             scanner,
+            panel_lockout: std::sync::Mutex::new(pin::PanelLockout::new(
+                config_panel_threshold(&config_pin_attempts),
+                std::time::Duration::from_secs(config_lockout_base),
+            )),
             #[cfg(feature = "demo")]
             sim: None,
         })
@@ -197,12 +204,42 @@ impl Services {
         Ok(self.store.pin_state(oid)?.is_some())
     }
 
+    /// Refuses PIN-pad work while the panel is locked.
+    pub fn panel_locked(&self) -> Result<(), ServiceError> {
+        let panel = self.panel_lockout.lock().unwrap_or_else(|e| e.into_inner());
+        panel.check(std::time::Instant::now()).map_err(|left| {
+            ServiceError::PinWrong(format!(
+                "Too many failed attempts on this panel. Try again in {} s.",
+                left.as_secs().max(1)
+            ))
+        })
+    }
+
+    /// Counts a failure of the PIN pad (wrong PIN, unknown typed badge) against the panel.
+    pub fn panel_failure(&self) {
+        let mut panel = self.panel_lockout.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(lock) = panel.record_failure(std::time::Instant::now()) {
+            tracing::warn!(
+                seconds = lock.as_secs(),
+                "PIN pad locked after repeated failures"
+            );
+            drop(panel);
+            self.audit(
+                "panel",
+                "pin_pad_locked",
+                "panel",
+                &format!("{} s", lock.as_secs()),
+            );
+        }
+    }
+
     /// Verifies the PIN with lockout; returns the user on success.
     pub fn check_pin(
         &self,
         oid: &str,
         pin_entered: &SecretString,
     ) -> Result<UserRecord, ServiceError> {
+        self.panel_locked()?;
         let user = self
             .store
             .user_by_oid(oid)?
@@ -219,8 +256,13 @@ impl Services {
         }
         if self.pin_hasher().verify(&state.phc, pin_entered)? {
             self.store.reset_pin_failures(oid)?;
+            self.panel_lockout
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record_success();
             return Ok(user);
         }
+        self.panel_failure();
         let failed = state.failed_attempts + 1;
         let p = &self.config.pin;
         let delay = pin::lockout_delay(
@@ -401,6 +443,12 @@ impl Services {
     pub fn pin_hasher(&self) -> PinHasher {
         PinHasher::new(PinHashParams::default(), Some(self.key.pin_pepper()))
     }
+}
+
+/// Panel-wide failures allowed before the pad locks: enough for two users' own limits, so one
+/// person mistyping can't lock everybody out.
+fn config_panel_threshold(max_attempts: &u32) -> u32 {
+    max_attempts.saturating_mul(2).max(2)
 }
 
 /// Short glyph text of a destination tile.

@@ -70,6 +70,12 @@ pub async fn lookup_card(
     card: SecretString,
     typed: bool,
 ) -> Event {
+    if typed {
+        // Typed numbers come from the PIN pad: guessing them counts against the panel.
+        if let Err(e) = services.panel_locked() {
+            return failed(attempt, &e);
+        }
+    }
     let s = services.clone();
     let found = match tokio::task::spawn_blocking(move || s.user_by_card(&card)).await {
         Ok(found) => found,
@@ -79,6 +85,9 @@ pub async fn lookup_card(
         Ok(Some(user)) => user,
         Ok(None) => {
             tracing::info!(attempt, typed, "badge not registered");
+            if typed {
+                services.panel_failure();
+            }
             return Event::CardUnknown { attempt };
         }
         Err(e) => return failed(attempt, &e),

@@ -193,9 +193,85 @@ pub fn lockout_delay(failed_attempts: u32, max_attempts: u32, base: Duration) ->
     Some(base.saturating_mul(factor).min(MAX_LOCKOUT))
 }
 
+/// Lockout of the whole panel's PIN pad: someone trying PINs for many users, or guessing badge
+/// numbers, is slowed down even though no single user reaches their own limit. Pure: the caller
+/// passes the time in.
+#[derive(Debug, Clone)]
+pub struct PanelLockout {
+    threshold: u32,
+    base: Duration,
+    failures: u32,
+    locked_until: Option<std::time::Instant>,
+}
+
+impl PanelLockout {
+    /// Locks after `threshold` consecutive failures on the panel, for `base`, doubling after.
+    pub fn new(threshold: u32, base: Duration) -> Self {
+        PanelLockout {
+            threshold: threshold.max(1),
+            base,
+            failures: 0,
+            locked_until: None,
+        }
+    }
+
+    /// `Err(remaining)` while the pad is locked.
+    pub fn check(&self, now: std::time::Instant) -> Result<(), Duration> {
+        match self.locked_until {
+            Some(until) if until > now => Err(until - now),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a wrong PIN or an unknown typed badge; returns the lock it started, if any.
+    pub fn record_failure(&mut self, now: std::time::Instant) -> Option<Duration> {
+        self.failures = self.failures.saturating_add(1);
+        let delay = lockout_delay(self.failures, self.threshold, self.base)?;
+        self.locked_until = Some(now + delay);
+        Some(delay)
+    }
+
+    /// A successful sign-in on the pad clears the count.
+    pub fn record_success(&mut self) {
+        self.failures = 0;
+        self.locked_until = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn panel_lockout_grows_and_clears() {
+        let t0 = std::time::Instant::now();
+        let mut panel = PanelLockout::new(3, Duration::from_secs(30));
+        assert_eq!(panel.record_failure(t0), None);
+        assert_eq!(panel.record_failure(t0), None);
+        assert!(panel.check(t0).is_ok());
+        assert_eq!(panel.record_failure(t0), Some(Duration::from_secs(30)));
+        assert_eq!(
+            panel.check(t0 + Duration::from_secs(10)),
+            Err(Duration::from_secs(20))
+        );
+        assert!(
+            panel.check(t0 + Duration::from_secs(30)).is_ok(),
+            "the lock ends on time"
+        );
+        let t1 = t0 + Duration::from_secs(31);
+        assert_eq!(
+            panel.record_failure(t1),
+            Some(Duration::from_secs(60)),
+            "then doubles"
+        );
+        panel.record_success();
+        assert!(panel.check(t1).is_ok());
+        assert_eq!(
+            panel.record_failure(t1),
+            None,
+            "a success starts the count again"
+        );
+    }
 
     fn s(v: &str) -> SecretString {
         SecretString::from(v)

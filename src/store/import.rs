@@ -24,7 +24,10 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if users.iter().any(|u| u.oid.is_empty()) {
-            return Err(StoreError::Corrupt { what: "user oid", value: String::new() });
+            return Err(StoreError::Corrupt {
+                what: "user oid",
+                value: String::new(),
+            });
         }
         self.with_transaction(|tx| {
             {
