@@ -18,6 +18,10 @@ start=$(date +%s)
 # The emulated tests are several times slower than native ones; two test threads keep the
 # shared 2-core CI machine responsive. The argument after `--` goes to the test binaries.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
+# Each integration test links the whole app: with full debug info a dozen test binaries take
+# ~8 GB, plus ~2 GB of incremental state. Line tables keep panic backtraces readable.
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 nice -n "${NICE:-10}" "$CARGO" test --locked --target "$TRIPLE" --no-default-features --features "$features" \
   --lib --tests "$@"
 echo "qemu-user-test.sh: passed in $(($(date +%s) - start)) s"
