@@ -208,7 +208,9 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
         ui_bridge::command_sink(running.handle.clone(), wedge),
     );
     tracing::info!("panel ready");
+    let _watchdog = app::systemd::on_first_frame("idle page shown");
     let result = window.run().context("the UI event loop failed");
+    app::systemd::notify_stopping();
     running.handle.send(Input::Quit);
     if let Err(e) = readers.stop() {
         tracing::warn!(error = %e, "a badge reader did not stop cleanly");
