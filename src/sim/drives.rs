@@ -810,6 +810,29 @@ async fn children(
     }
 }
 
+/// `PUT /raw/sink`: stores the body in a temporary file and deletes it, with no Graph rules.
+/// The baseline the upload benchmark compares upload sessions with (same server, same disk).
+pub(crate) async fn raw_sink(State(shared): State<Arc<Shared>>, body: Body) -> Response {
+    let stored = async {
+        let tmp = shared.new_tmp_path().await?;
+        let mut file = tokio::fs::File::create(&tmp).await?;
+        let mut stream = body.into_data_stream();
+        let mut size = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            size += chunk.len() as u64;
+            file.write_all(&chunk).await?;
+        }
+        file.sync_data().await?;
+        tokio::fs::remove_file(&tmp).await?;
+        Ok::<_, std::io::Error>(size)
+    };
+    match stored.await {
+        Ok(size) => Json(json!({ "size": size })).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

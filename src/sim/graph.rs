@@ -30,6 +30,7 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         )
         .route("/v1.0/sites/{*rest}", get(sites::site_request))
         .route("/upload/{id}", any(upload_session::session_request))
+        .route("/raw/sink", axum::routing::put(drives::raw_sink))
         .route_layer(axum::middleware::from_fn_with_state(shared, chaos::faults))
 }
 
