@@ -2,7 +2,8 @@
 # Host set-up and the two entry points of the README, for a Debian 12 machine (run as root, or
 # with sudo available):
 #   device/host.sh demo   install what is needed, build, run the panel on its embedded demo default
-#   device/host.sh test   install what is needed, run the whole test suite (what CI runs)
+#   device/host.sh test   install what is needed, run the whole test suite (what CI runs):
+#                         host tests, then the aarch64 cross build, qemu-user tests, QEMU boot
 # Idempotent: packages already present are not reinstalled.
 set -euo pipefail
 
@@ -68,9 +69,19 @@ case "$cmd" in
     install_rust
     # pcscd + the vpcd virtual reader driver for the PC/SC reader tests.
     device/ci-pcsc.sh
+    # libsane1 with SANE's `test` backend for the scanner tests.
+    device/ci-sane.sh
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- -D warnings
     cargo test --all-targets --locked
+    # The board: aarch64 cross build, the tests as aarch64 binaries under qemu-user, and the
+    # full-system boot of the kiosk image in qemu-system-aarch64 (README, "Board builds").
+    # MFP_BOARD_TESTS=0 skips them for a quick host-only run.
+    if [ "${MFP_BOARD_TESTS:-1}" != 0 ]; then
+      device/cross-build.sh aarch64
+      device/qemu-user-test.sh aarch64
+      device/qemu/boot-test.sh
+    fi
     ;;
   deps)
     install_packages

@@ -5,6 +5,7 @@
 
 slint::include_modules!();
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use slint::ComponentHandle;
 use tracing_subscriber::EnvFilter;
 
+use mfp_kiosk::admin;
 use mfp_kiosk::app::{self, cli_jobs, ui_bridge, Input, ViewSink};
 use mfp_kiosk::config::Config;
 use mfp_kiosk::kiosk::Event;
@@ -49,6 +50,15 @@ enum Command {
     },
     /// Validate the config and print a summary.
     CheckConfig,
+    /// Check the config, Entra (discovery, signing keys, app registration) and Microsoft Graph,
+    /// and say what to fix. Exits non-zero when something must be fixed.
+    Doctor {
+        /// Also run one Microsoft sign-in (finished on a phone) to check consent and policies.
+        #[arg(long)]
+        sign_in: bool,
+    },
+    /// Sign in with Microsoft in the terminal and provision the user exactly as the panel would.
+    Signin,
     /// Scan with a workflow for a user cached on this panel, deliver it, print the job's state.
     Scan {
         /// Workflow id or label.
@@ -96,6 +106,8 @@ fn main() -> Result<()> {
             run_panel(config, cli.demo)
         }
         Command::Screenshot { page, size, out } => screenshot(&page, &size, &out),
+        Command::Doctor { sign_in } => doctor(cli.config.as_deref(), cli.demo, sign_in),
+        Command::Signin => signin(cli.config.as_deref(), cli.demo),
         Command::Scan { workflow, user } => {
             let config = load_config(cli.config.as_deref(), cli.demo)?;
             let code =
@@ -196,13 +208,60 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
         ui_bridge::command_sink(running.handle.clone(), wedge),
     );
     tracing::info!("panel ready");
+    let _watchdog = app::systemd::on_first_frame("idle page shown");
     let result = window.run().context("the UI event loop failed");
+    app::systemd::notify_stopping();
     running.handle.send(Input::Quit);
     if let Err(e) = readers.stop() {
         tracing::warn!(error = %e, "a badge reader did not stop cleanly");
     }
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     result
+}
+
+fn admin_runtime(demo: bool) -> Result<tokio::runtime::Runtime> {
+    if demo {
+        bail!("doctor and signin check a real tenant: pass --config PATH instead of --demo");
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn doctor(path: Option<&Path>, demo: bool, sign_in: bool) -> Result<()> {
+    let runtime = admin_runtime(demo)?;
+    let report = match load_config(path, demo) {
+        Ok(config) => runtime.block_on(admin::doctor::diagnose(
+            &config,
+            admin::doctor::DoctorOptions { sign_in },
+            &mut std::io::stdout(),
+        )),
+        Err(err) => match err.downcast_ref::<mfp_kiosk::config::ConfigError>() {
+            Some(config_err) => admin::doctor::config_failed(config_err),
+            None => return Err(err),
+        },
+    };
+    print!("{report}");
+    if !report.is_healthy() {
+        std::process::exit(report.exit_code());
+    }
+    Ok(())
+}
+
+fn signin(path: Option<&Path>, demo: bool) -> Result<()> {
+    let runtime = admin_runtime(demo)?;
+    let config = load_config(path, demo)?;
+    let services = admin::signin::services(config)?;
+    runtime.block_on(async {
+        let mut stdout = std::io::stdout();
+        tokio::select! {
+            done = admin::signin::run(&services, &mut stdout) => {
+                done.map(|_| ()).context("Microsoft sign-in failed")
+            }
+            _ = tokio::signal::ctrl_c() => bail!("cancelled"),
+        }
+    })
 }
 
 fn screenshot(page: &str, size: &str, out: &Path) -> Result<()> {

@@ -811,6 +811,10 @@ async fn devicelogin_page_approves_the_code_typed_in() {
 #[tokio::test]
 async fn unknown_kid_refetches_the_jwks_at_most_every_five_minutes() {
     let (sim, _dir) = start_sim(|_| {}).await;
+    // The validator's cache clock is tokio's: pause it before the first fetch, so slow work in
+    // between (RSA key generation under emulation takes seconds) can't age the cache, then step
+    // over the throttle window. Only the cache age depends on it.
+    tokio::time::pause();
     let adele = user(&sim, "adele@contoso.example");
     let v = validator(&sim, &[]).await;
     v.validate(&sim.sign_jwt(&id_claims_for(&sim, &adele)).unwrap())
@@ -820,9 +824,6 @@ async fn unknown_kid_refetches_the_jwks_at_most_every_five_minutes() {
     let rotated = sim.sign_jwt(&id_claims_for(&sim, &adele)).unwrap();
     let fetched = sim.stats().jwks_requests;
 
-    // The validator's cache clock is tokio's: pause it and step over the throttle window. Only
-    // the cache age depends on it; the HTTP exchange itself has no timers.
-    tokio::time::pause();
     tokio::time::advance(Duration::from_secs(299)).await;
     assert!(matches!(
         v.validate(&rotated).await,

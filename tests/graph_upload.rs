@@ -160,7 +160,21 @@ async fn throttling_waits_for_retry_after_on_the_paused_clock() {
     assert!(waited >= Duration::from_secs(10), "waited {waited:?}");
     assert!(waited < Duration::from_secs(11), "waited {waited:?}");
     assert!(std::fs::read(sim.user_drive_dir(ADELE).join("small.pdf")).unwrap() == data);
+}
 
+/// Real clock on purpose: with the paused clock, tokio jumps time forward whenever the runtime
+/// waits on a socket, which can fire the client's request timeout while the simulator still
+/// answers; the answer then looks lost and the upload is retried after the fault was used up.
+#[tokio::test]
+async fn a_retry_after_beyond_the_policy_goes_back_to_the_caller() {
+    let (sim, dir) = start_sim(|_| {}).await;
+    let tokens = sign_in(&sim, &user(&sim, ADELE).oid).await;
+    let (path, _) = write_file(dir.path(), "later.pdf", 100_000, 4);
+    let uploader = Uploader::new(
+        GraphClient::new(sim.graph_endpoint()).unwrap(),
+        fast_retries(),
+    );
+    let req = UploadRequest::new(&DriveTarget::Me, "", "later.pdf", &path);
     // A Retry-After longer than the policy allows goes back to the caller (the outbox
     // reschedules the job) instead of blocking the uploader.
     sim.inject_graph_faults(1, 429, Some(Duration::from_secs(3600)));

@@ -6,6 +6,7 @@ pub mod controller;
 pub mod jobs;
 pub mod services;
 pub mod signin;
+pub mod systemd;
 pub mod ui_bridge;
 
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! store, the device key, the Entra and Graph clients, the card pipeline, the scanner and (in
 //! the demo) the simulated cloud. Blocking methods here are called from `spawn_blocking`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -91,6 +92,10 @@ pub struct Services {
     key: DeviceKey,
     card_pipeline: CardPipeline,
     entra: OnceCell<EntraClient>,
+    /// One lock per user around refresh-token redemption: Entra rotates the token on every use,
+    /// so two concurrent refreshes (card sign-in and outbox worker) would race with the same
+    /// token and the loser would look like a revoked grant.
+    refresh_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub graph: GraphClient,
     pub spool_dir: PathBuf,
     scanner: ScannerFactory,
@@ -121,6 +126,7 @@ impl Services {
             key,
             card_pipeline,
             entra: OnceCell::new(),
+            refresh_locks: std::sync::Mutex::new(HashMap::new()),
             graph,
             spool_dir,
             scanner,
@@ -299,6 +305,16 @@ impl Services {
     /// Gets a fresh access token from the user's cached refresh token (single sign-on) and
     /// stores the rotated refresh token in its place.
     pub async fn silent_refresh(&self, oid: &str) -> Result<AccessToken, ServiceError> {
+        let lock = {
+            let mut locks = self
+                .refresh_locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            locks.entry(oid.to_string()).or_default().clone()
+        };
+        // Read the sealed token only once the lock is held: a refresh that ran meanwhile has
+        // stored its rotated successor.
+        let _one_at_a_time = lock.lock().await;
         let sealed = self
             .store
             .refresh_token(oid)?

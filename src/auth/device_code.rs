@@ -5,19 +5,24 @@
 //! polling loop is our own: `oauth2`'s built-in loop maps every error body to its standard type,
 //! which drops Entra's `error_codes` (the AADSTS numbers the panel needs to explain a Conditional
 //! Access block), and it measures the deadline on the wall clock. Ours keeps the full error body,
-//! honours `slow_down` (+5 s), keeps waiting on `authorization_pending`, tolerates a few transient
-//! network failures, and is cancelled by dropping its future.
+//! honours `slow_down` (+5 s), keeps waiting on `authorization_pending`, rides out network loss
+//! with exponential backoff for as long as the code is valid (the same code resumes once the
+//! network is back), and is cancelled by dropping its future.
+//!
+//! Every request here refuses redirects: a token endpoint that answers 3xx is an error, never
+//! followed, so a device code or refresh token cannot be replayed to another host.
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use oauth2::basic::{
     BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
 };
 use oauth2::{
-    AuthType, ClientId, DeviceAuthorizationUrl, EndpointNotSet, EndpointSet, HttpClientError,
-    RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse, TokenUrl,
+    AuthType, ClientId, DeviceAuthorizationUrl, EndpointNotSet, EndpointSet, RequestTokenError,
+    Scope, StandardRevocableToken, StandardTokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -29,9 +34,9 @@ use super::DeviceCodeOffer;
 pub const DEVICE_CODE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// Added to the polling interval on every `slow_down` (RFC 8628 §3.5).
 pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
-/// Consecutive transport failures tolerated while polling before giving up.
-pub const MAX_TRANSIENT_FAILURES: u32 = 3;
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Longest wait between two polls while the network is failing: long enough not to hammer a
+/// struggling network, short enough that a user who approved on the phone is not kept waiting.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Entra's OAuth error body, e.g. `{"error":"authorization_pending","error_description":
 /// "AADSTS70016: ...","error_codes":[70016],"timestamp":...,"trace_id":...,"correlation_id":...}`.
@@ -149,6 +154,8 @@ pub fn oauth_client(
 pub enum DeviceCodeError {
     #[error("the sign-in was declined on the other device: {0}")]
     Declined(Box<EntraErrorBody>),
+    #[error("access was denied during the sign-in: {0}")]
+    AccessDenied(Box<EntraErrorBody>),
     #[error("the device code expired before the sign-in finished{}", expired_detail(.0))]
     Expired(Option<Box<EntraErrorBody>>),
     #[error("Entra does not recognise the device code: {0}")]
@@ -166,6 +173,14 @@ pub enum DeviceCodeError {
         endpoint: &'static str,
         detail: String,
     },
+    #[error("Entra's {endpoint} endpoint answered HTTP {status} without an OAuth error body")]
+    HttpStatus { endpoint: &'static str, status: u16 },
+    #[error("Entra's {endpoint} endpoint answered HTTP {status} redirecting to `{location}`; token requests never follow redirects")]
+    Redirected {
+        endpoint: &'static str,
+        status: u16,
+        location: String,
+    },
 }
 
 fn expired_detail(body: &Option<Box<EntraErrorBody>>) -> String {
@@ -174,18 +189,13 @@ fn expired_detail(body: &Option<Box<EntraErrorBody>>) -> String {
 
 impl DeviceCodeError {
     pub fn aadsts_code(&self) -> Option<u32> {
-        match self {
-            DeviceCodeError::Declined(b)
-            | DeviceCodeError::BadVerificationCode(b)
-            | DeviceCodeError::Rejected(b)
-            | DeviceCodeError::Expired(Some(b)) => b.aadsts_code(),
-            _ => None,
-        }
+        self.entra_error().and_then(EntraErrorBody::aadsts_code)
     }
 
     pub fn entra_error(&self) -> Option<&EntraErrorBody> {
         match self {
             DeviceCodeError::Declined(b)
+            | DeviceCodeError::AccessDenied(b)
             | DeviceCodeError::BadVerificationCode(b)
             | DeviceCodeError::Rejected(b)
             | DeviceCodeError::Expired(Some(b)) => Some(b.as_ref()),
@@ -193,29 +203,110 @@ impl DeviceCodeError {
         }
     }
 
-    fn is_transient(&self) -> bool {
+    /// True when the same request may succeed later: the network or a gateway in front of Entra
+    /// failed. A readable OAuth error, a redirect or a 4xx page is an answer, not a hiccup.
+    pub fn is_transient(&self) -> bool {
         match self {
             DeviceCodeError::Network { .. } => true,
-            // A gateway in front of Entra failing is worth another try; a readable OAuth error
-            // is not.
-            DeviceCodeError::UnexpectedResponse { .. } => true,
+            DeviceCodeError::HttpStatus { status, .. } => {
+                *status >= 500 || *status == 429 || *status == 408
+            }
             _ => false,
         }
     }
+}
+
+/// Why an HTTP exchange made through [`send_without_redirects`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("network error")]
+    Network(#[source] reqwest::Error),
+    #[error("HTTP {status} redirect to `{location}` refused")]
+    Redirected { status: u16, location: String },
+    #[error("HTTP {status} from the server")]
+    ServerError { status: u16 },
+    #[error("cannot build the HTTP request: {0}")]
+    BadRequest(String),
+}
+
+/// The HTTP client the `oauth2` requests run on: `http` is expected to have redirects turned
+/// off already, and a 3xx answer becomes [`TransportError::Redirected`] instead of an
+/// unreadable body.
+pub async fn send_without_redirects(
+    http: &reqwest::Client,
+    request: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, TransportError> {
+    let request = reqwest::Request::try_from(request)
+        .map_err(|e| TransportError::BadRequest(e.to_string()))?;
+    let response = http
+        .execute(request)
+        .await
+        .map_err(TransportError::Network)?;
+    let status = response.status();
+    if status.is_redirection() {
+        return Err(TransportError::Redirected {
+            status: status.as_u16(),
+            location: location_of(response.headers()),
+        });
+    }
+    if status.is_server_error() {
+        // A gateway in front of Entra failing: worth another try, unlike an OAuth answer.
+        return Err(TransportError::ServerError {
+            status: status.as_u16(),
+        });
+    }
+    let mut builder = oauth2::http::Response::builder().status(status);
+    for (name, value) in response.headers() {
+        builder = builder.header(name, value);
+    }
+    let body = response.bytes().await.map_err(TransportError::Network)?;
+    builder
+        .body(body.to_vec())
+        .map_err(|e| TransportError::BadRequest(e.to_string()))
+}
+
+/// `reqwest::Client` as the `oauth2` crate's HTTP client, through [`send_without_redirects`].
+#[derive(Debug, Clone)]
+pub struct NoRedirectHttp(pub reqwest::Client);
+
+impl<'c> oauth2::AsyncHttpClient<'c> for NoRedirectHttp {
+    type Error = TransportError;
+    type Future = Pin<
+        Box<dyn Future<Output = Result<oauth2::HttpResponse, TransportError>> + Send + Sync + 'c>,
+    >;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(send_without_redirects(&self.0, request))
+    }
+}
+
+fn location_of(headers: &reqwest::header::HeaderMap) -> String {
+    headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Maps an `oauth2` request error, never carrying response bodies along: a body that failed to
 /// parse might be a token response.
 pub fn map_oauth_error(
     endpoint: &'static str,
-    err: RequestTokenError<HttpClientError<reqwest::Error>, EntraErrorBody>,
+    err: RequestTokenError<TransportError, EntraErrorBody>,
 ) -> Result<EntraErrorBody, DeviceCodeError> {
     match err {
         RequestTokenError::ServerResponse(body) => Ok(body),
-        RequestTokenError::Request(HttpClientError::Reqwest(source)) => {
-            Err(DeviceCodeError::Network {
+        RequestTokenError::Request(TransportError::Network(source)) => {
+            Err(DeviceCodeError::Network { endpoint, source })
+        }
+        RequestTokenError::Request(TransportError::ServerError { status }) => {
+            Err(DeviceCodeError::HttpStatus { endpoint, status })
+        }
+        RequestTokenError::Request(TransportError::Redirected { status, location }) => {
+            Err(DeviceCodeError::Redirected {
                 endpoint,
-                source: *source,
+                status,
+                location,
             })
         }
         RequestTokenError::Request(other) => Err(DeviceCodeError::UnexpectedResponse {
@@ -278,7 +369,7 @@ pub async fn start(
     let response = client
         .exchange_device_code()
         .add_scopes(scopes.iter().map(|s| Scope::new(s.clone())))
-        .request_async(http)
+        .request_async(&NoRedirectHttp(http.clone()))
         .await
         .map_err(|e| match map_oauth_error("device authorization", e) {
             Ok(body) => DeviceCodeError::Rejected(Box::new(body)),
@@ -330,7 +421,9 @@ pub async fn poll_until_done(
 }
 
 /// The timing rules of RFC 8628 around any poll function: wait `interval` before each poll,
-/// +5 s on `slow_down`, exponential backoff on transport failures, stop at `deadline`.
+/// +5 s on `slow_down` (for good), exponential backoff while the network fails, stop at
+/// `deadline`. Network failures never end the loop on their own: the code stays valid until its
+/// deadline, and the user may be approving it on their phone right now.
 pub async fn poll_loop<T, F, Fut>(
     interval: Duration,
     deadline: Instant,
@@ -346,6 +439,7 @@ where
     loop {
         tokio::time::sleep(wait).await;
         wait = interval;
+        let mut offline = None;
         match poll().await {
             PollOutcome::Done(tokens) => return Ok(tokens),
             PollOutcome::Pending => failures = 0,
@@ -357,18 +451,40 @@ where
             }
             PollOutcome::Failed(err) if err.is_transient() => {
                 failures += 1;
-                if failures > MAX_TRANSIENT_FAILURES {
-                    return Err(err);
-                }
-                wait = (interval * 2u32.pow(failures)).min(MAX_BACKOFF);
-                tracing::warn!(error = %err, ?wait, "device-code poll failed; retrying");
+                wait = backoff(interval, failures);
+                tracing::warn!(error = %err, failures, ?wait,
+                    "device-code poll failed; the code is still valid, retrying");
+                offline = Some(err);
             }
             PollOutcome::Failed(err) => return Err(err),
         }
         if Instant::now() >= deadline {
-            return Err(DeviceCodeError::Expired(None));
+            // Still failing when the code ran out: the network is the news, not the expiry.
+            return Err(offline.unwrap_or(DeviceCodeError::Expired(None)));
         }
     }
+}
+
+/// Wait before the next poll after `failures` failed polls in a row: doubling from twice the
+/// interval, capped at [`MAX_BACKOFF`] but never shorter than the interval.
+fn backoff(interval: Duration, failures: u32) -> Duration {
+    let factor = 2u32.saturating_pow(failures.min(16));
+    interval
+        .saturating_mul(factor)
+        .min(MAX_BACKOFF)
+        .max(interval)
+}
+
+/// Requests nothing new: asks the token endpoint once about `pending`. `Pending` proves that the
+/// app registration accepts device-code redemption by a public client (Entra checks that before
+/// it looks at the code).
+pub async fn poll_once_for(
+    http: &reqwest::Client,
+    token_endpoint: &Url,
+    client_id: &str,
+    pending: &PendingDeviceCode,
+) -> PollOutcome<EntraTokenResponse> {
+    poll_once(http, token_endpoint, client_id, &pending.device_code).await
 }
 
 async fn poll_once(
@@ -399,6 +515,13 @@ async fn poll_once(
         }
     };
     let status = response.status();
+    if status.is_redirection() {
+        return PollOutcome::Failed(DeviceCodeError::Redirected {
+            endpoint: ENDPOINT,
+            status: status.as_u16(),
+            location: location_of(response.headers()),
+        });
+    }
     let body = match response.bytes().await {
         Ok(b) => b,
         Err(source) => {
@@ -408,6 +531,13 @@ async fn poll_once(
             })
         }
     };
+    if status.is_server_error() {
+        // Entra's front door answers outages with 5xx (sometimes with a JSON body): try again.
+        return PollOutcome::Failed(DeviceCodeError::HttpStatus {
+            endpoint: ENDPOINT,
+            status: status.as_u16(),
+        });
+    }
     if status.is_success() {
         return match serde_json::from_slice::<EntraTokenResponse>(&body) {
             Ok(tokens) => PollOutcome::Done(tokens),
@@ -424,9 +554,9 @@ async fn poll_once(
     }
     match serde_json::from_slice::<EntraErrorBody>(&body) {
         Ok(err) => classify(err),
-        Err(_) => PollOutcome::Failed(DeviceCodeError::UnexpectedResponse {
+        Err(_) => PollOutcome::Failed(DeviceCodeError::HttpStatus {
             endpoint: ENDPOINT,
-            detail: format!("HTTP {status} without an OAuth error body"),
+            status: status.as_u16(),
         }),
     }
 }
@@ -436,9 +566,8 @@ pub fn classify<T>(err: EntraErrorBody) -> PollOutcome<T> {
     match err.error.as_str() {
         "authorization_pending" => PollOutcome::Pending,
         "slow_down" => PollOutcome::SlowDown,
-        "authorization_declined" | "access_denied" => {
-            PollOutcome::Failed(DeviceCodeError::Declined(Box::new(err)))
-        }
+        "authorization_declined" => PollOutcome::Failed(DeviceCodeError::Declined(Box::new(err))),
+        "access_denied" => PollOutcome::Failed(DeviceCodeError::AccessDenied(Box::new(err))),
         "expired_token" | "code_expired" => {
             PollOutcome::Failed(DeviceCodeError::Expired(Some(Box::new(err))))
         }
@@ -548,26 +677,80 @@ mod tests {
         assert_eq!(times, vec![5, 10, 15]);
     }
 
+    fn gateway_error() -> PollOutcome<&'static str> {
+        PollOutcome::Failed(DeviceCodeError::HttpStatus {
+            endpoint: "token",
+            status: 502,
+        })
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn transient_failures_back_off_then_give_up() {
-        let transient = || {
-            PollOutcome::Failed(DeviceCodeError::UnexpectedResponse {
-                endpoint: "token",
-                detail: "HTTP 502".into(),
-            })
-        };
+    async fn transient_failures_back_off_and_resume_with_the_same_code() {
         let (result, times) = run_script(
             Duration::from_secs(5),
             Duration::from_secs(900),
-            vec![transient(), transient(), transient(), transient()],
+            vec![
+                PollOutcome::Pending,
+                gateway_error(),
+                gateway_error(),
+                gateway_error(),
+                gateway_error(),
+                PollOutcome::Pending,
+                PollOutcome::Done("tokens"),
+            ],
         )
         .await;
-        assert!(matches!(
-            result,
-            Err(DeviceCodeError::UnexpectedResponse { .. })
-        ));
-        // 5, then waits of 10, 20, 40 before the 2nd, 3rd and 4th poll.
-        assert_eq!(times, vec![5, 15, 35, 75]);
+        assert_eq!(result.unwrap(), "tokens");
+        // Waits of 10, 20, 30 (cap), 30 after the failures, then back to the 5 s interval.
+        assert_eq!(times, vec![5, 10, 20, 40, 70, 100, 105]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn still_offline_at_the_deadline_reports_the_network() {
+        let (result, times) = run_script(
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+            (0..10).map(|_| gateway_error()).collect(),
+        )
+        .await;
+        assert!(
+            matches!(result, Err(DeviceCodeError::HttpStatus { status: 502, .. })),
+            "{result:?}"
+        );
+        assert_eq!(times, vec![5, 15, 35, 65]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_4xx_page_or_a_redirect_ends_the_sign_in_at_once() {
+        for failure in [
+            DeviceCodeError::HttpStatus {
+                endpoint: "token",
+                status: 404,
+            },
+            DeviceCodeError::Redirected {
+                endpoint: "token",
+                status: 307,
+                location: "https://elsewhere.example/token".into(),
+            },
+        ] {
+            let (result, times) = run_script(
+                Duration::from_secs(5),
+                Duration::from_secs(900),
+                vec![PollOutcome::Failed(failure)],
+            )
+            .await;
+            assert!(result.is_err());
+            assert_eq!(times, vec![5]);
+        }
+    }
+
+    #[test]
+    fn backoff_never_polls_faster_than_the_interval() {
+        assert_eq!(backoff(Duration::from_secs(5), 1), Duration::from_secs(10));
+        assert_eq!(backoff(Duration::from_secs(5), 2), Duration::from_secs(20));
+        assert_eq!(backoff(Duration::from_secs(5), 3), Duration::from_secs(30));
+        assert_eq!(backoff(Duration::from_secs(5), 40), Duration::from_secs(30));
+        assert_eq!(backoff(Duration::from_secs(45), 1), Duration::from_secs(45));
     }
 
     #[test]
@@ -583,6 +766,14 @@ mod tests {
         assert!(matches!(
             classify::<()>(body("bad_verification_code", 70018)),
             PollOutcome::Failed(DeviceCodeError::BadVerificationCode(_))
+        ));
+        assert!(matches!(
+            classify::<()>(body("access_denied", 65004)),
+            PollOutcome::Failed(DeviceCodeError::AccessDenied(_))
+        ));
+        assert!(matches!(
+            classify::<()>(body("authorization_declined", 70000)),
+            PollOutcome::Failed(DeviceCodeError::Declined(_))
         ));
         match classify::<()>(body("invalid_grant", 53003)) {
             PollOutcome::Failed(err @ DeviceCodeError::Rejected(_)) => {

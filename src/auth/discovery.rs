@@ -36,6 +36,8 @@ pub enum DiscoveryError {
         /// `error` and the AADSTS line of Entra's error body, when it sent one (e.g. AADSTS90002
         /// for an unknown tenant).
         entra_error: Option<String>,
+        /// The AADSTS number of that body.
+        aadsts: Option<u32>,
     },
     #[error("the OpenID metadata at {url} is not valid: {source}")]
     Parse {
@@ -95,6 +97,8 @@ struct RawEntraError {
     error: String,
     #[serde(default)]
     error_description: String,
+    #[serde(default)]
+    error_codes: Vec<u32>,
 }
 
 /// True for `https` URLs and for `http` URLs whose host is loopback (127.0.0.0/8, ::1, localhost).
@@ -187,20 +191,21 @@ pub async fn discover(
             source,
         })?;
     if !status.is_success() {
-        let entra_error = serde_json::from_slice::<RawEntraError>(&body)
-            .ok()
-            .map(|e| {
-                let first_line = e.error_description.lines().next().unwrap_or("").to_string();
-                if first_line.is_empty() {
-                    e.error
-                } else {
-                    format!("{}: {first_line}", e.error)
-                }
-            });
+        let raw = serde_json::from_slice::<RawEntraError>(&body).ok();
+        let aadsts = raw.as_ref().and_then(|e| e.error_codes.first().copied());
+        let entra_error = raw.map(|e| {
+            let first_line = e.error_description.lines().next().unwrap_or("").trim_end();
+            if first_line.is_empty() {
+                e.error
+            } else {
+                format!("{}: {first_line}", e.error)
+            }
+        });
         return Err(DiscoveryError::Status {
             url: url_text,
             status: status.as_u16(),
             entra_error,
+            aadsts,
         });
     }
     parse_metadata(&url_text, &body)

@@ -18,13 +18,41 @@ use super::device_code::{
 };
 use super::discovery::{self, DiscoveryError, OidcMetadata};
 use super::id_token::{IdTokenError, IdTokenValidator};
-use super::TokenSet;
+use super::{DeviceCodeOffer, TokenSet};
 
 pub use super::device_code::PendingDeviceCode;
 
-/// Default timeouts of the HTTP client: a hung Entra must not freeze a sign-in forever.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Timeouts of the client's HTTP connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTimeouts {
+    pub connect: Option<Duration>,
+    pub request: Option<Duration>,
+    /// How long an idle keep-alive connection is kept for the next poll or refresh.
+    pub pool_idle: Option<Duration>,
+}
+
+impl Default for HttpTimeouts {
+    /// A hung Entra must not freeze a sign-in forever.
+    fn default() -> Self {
+        HttpTimeouts {
+            connect: Some(Duration::from_secs(10)),
+            request: Some(Duration::from_secs(30)),
+            pool_idle: Some(Duration::from_secs(90)),
+        }
+    }
+}
+
+impl HttpTimeouts {
+    /// No timers at all: for tests on tokio's paused clock, which jumps to the next pending
+    /// timer whenever the runtime waits on the network, so a request timeout would fire there.
+    pub fn none() -> Self {
+        HttpTimeouts {
+            connect: None,
+            request: None,
+            pool_idle: None,
+        }
+    }
+}
 
 /// Where and as whom to sign in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +89,9 @@ pub enum EntraError {
     MissingIdToken,
 }
 
-/// AADSTS codes of Conditional Access and security-defaults blocks.
-const POLICY_BLOCK_CODES: &[u32] = &[53000, 53001, 53002, 53003, 53004, 530032, 530034, 530035];
+/// AADSTS codes of Conditional Access device and app requirements (managed, compliant, approved
+/// app, proof-up): the panel cannot satisfy them, whatever the user does.
+const DEVICE_POLICY_CODES: &[u32] = &[53000, 53001, 53002, 53004, 530032, 530034];
 
 impl EntraError {
     /// The Entra error body behind this error, if Entra answered with one.
@@ -76,7 +105,10 @@ impl EntraError {
 
     /// The AADSTS number Entra gave, e.g. 50057 for a disabled account.
     pub fn aadsts_code(&self) -> Option<u32> {
-        self.entra_error().and_then(EntraErrorBody::aadsts_code)
+        match self {
+            EntraError::Discovery(DiscoveryError::Status { aadsts, .. }) => *aadsts,
+            _ => self.entra_error().and_then(EntraErrorBody::aadsts_code),
+        }
     }
 
     /// True when the grant itself is dead (refresh token revoked, expired, user disabled or
@@ -88,23 +120,29 @@ impl EntraError {
 
     /// True when retrying later might succeed (network down, Entra hiccup).
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            EntraError::Network(_)
-                | EntraError::UnexpectedResponse(_)
-                | EntraError::DeviceCode(DeviceCodeError::Network { .. })
-                | EntraError::DeviceCode(DeviceCodeError::UnexpectedResponse { .. })
-                | EntraError::Discovery(DiscoveryError::Network { .. })
-                | EntraError::IdToken(IdTokenError::JwksNetwork { .. })
-        )
+        match self {
+            EntraError::Network(_) | EntraError::UnexpectedResponse(_) => true,
+            EntraError::DeviceCode(e) => e.is_transient(),
+            EntraError::Discovery(DiscoveryError::Network { .. }) => true,
+            EntraError::IdToken(IdTokenError::JwksNetwork { .. }) => true,
+            _ => false,
+        }
     }
 
-    /// A short, plain sentence for the person at the panel. Never contains codes or ids.
+    /// A short, plain sentence for the person at the panel. Never contains codes or ids; each
+    /// reason a sign-in can end has its own sentence, so a user (or the technician they call)
+    /// knows which way forward there is.
     pub fn panel_message(&self) -> String {
         let code = self.aadsts_code();
         let msg = match (self, code) {
             (EntraError::DeviceCode(DeviceCodeError::Declined(_)), _) => {
                 "Sign-in was declined on the phone."
+            }
+            (EntraError::DeviceCode(DeviceCodeError::AccessDenied(_)), Some(65004)) => {
+                "You did not accept the permissions this panel needs, so the sign-in stopped. Sign in again and accept them, or ask IT."
+            }
+            (EntraError::DeviceCode(DeviceCodeError::AccessDenied(_)), _) => {
+                "Microsoft denied access for this sign-in. Ask IT if you need this panel."
             }
             (EntraError::DeviceCode(DeviceCodeError::Expired(_)), _) => {
                 "The sign-in code expired. Start again to get a new code."
@@ -112,8 +150,20 @@ impl EntraError {
             (EntraError::DeviceCode(DeviceCodeError::BadVerificationCode(_)), _) => {
                 "The sign-in code is no longer valid. Start again to get a new code."
             }
-            (_, Some(c)) if POLICY_BLOCK_CODES.contains(&c) => {
-                "Your organisation's access policy does not allow Microsoft sign-in on this panel. Use your card or PIN."
+            (_, Some(53003)) => {
+                "Your organisation's access policy blocked Microsoft sign-in on this panel. Use your card or PIN."
+            }
+            (_, Some(530035)) => {
+                "Your organisation's security defaults block this kind of Microsoft sign-in. Use your card or PIN, or ask IT."
+            }
+            (_, Some(c)) if DEVICE_POLICY_CODES.contains(&c) => {
+                "Your organisation only allows Microsoft sign-in from managed devices. Use your card or PIN."
+            }
+            (_, Some(50105)) => {
+                "Your account has not been given access to this printer. Ask IT to assign you to the kiosk app."
+            }
+            (_, Some(65001)) => {
+                "Your organisation has not approved this printer's access to your files yet. Ask IT to grant consent."
             }
             (_, Some(50057)) => "Your account is disabled. Please contact your administrator.",
             (_, Some(50034)) => "Your account was not found in your organisation.",
@@ -124,14 +174,14 @@ impl EntraError {
             (_, Some(700016 | 7000112 | 7000218 | 700025)) => {
                 "This panel is not set up correctly for Microsoft sign-in. Please ask a technician."
             }
-            (_, Some(65001 | 65004)) => {
-                "This panel has not been approved for your account. Please ask your administrator."
-            }
             (_, Some(90002)) => {
                 "This panel is set up for an organisation that does not exist. Please ask a technician."
             }
             (EntraError::IdToken(IdTokenError::TenantNotAllowed(_)), _) => {
                 "Accounts from your organisation cannot sign in on this panel."
+            }
+            (EntraError::DeviceCode(DeviceCodeError::Redirected { .. }), _) => {
+                "Microsoft sign-in is not set up correctly on this panel. Please ask a technician."
             }
             _ if self.is_invalid_grant() => {
                 "Your Microsoft sign-in has expired. Please sign in with Microsoft again."
@@ -178,14 +228,26 @@ impl std::fmt::Debug for EntraClient {
 impl EntraClient {
     /// Runs discovery and prepares the client. Needs the network.
     pub async fn connect(settings: EntraSettings) -> Result<Self, EntraError> {
-        let http = reqwest::Client::builder()
+        Self::connect_with(settings, HttpTimeouts::default()).await
+    }
+
+    /// [`EntraClient::connect`] with chosen timeouts.
+    pub async fn connect_with(
+        settings: EntraSettings,
+        timeouts: HttpTimeouts,
+    ) -> Result<Self, EntraError> {
+        let mut builder = reqwest::Client::builder()
             // Token requests must never follow redirects (SSRF, credential leaks).
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("mfp-kiosk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(EntraError::HttpClient)?;
+            .pool_idle_timeout(timeouts.pool_idle)
+            .user_agent(concat!("mfp-kiosk/", env!("CARGO_PKG_VERSION")));
+        if let Some(t) = timeouts.connect {
+            builder = builder.connect_timeout(t);
+        }
+        if let Some(t) = timeouts.request {
+            builder = builder.timeout(t);
+        }
+        let http = builder.build().map_err(EntraError::HttpClient)?;
         let metadata =
             discovery::discover(&http, &settings.authority_host, &settings.tenant).await?;
         let oauth = device_code::oauth_client(
@@ -243,16 +305,54 @@ impl EntraClient {
         &self,
         pending: PendingDeviceCode,
     ) -> Result<TokenSet, EntraError> {
-        let response = device_code::poll_until_done(
+        let result = match device_code::poll_until_done(
             &self.inner.http,
             &self.inner.metadata.token_endpoint,
             &self.inner.settings.client_id,
             &pending,
         )
-        .await?;
-        let tokens = self.token_set_from(response).await?;
-        tracing::info!("device-code sign-in completed");
-        Ok(tokens)
+        .await
+        {
+            Ok(response) => self.token_set_from(response).await,
+            Err(err) => Err(EntraError::DeviceCode(err)),
+        };
+        match &result {
+            Ok(_) => tracing::info!("device-code sign-in completed"),
+            // The AADSTS code and correlation id are what Microsoft support and the tenant's
+            // sign-in log are searched by.
+            Err(err) => tracing::warn!(
+                aadsts = err.aadsts_code().map(|c| format!("AADSTS{c}")).unwrap_or_default(),
+                correlation_id = err.entra_error().and_then(|b| b.correlation_id.as_deref()).unwrap_or(""),
+                error = %err,
+                "device-code sign-in failed"
+            ),
+        }
+        result
+    }
+
+    /// Checks the app registration without a user: requests a device code and polls for it once.
+    /// Entra authenticates the client before it looks at the code, so `authorization_pending`
+    /// proves the registration allows public-client device-code sign-in; a misconfigured one
+    /// answers `invalid_client` (AADSTS7000218) or `unauthorized_client` (AADSTS700016). The
+    /// code is abandoned and simply expires.
+    pub async fn probe_device_code(&self) -> Result<DeviceCodeOffer, EntraError> {
+        let pending = self.start_device_code().await?;
+        match device_code::poll_once_for(
+            &self.inner.http,
+            &self.inner.metadata.token_endpoint,
+            &self.inner.settings.client_id,
+            &pending,
+        )
+        .await
+        {
+            device_code::PollOutcome::Pending | device_code::PollOutcome::SlowDown => {
+                Ok(pending.offer().clone())
+            }
+            device_code::PollOutcome::Done(_) => Err(EntraError::UnexpectedResponse(
+                "a device code nobody approved was redeemed".into(),
+            )),
+            device_code::PollOutcome::Failed(err) => Err(EntraError::DeviceCode(err)),
+        }
     }
 
     /// Redeems a refresh token. Entra rotates it: store the new one from the result.
@@ -263,17 +363,25 @@ impl EntraClient {
             .oauth
             .exchange_refresh_token(&rt)
             .add_scopes(self.inner.settings.scopes.iter().cloned().map(Scope::new))
-            .request_async(&self.inner.http)
+            .request_async(&device_code::NoRedirectHttp(self.inner.http.clone()))
             .await
             .map_err(|e| match device_code::map_oauth_error("token", e) {
                 Ok(body) => EntraError::RefreshRejected(Box::new(body)),
                 Err(DeviceCodeError::Network { source, .. }) => EntraError::Network(source),
+                Err(
+                    other @ (DeviceCodeError::Redirected { .. }
+                    | DeviceCodeError::HttpStatus { .. }),
+                ) => EntraError::DeviceCode(other),
                 Err(other) => EntraError::UnexpectedResponse(other.to_string()),
             });
         let response = match response {
             Ok(r) => r,
             Err(err) => {
-                tracing::warn!(error = %err, "refresh failed");
+                tracing::warn!(
+                    aadsts = err.aadsts_code().map(|c| format!("AADSTS{c}")).unwrap_or_default(),
+                    error = %err,
+                    "refresh failed"
+                );
                 return Err(err);
             }
         };

@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -33,6 +35,8 @@ pub const MAX_CACHE_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 pub enum IdTokenError {
     #[error("the ID token is not a well-formed JWT: {0}")]
     Malformed(String),
+    #[error("the ID token is unsigned (alg `none`)")]
+    Unsigned,
     #[error("the ID token is signed with {0}, only RS256 is accepted")]
     UnsupportedAlg(String),
     #[error("the ID token header has no `kid`")]
@@ -173,6 +177,15 @@ impl IdTokenValidator {
 
     /// Checks `token` completely and returns its claims.
     pub async fn validate(&self, token: &str) -> Result<IdClaims, IdTokenError> {
+        // The algorithm is read from the raw header first: `jsonwebtoken` cannot even parse
+        // `alg: none`, and an unsigned token deserves its own refusal, not "malformed".
+        let alg = raw_alg(token)?;
+        if alg.eq_ignore_ascii_case("none") {
+            return Err(IdTokenError::Unsigned);
+        }
+        if alg != "RS256" {
+            return Err(IdTokenError::UnsupportedAlg(alg));
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| IdTokenError::Malformed(e.to_string()))?;
         if header.alg != Algorithm::RS256 {
@@ -223,6 +236,14 @@ impl IdTokenValidator {
             roles: claims.roles,
             groups: claims.groups,
         })
+    }
+
+    /// Fetches the JWKS now (whatever the cache holds) and returns how many usable signing keys
+    /// it has. For diagnostics; sign-ins fetch on demand.
+    pub async fn refresh_keys(&self) -> Result<usize, IdTokenError> {
+        let mut cache = self.inner.cache.lock().await;
+        self.refill(&mut cache).await?;
+        Ok(cache.keys.len())
     }
 
     async fn key_for(&self, kid: &str) -> Result<DecodingKey, IdTokenError> {
@@ -307,6 +328,25 @@ impl IdTokenValidator {
     }
 }
 
+/// The `alg` of a compact JWS header, without trusting anything else in it.
+fn raw_alg(token: &str) -> Result<String, IdTokenError> {
+    #[derive(Deserialize)]
+    struct AlgOnly {
+        alg: String,
+    }
+    let header_b64 = token
+        .split('.')
+        .next()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| IdTokenError::Malformed("no header".into()))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(header_b64.trim_end_matches('='))
+        .map_err(|e| IdTokenError::Malformed(format!("header is not base64url: {e}")))?;
+    let header: AlgOnly = serde_json::from_slice(&bytes)
+        .map_err(|e| IdTokenError::Malformed(format!("header is not JSON with `alg`: {e}")))?;
+    Ok(header.alg)
+}
+
 fn map_jwt_error(err: jsonwebtoken::errors::Error) -> IdTokenError {
     match err.kind() {
         ErrorKind::InvalidSignature => IdTokenError::BadSignature,
@@ -321,5 +361,28 @@ fn map_jwt_error(err: jsonwebtoken::errors::Error) -> IdTokenError {
             IdTokenError::Malformed(err.to_string())
         }
         _ => IdTokenError::InvalidClaims(err.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    #[test]
+    fn raw_alg_reads_the_header_only() {
+        let t = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64("{}"));
+        assert_eq!(raw_alg(&t).unwrap(), "none");
+        let t = format!("{}.x.y", b64(r#"{"alg":"RS256","kid":"k"}"#));
+        assert_eq!(raw_alg(&t).unwrap(), "RS256");
+        for bad in ["", ".x.y", "***.x.y", &format!("{}.x.y", b64("[1]"))] {
+            assert!(
+                matches!(raw_alg(bad), Err(IdTokenError::Malformed(_))),
+                "{bad}"
+            );
+        }
     }
 }

@@ -249,6 +249,11 @@ pub(crate) async fn faults(
             response
         }
         Some(Fault::Status(status, retry_after)) => {
+            // Read the request body first, as Graph's front door does: answering early and
+            // closing would make the client's body write fail with a reset instead of showing it
+            // the status, and whether it does depends on timing.
+            let mut body = request.into_body().into_data_stream();
+            while let Some(Ok(_)) = body.next().await {}
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let mut response = simulated_failure(status, &headers);
             if let Some(after) = retry_after {
@@ -256,10 +261,6 @@ pub(crate) async fn faults(
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(after));
             }
-            // The body was not read: don't let hyper wait for it on a kept-alive connection.
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
             response
         }
         Some(Fault::CutBefore) => {

@@ -18,7 +18,8 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::state::{
-    random_token, random_user_code, sha256_hex, CodeStatus, DeviceCodeEntry, RefreshGrant, Shared,
+    random_token, random_user_code, sha256_hex, CodeStatus, DeviceCodeEntry, EndpointFault,
+    IssuedToken, RefreshGrant, Shared, SignInPolicy, SimEndpoint, State as SimState, TokenKind,
 };
 use super::tokens;
 use super::SimUser;
@@ -42,6 +43,7 @@ pub(crate) struct EntraError {
     code: Option<u32>,
     message: String,
     correlation_id: String,
+    suberror: Option<&'static str>,
 }
 
 impl EntraError {
@@ -58,7 +60,14 @@ impl EntraError {
             code,
             message,
             correlation_id,
+            suberror: None,
         }
+    }
+
+    /// Entra adds a `suberror` to some `invalid_grant` answers (e.g. `consent_required`).
+    fn with_suberror(mut self, suberror: &'static str) -> Self {
+        self.suberror = Some(suberror);
+        self
     }
 }
 
@@ -86,6 +95,9 @@ impl IntoResponse for EntraError {
             body["error_uri"] = json!(format!(
                 "https://login.microsoftonline.com/error?code={code}"
             ));
+        }
+        if let Some(suberror) = self.suberror {
+            body["suberror"] = json!(suberror);
         }
         let mut response = (StatusCode::BAD_REQUEST, Json(body)).into_response();
         no_store(&mut response);
@@ -275,6 +287,9 @@ async fn devicecode(
     body: Bytes,
 ) -> Result<Response, EntraError> {
     tenant_or_error(&shared, &headers, &tenant)?;
+    if let Some(redirect) = injected_fault(&shared, SimEndpoint::DeviceAuthorization, &tenant) {
+        return Ok(redirect);
+    }
     let form = parse_form(&body);
     let client_id = required(&form, &headers, "client_id")?;
     check_client(&shared, &headers, client_id)?;
@@ -326,10 +341,23 @@ async fn token(
     body: Bytes,
 ) -> Result<Response, EntraError> {
     tenant_or_error(&shared, &headers, &tenant)?;
+    if let Some(redirect) = injected_fault(&shared, SimEndpoint::Token, &tenant) {
+        return Ok(redirect);
+    }
     let form = parse_form(&body);
     let grant_type = required(&form, &headers, "grant_type")?;
     let client_id = required(&form, &headers, "client_id")?;
     check_client(&shared, &headers, client_id)?;
+    // A public client sends no secret; unless the registration allows public client flows,
+    // Entra insists on one before it looks at the grant.
+    if !shared.state().app.public_client_flows {
+        return Err(EntraError::new(
+            &headers,
+            "invalid_client",
+            Some(7000218),
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".into(),
+        ));
+    }
     match grant_type {
         DEVICE_CODE_GRANT => {
             let device_code = required(&form, &headers, "device_code")?;
@@ -376,6 +404,9 @@ fn device_code_grant(
         let mut guard = shared.state();
         let state = &mut *guard;
         state.stats.device_code_polls += 1;
+        state.poll_times.push(now);
+        state.poll_notify.notify_waiters();
+        let forced_slow_down = state.forced_slow_downs > 0;
         let first_user = state.users.first().map(|u| u.oid.clone());
         let entry = state
             .device_codes
@@ -396,7 +427,10 @@ fn device_code_grant(
             now.duration_since(last) + std::time::Duration::from_millis(250) < entry.interval
         });
         entry.last_poll = Some(now);
-        if too_fast {
+        if forced_slow_down {
+            state.forced_slow_downs -= 1;
+        }
+        if too_fast || forced_slow_down {
             entry.interval += std::time::Duration::from_secs(5);
             return Err(EntraError::new(
                 headers,
@@ -438,11 +472,119 @@ fn device_code_grant(
         };
         let scopes = entry.scopes.clone();
         let user = usable_user(state.user(&oid), &oid, shared, headers)?;
+        // Whatever the policies decide, this code is settled now.
         entry_mark_redeemed(&mut state.device_codes, &hash);
+        policy_check(shared, state, headers, &user, &scopes)?;
         state.stats.device_code_grants += 1;
         (user, scopes)
     };
     issue(shared, &user, client_id, &scopes)
+}
+
+/// What the tenant's policies say about `user` getting tokens for `scopes` through this app:
+/// app assignment, Conditional Access, security defaults, consent.
+fn policy_check(
+    shared: &Shared,
+    state: &SimState,
+    headers: &HeaderMap,
+    user: &SimUser,
+    scopes: &[String],
+) -> Result<(), EntraError> {
+    let app = &state.app;
+    if app.assignment_required && !app.assigned.contains(&user.oid) {
+        return Err(EntraError::new(
+            headers,
+            "invalid_grant",
+            Some(50105),
+            format!(
+                "Your administrator has configured the application {} ('{}') to block users unless they are specifically granted ('assigned') access to the application. The signed in user '{}' is blocked because they are not a direct member of a group with access, nor had access directly assigned by an administrator. Please contact your administrator to assign access to this application.",
+                app.display_name, shared.client_id, user.upn
+            ),
+        ));
+    }
+    match state.policies.get(&user.oid) {
+        Some(SignInPolicy::ConditionalAccessBlock) => {
+            return Err(EntraError::new(
+                headers,
+                "invalid_grant",
+                Some(53003),
+                "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.".into(),
+            ))
+        }
+        Some(SignInPolicy::SecurityDefaultsBlock) => {
+            return Err(EntraError::new(
+                headers,
+                "invalid_grant",
+                Some(530035),
+                "Access has been blocked by security defaults. This is due to the request using legacy auth or being deemed unsafe by security defaults policies.".into(),
+            ))
+        }
+        Some(SignInPolicy::DeclinesConsent) => {
+            return Err(EntraError::new(
+                headers,
+                "access_denied",
+                Some(65004),
+                "User declined to consent to access the app.".into(),
+            ))
+        }
+        None => {}
+    }
+    if scopes.iter().any(|s| {
+        app.unconsented_scopes
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case(s))
+    }) {
+        return Err(EntraError::new(
+            headers,
+            "invalid_grant",
+            Some(65001),
+            format!(
+                "The user or administrator has not consented to use the application with ID '{}' named '{}'. Send an interactive authorization request for this user and resource.",
+                shared.client_id, app.display_name
+            ),
+        )
+        .with_suberror("consent_required"));
+    }
+    Ok(())
+}
+
+/// The injected fault for `endpoint`, if any: a 307 to the same URL (a client that follows
+/// redirects would send the request again, and succeed, the fault being used up), or a gateway
+/// error page.
+fn injected_fault(shared: &Shared, endpoint: SimEndpoint, tenant: &str) -> Option<Response> {
+    let fault = {
+        let mut state = shared.state();
+        let at = state
+            .endpoint_faults
+            .iter()
+            .position(|(e, _)| *e == endpoint)?;
+        state.endpoint_faults.remove(at)?.1
+    };
+    match fault {
+        EndpointFault::Redirect => {
+            let path = match endpoint {
+                SimEndpoint::DeviceAuthorization => "devicecode",
+                SimEndpoint::Token => "token",
+            };
+            let location = shared.url(&format!("/{tenant}/oauth2/v2.0/{path}"));
+            let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, v);
+            }
+            Some(response)
+        }
+        EndpointFault::Gateway(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            Some(
+                (
+                    status,
+                    [(header::CONTENT_TYPE, "text/html")],
+                    format!("<html><body><h1>{status}</h1></body></html>"),
+                )
+                    .into_response(),
+            )
+        }
+    }
 }
 
 fn entry_mark_redeemed(codes: &mut [DeviceCodeEntry], hash: &str) {
@@ -545,6 +687,28 @@ fn issue(
             "The service is temporarily unavailable.".into(),
         )
     })?;
+    {
+        let mut state = shared.state();
+        for (kind, field) in [
+            (TokenKind::Access, "access_token"),
+            (TokenKind::Id, "id_token"),
+        ] {
+            if let Some(value) = minted.body.get(field).and_then(|v| v.as_str()) {
+                state.issued.push(IssuedToken {
+                    kind,
+                    oid: user.oid.clone(),
+                    value: value.into(),
+                });
+            }
+        }
+        if let Some(rt) = &minted.refresh_token {
+            state.issued.push(IssuedToken {
+                kind: TokenKind::Refresh,
+                oid: user.oid.clone(),
+                value: rt.as_str().into(),
+            });
+        }
+    }
     if let Some(rt) = &minted.refresh_token {
         shared.state().refresh_tokens.insert(
             sha256_hex(rt),

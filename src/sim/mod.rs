@@ -18,18 +18,22 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 mod chaos;
+mod control;
 mod drives;
 mod entra;
 mod graph;
 mod graph_state;
 mod keys;
 mod login_page;
+mod net;
 mod sites;
 mod state;
 mod tokens;
 mod upload_session;
 
 pub use graph_state::{KillPhase, SimSite};
+
+pub use state::{IssuedToken, SignInPolicy, SimEndpoint, TokenKind};
 
 use keys::KeyRing;
 use state::{CodeStatus, GraphFault, Shared, State};
@@ -272,8 +276,9 @@ impl SimCloud {
             .into_make_service_with_connect_info::<chaos::ConnHandle>();
         let listener = chaos::ChaosListener(listener);
         let (stop, stopped) = oneshot::channel::<()>();
+        let gate_shared = shared.clone();
         let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
+            let served = axum::serve(net::GatedListener::new(listener, gate_shared), app)
                 .with_graceful_shutdown(async {
                     let _ = stopped.await;
                 })

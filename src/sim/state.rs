@@ -57,6 +57,98 @@ pub(crate) struct State {
     pub revoked_refresh_tokens: HashSet<String>,
     pub graph_faults: VecDeque<GraphFault>,
     pub stats: SimStats,
+    /// How the kiosk's app registration is set up in the simulated tenant.
+    pub app: AppRegistration,
+    /// Conditional Access and similar per-user outcomes, by oid.
+    pub policies: HashMap<String, SignInPolicy>,
+    /// Device-code polls still to be answered with `slow_down` whatever their timing.
+    pub forced_slow_downs: u32,
+    /// Requests to these endpoints still to be answered with a fault instead, oldest first.
+    pub endpoint_faults: VecDeque<(SimEndpoint, EndpointFault)>,
+    /// Tokio time of every device-code poll, oldest first.
+    pub poll_times: Vec<Instant>,
+    /// Woken on every device-code poll, so tests can wait for "the client has polled N times"
+    /// without a timer of their own (on tokio's paused clock, any pending timer is what the
+    /// clock jumps to while a request waits on the network).
+    pub poll_notify: std::sync::Arc<tokio::sync::Notify>,
+    /// Every token issued, in clear: a test hook to prove the kiosk stores and logs none of them.
+    pub issued: Vec<IssuedToken>,
+    /// While `now` is in `[from, until)` (`until` = None: open-ended), connections are reset
+    /// instead of served (see `net`).
+    pub outage: Option<(Instant, Option<Instant>)>,
+    /// Tokio time of every connection reset while the network was down.
+    pub dropped_connections: Vec<Instant>,
+}
+
+/// The app registration settings of the simulated tenant that decide whether a sign-in works.
+#[derive(Debug, Clone)]
+pub(crate) struct AppRegistration {
+    /// "Allow public client flows" (Authentication blade). Off: token requests without a client
+    /// secret fail with AADSTS7000218.
+    pub public_client_flows: bool,
+    /// "Assignment required?" (Enterprise application). On: only `assigned` users get tokens.
+    pub assignment_required: bool,
+    pub assigned: HashSet<String>,
+    /// Delegated permissions nobody has consented to; requesting one fails with AADSTS65001.
+    pub unconsented_scopes: Vec<String>,
+    /// The display name Entra puts into its error messages.
+    pub display_name: String,
+}
+
+impl Default for AppRegistration {
+    fn default() -> Self {
+        AppRegistration {
+            public_client_flows: true,
+            assignment_required: false,
+            assigned: HashSet::new(),
+            unconsented_scopes: Vec::new(),
+            display_name: "MFP Kiosk".into(),
+        }
+    }
+}
+
+/// How a sign-in of a particular user ends once they approved the code on their phone, as the
+/// tenant's policies would decide it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInPolicy {
+    /// A Conditional Access policy blocks the sign-in: `invalid_grant`, AADSTS53003.
+    ConditionalAccessBlock,
+    /// Security defaults block the device-code flow: `invalid_grant`, AADSTS530035.
+    SecurityDefaultsBlock,
+    /// The user refuses the consent prompt: `access_denied`, AADSTS65004.
+    DeclinesConsent,
+}
+
+/// An Entra endpoint a fault can be injected into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimEndpoint {
+    DeviceAuthorization,
+    Token,
+}
+
+/// How an injected endpoint fault answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndpointFault {
+    /// 307 to the same URL.
+    Redirect,
+    /// This status with an HTML page, as a gateway in front of Entra answers.
+    Gateway(u16),
+}
+
+/// What kind of token the simulated Entra issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+    Id,
+}
+
+/// A token as issued, for tests that search for leaks.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub kind: TokenKind,
+    pub oid: String,
+    pub value: secrecy::SecretString,
 }
 
 pub(crate) struct DeviceCodeEntry {
@@ -132,6 +224,13 @@ impl Shared {
 }
 
 impl State {
+    /// True while a network outage is in effect.
+    pub fn network_down(&self) -> bool {
+        let now = Instant::now();
+        self.outage
+            .is_some_and(|(from, until)| from <= now && until.is_none_or(|u| now < u))
+    }
+
     pub fn user(&self, oid: &str) -> Option<&SimUser> {
         self.users.iter().find(|u| u.oid == oid)
     }

@@ -114,10 +114,11 @@ struct Claim(Uuid);
 impl Claim {
     fn take(id: Uuid) -> Option<Claim> {
         let mut guard = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
-        let fresh = guard.get_or_insert_with(HashSet::new).insert(id);
+        // Build the Claim only on success: a Claim dropped here would lock IN_FLIGHT again
+        // while `guard` holds it.
+        let inserted = guard.get_or_insert_with(HashSet::new).insert(id);
         drop(guard);
-        // Built only when claimed: a `Claim` releases the id when dropped.
-        fresh.then(|| Claim(id))
+        inserted.then(|| Claim(id))
     }
 }
 

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The board build without Docker, with Debian's own Rust and cross gcc:
+#   device/cross-build.sh [aarch64|armv7] [extra cargo args...]
+# Builds `--release --no-default-features --features kiosk` (override with FEATURES=...) for the
+# board and prints the path and size of the stripped binary. Output goes to
+# ~/.cache/mfp-kiosk/target-cross (CROSS_TARGET_DIR), apart from the host builds' target dir.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+arch="${1:-aarch64}"
+[ $# -gt 0 ] && shift
+"$here/board-setup.sh" "$arch"
+. "$here/cross-env.sh" "$arch"
+cd "$here/.."
+
+features="${FEATURES:-kiosk}"
+echo "cross-build.sh: $("$RUSTC" --version), target $TRIPLE, features $features"
+start=$(date +%s)
+nice -n "${NICE:-10}" "$CARGO" build --release --locked --target "$TRIPLE" \
+  --no-default-features --features "$features" --bin mfp-kiosk "$@"
+bin="$CARGO_TARGET_DIR/$TRIPLE/release/mfp-kiosk"
+echo "cross-build.sh: built in $(($(date +%s) - start)) s"
+echo "cross-build.sh: $bin"
+file "$bin" 2>/dev/null || true
+echo "cross-build.sh: size $(stat -c %s "$bin") bytes ($(du -h "$bin" | cut -f1), stripped by the release profile)"
+
+# The install bundle for the board: the binary and what install.sh installs next to it.
+if [ "$features" = kiosk ]; then
+  version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+  name="mfp-kiosk-$version-$DEB_ARCH"
+  stage="$CARGO_TARGET_DIR/$TRIPLE/release/$name"
+  rm -rf "$stage" && mkdir -p "$stage"
+  cp "$bin" device/install.sh device/mfp-kiosk.service device/mfp-kiosk.sysusers.conf \
+    device/99-mfp-kiosk.rules device/50-mfp-kiosk-pcsc.rules device/kiosk.example.toml README.md "$stage/"
+  tar -C "$(dirname "$stage")" -czf "$stage.tar.gz" "$name"
+  echo "cross-build.sh: bundle $stage.tar.gz ($(du -h "$stage.tar.gz" | cut -f1)); on the board: tar xzf, then sudo $name/install.sh"
+fi

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test suite as board binaries: builds the library's unit tests and the integration tests
+# for the board's architecture and runs each of them under QEMU user mode (cargo's `runner`):
+#   device/qemu-user-test.sh [aarch64|armv7] [-- test-binary args, e.g. a name filter]
+# Features: `demo` without `desktop` (FEATURES=... to change): the simulated Entra/Graph run on
+# loopback inside the emulated process; nothing needs hardware, a display or winit.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+arch="${1:-aarch64}"
+[ $# -gt 0 ] && shift
+"$here/board-setup.sh" "$arch"
+. "$here/cross-env.sh" "$arch"
+cd "$here/.."
+
+features="${FEATURES:-demo}"
+echo "qemu-user-test.sh: $("$RUSTC" --version), target $TRIPLE under $QEMU_USER, features $features"
+start=$(date +%s)
+# The emulated tests are several times slower than native ones; two test threads keep the
+# shared 2-core CI machine responsive. The argument after `--` goes to the test binaries.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
+# Each integration test links the whole app: with full debug info a dozen test binaries take
+# ~8 GB, plus ~2 GB of incremental state. Line tables keep panic backtraces readable.
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+nice -n "${NICE:-10}" "$CARGO" test --locked --target "$TRIPLE" --no-default-features --features "$features" \
+  --lib --tests "$@"
+echo "qemu-user-test.sh: passed in $(($(date +%s) - start)) s"

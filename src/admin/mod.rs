@@ -1,0 +1,14 @@
+//! Administrator tools on the command line.
+//!
+//! - `mfp-kiosk doctor` ([`doctor`]): checks the config, reaches Entra's discovery document, the
+//!   signing keys, the app registration and Microsoft Graph, and says what is wrong in words an
+//!   administrator can act on. Optionally runs one sign-in to check consent and policies.
+//! - `mfp-kiosk signin` ([`signin`]): the panel's device-code sign-in in a terminal (code, URI and
+//!   a text QR code), provisioning the user exactly as the panel does, printing the identity and
+//!   never a token.
+//!
+//! [`advice`] turns Entra's answers into those administrator sentences; both tools use it.
+
+pub mod advice;
+pub mod doctor;
+pub mod signin;
