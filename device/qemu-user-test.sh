@@ -22,6 +22,15 @@ export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
 # ~8 GB, plus ~2 GB of incremental state. Line tables keep panic backtraces readable.
 export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# Tests that start the app binary as a child process can't exec an aarch64 binary directly
+# (no binfmt_misc here): point them at a wrapper that runs it under QEMU too.
+target_dir="${CARGO_TARGET_DIR:-$CROSS_TARGET_DIR}"
+wrapper="$target_dir/$TRIPLE/mfp-kiosk-under-qemu"
+mkdir -p "$(dirname "$wrapper")"
+runner_var="CARGO_TARGET_$(echo "$TRIPLE" | tr 'a-z-' 'A-Z_')_RUNNER"
+printf '#!/bin/sh\nexec %s "%s" "$@"\n' "${!runner_var}" "$target_dir/$TRIPLE/debug/mfp-kiosk" > "$wrapper"
+chmod +x "$wrapper"
+export MFP_KIOSK_BIN="$wrapper"
 nice -n "${NICE:-10}" "$CARGO" test --locked --target "$TRIPLE" --no-default-features --features "$features" \
   --lib --tests "$@"
 echo "qemu-user-test.sh: passed in $(($(date +%s) - start)) s"

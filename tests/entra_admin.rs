@@ -352,8 +352,16 @@ fn write_config(k: &Kiosk) -> std::path::PathBuf {
     path
 }
 
+/// The app binary; `MFP_KIOSK_BIN` overrides it (the board test run points it at a wrapper that
+/// starts the aarch64 binary under qemu-user).
+fn kiosk_bin() -> std::path::PathBuf {
+    std::env::var_os("MFP_KIOSK_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_BIN_EXE_mfp-kiosk")))
+}
+
 fn run_binary(args: Vec<String>) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mfp-kiosk"))
+    Command::new(kiosk_bin())
         .args(args)
         .env("RUST_LOG", "warn")
         .output()
@@ -420,7 +428,7 @@ async fn the_signin_command_signs_in_from_the_terminal() {
     let k = kiosk(|_| {}, |_| {}).await;
     let config = write_config(&k);
     let megan = k.user("megan@contoso.example");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mfp-kiosk"))
+    let mut child = Command::new(kiosk_bin())
         .args(["--config", &config.display().to_string(), "signin"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
