@@ -268,6 +268,9 @@ pub struct ReadersConfig {
     pub pcsc: PcscConfig,
     /// Card normalisation steps, see [`crate::auth::card::NormaliseStep`].
     pub normalise: Vec<String>,
+    /// Desk set-ups only: read keys typed on the idle page (any keyboard the UI sees) as badge
+    /// numbers. Off by default; see [`crate::app::idle_key_badges`].
+    pub idle_keyboard_badges: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

@@ -181,7 +181,7 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
         .context("cannot start the async runtime")?;
     let window = mfp_kiosk::MainWindow::new().context("cannot create the panel window")?;
     let device_name = config.device.name.clone();
-    let wedge = app::wedge_settings(&config, demo);
+    let idle_keys = app::idle_key_badges(&config, demo);
     let weak = window.as_weak();
     let sink: ViewSink = Box::new(move |view| {
         let state = ui_bridge::ui_state(view, &device_name, demo);
@@ -205,7 +205,7 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
     .context("cannot start the badge readers")?;
     mfp_kiosk::ui::bind(
         &window,
-        ui_bridge::command_sink(running.handle.clone(), wedge),
+        ui_bridge::command_sink(running.handle.clone(), idle_keys),
     );
     tracing::info!("panel ready");
     let _watchdog = app::systemd::on_first_frame("idle page shown");

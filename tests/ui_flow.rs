@@ -77,7 +77,7 @@ fn walk_up_user_navigates_the_panel() {
     let mut config = Config::demo_default();
     config.device.state_dir = state.path().to_path_buf();
     config.demo.auto_approve_after_secs = 0;
-    let wedge = app::wedge_settings(&config, true);
+    let wedge = app::idle_key_badges(&config, true);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

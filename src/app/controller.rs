@@ -44,6 +44,13 @@ impl ControllerHandle {
     pub fn event(&self, event: Event) {
         self.send(Input::Event(event));
     }
+
+    /// A handle whose input lands in the returned receiver instead of a controller: for tests
+    /// of the adapters that feed one (UI bridge, readers).
+    pub fn detached() -> (ControllerHandle, mpsc::UnboundedReceiver<Input>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (ControllerHandle { tx }, rx)
+    }
 }
 
 /// Where views go: the Slint adapter on the panel, a recorder in tests.

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use super::controller::Answer;
 use super::services::{destination_name, ServiceError, Services};
 use super::signin::SessionTokens;
+use crate::auth::refresh_verdict::RefreshVerdict;
 use crate::config::{Destination, WorkflowConfig};
 use crate::graph::{BoxedTokenFuture, TokenError, TokenSource};
 use crate::kiosk::Event;
@@ -96,13 +97,12 @@ impl TokenSource for UserTokens {
                     Ok::<SecretString, TokenError>(access.token)
                 }
                 Err(e) => {
-                    let permanent = matches!(
-                        e,
-                        ServiceError::RefreshRejected
-                            | ServiceError::NoRefreshToken
-                            | ServiceError::Revoked
-                    );
-                    if matches!(e, ServiceError::RefreshRejected) {
+                    // The same verdict as at the panel: a refused grant fails the job for good
+                    // and marks the identity; Entra unreachable or the panel's own trouble
+                    // (registration, store) is retried.
+                    let verdict = e.refresh_verdict();
+                    let permanent = verdict == RefreshVerdict::UserMustSignIn;
+                    if permanent && !matches!(e, ServiceError::Revoked) {
                         self.services.mark_needs_sign_in(&self.oid);
                     }
                     Err(TokenError {

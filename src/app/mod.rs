@@ -38,6 +38,18 @@ pub struct Running {
     pub outbox: tokio::task::JoinHandle<()>,
 }
 
+/// Whether keys typed while the idle page shows are read as badge numbers, and with which
+/// timing; `None` when they are not. Only in the demo (feature `demo` and `--demo`, where a
+/// person types a number to simulate a reader) or with `readers.idle_keyboard_badges` (a desk
+/// set-up whose wedge reader can't be opened through evdev). Otherwise only the grabbed,
+/// configured wedge device produces badge reads: on a panel, libinput sees every keyboard the
+/// `input` group can open, and a keystroke injector in the front USB port would type a known
+/// badge number as a fast burst, a card tap that needs no PIN in `card` / `card_or_pin` mode.
+pub fn idle_key_badges(config: &Config, demo: bool) -> Option<WedgeSettings> {
+    let demo = cfg!(feature = "demo") && demo;
+    (demo || config.readers.idle_keyboard_badges).then(|| wedge_settings(config, demo))
+}
+
 /// How keys typed while the idle page shows are turned into badge numbers: the configured
 /// keyboard-wedge timing, or, in the demo (where a person types the badge number by hand to
 /// simulate a reader), a gap long enough for human typing.

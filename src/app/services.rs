@@ -14,10 +14,12 @@ use super::signin::AccessToken;
 use crate::auth::card::CardPipeline;
 use crate::auth::entra::{EntraClient, EntraError, EntraSettings};
 use crate::auth::pin::{self, PinHashParams, PinHasher};
+use crate::auth::refresh_verdict::RefreshVerdict;
 use crate::auth::IdClaims;
 use crate::config::Config;
 use crate::graph::GraphClient;
 use crate::identity::provisioning::{self, DirectoryProfile, Outcome, ProvisioningRules};
+use crate::identity::trust_clock::{self, GraceVerdict, TrustClock};
 use crate::identity::{UserRecord, UserStatus};
 use crate::kiosk::{AuthMethod, KioskSettings, LoginMode, SessionUser, WorkflowEntry};
 use crate::scan::Scanner;
@@ -43,8 +45,8 @@ pub enum ServiceError {
     NoIdToken,
     #[error("no cached refresh token for this user")]
     NoRefreshToken,
-    #[error("the cached refresh token was rejected (invalid_grant)")]
-    RefreshRejected,
+    #[error("Entra refused the cached refresh token: {0}")]
+    RefreshRejected(#[source] EntraError),
     #[error("the identity needs a new Microsoft sign-in")]
     NeedsMicrosoftSignIn,
     #[error("the identity was revoked")]
@@ -55,6 +57,8 @@ pub enum ServiceError {
     PinWrong(String),
     #[error("the identity was not confirmed online within the offline grace period")]
     OfflineTooLong,
+    #[error("the identity's last online confirmation lies in the future: the clock was set back")]
+    ClockSetBack,
     #[error("unknown user {0}")]
     UnknownUser(String),
     #[error("background task failed: {0}")]
@@ -67,7 +71,17 @@ impl ServiceError {
         match self {
             ServiceError::Entra(e) => e.panel_message(),
             ServiceError::Card(_) => "That badge could not be read. Please tap again.".into(),
-            ServiceError::NeedsMicrosoftSignIn | ServiceError::RefreshRejected => {
+            // Disabled, deleted or locked accounts get their own sentence; every other refusal
+            // of the cached grant has one way forward.
+            ServiceError::RefreshRejected(e)
+                if matches!(e.aadsts_code(), Some(50057 | 50034 | 50053)) =>
+            {
+                e.panel_message()
+            }
+            ServiceError::NeedsMicrosoftSignIn
+            | ServiceError::RefreshRejected(_)
+            | ServiceError::NoRefreshToken
+            | ServiceError::Secrets(_) => {
                 "Your Microsoft sign-in has expired. Please sign in with Microsoft once.".into()
             }
             ServiceError::Revoked => "This account no longer has access to this printer.".into(),
@@ -77,8 +91,29 @@ impl ServiceError {
             ServiceError::OfflineTooLong => {
                 "The printer is offline and your badge must be confirmed online first.".into()
             }
+            ServiceError::ClockSetBack => {
+                "This printer's clock looks wrong, so your badge must be confirmed online first. Please tell your technician.".into()
+            }
             ServiceError::Provisioning(e) => format!("Sign-in refused: {e}."),
             _ => "Something went wrong. Please try again or ask IT for help.".into(),
+        }
+    }
+
+    /// What this failure of [`Services::silent_refresh`] means for the offline cache. Entra's
+    /// answers are judged by [`RefreshVerdict::of`]; of the panel's own failures, only those
+    /// about the user's cached grant (none stored, unreadable, refused, for someone else) send
+    /// the user back to a Microsoft sign-in; a store or task failure is the panel's.
+    pub fn refresh_verdict(&self) -> RefreshVerdict {
+        match self {
+            ServiceError::Entra(e) => RefreshVerdict::of(e),
+            ServiceError::RefreshRejected(_)
+            | ServiceError::NoRefreshToken
+            | ServiceError::Secrets(_)
+            | ServiceError::Provisioning(_)
+            | ServiceError::NoIdToken
+            | ServiceError::NeedsMicrosoftSignIn
+            | ServiceError::Revoked => RefreshVerdict::UserMustSignIn,
+            _ => RefreshVerdict::PanelRefused,
         }
     }
 }
@@ -100,6 +135,8 @@ pub struct Services {
     pub spool_dir: PathBuf,
     scanner: ScannerFactory,
     panel_lockout: std::sync::Mutex<pin::PanelLockout>,
+    /// "Now" for lockouts and the offline grace: never runs backwards within a run.
+    clock: TrustClock,
     #[cfg(feature = "demo")]
     pub sim: Option<crate::sim::SimCloud>,
 }
@@ -115,8 +152,11 @@ impl Services {
         let store = Store::open(&state_dir.join("kiosk.sqlite3"))?;
         let key = DeviceKey::load_or_create(&state_dir.join("device.key"))?;
         let card_pipeline = CardPipeline::parse(&config.readers.normalise)?;
-        let config_pin_attempts = config.pin.max_attempts;
-        let config_lockout_base = config.pin.lockout_base_secs;
+        let panel_lockout = pin::PanelLockout::restore(
+            config_panel_threshold(&config.pin.max_attempts),
+            std::time::Duration::from_secs(config.pin.lockout_base_secs),
+            store.panel_lockout()?,
+        );
         let endpoint = url::Url::parse(&config.graph.endpoint)
             .map_err(|e| ServiceError::Task(format!("graph.endpoint: {e}")))?;
         let graph = GraphClient::new(endpoint).map_err(|e| ServiceError::Task(e.to_string()))?;
@@ -130,10 +170,8 @@ impl Services {
             graph,
             spool_dir,
             scanner,
-            panel_lockout: std::sync::Mutex::new(pin::PanelLockout::new(
-                config_panel_threshold(&config_pin_attempts),
-                std::time::Duration::from_secs(config_lockout_base),
-            )),
+            panel_lockout: std::sync::Mutex::new(panel_lockout),
+            clock: TrustClock::new(),
             #[cfg(feature = "demo")]
             sim: None,
         })
@@ -163,6 +201,24 @@ impl Services {
 
     pub fn offline_grace(&self) -> chrono::Duration {
         chrono::Duration::hours(i64::from(self.config.identity.offline_grace_hours))
+    }
+
+    /// The time lockouts and the offline grace are judged by (see [`TrustClock`]).
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Whether `user` may sign in from the offline cache now.
+    pub fn check_offline_grace(&self, user: &UserRecord) -> Result<(), ServiceError> {
+        match trust_clock::offline_grace(user.last_online_at, self.now(), self.offline_grace()) {
+            GraceVerdict::Within => Ok(()),
+            GraceVerdict::Expired => Err(ServiceError::OfflineTooLong),
+            GraceVerdict::FromTheFuture => {
+                tracing::warn!(oid = %user.oid, last_online_at = %user.last_online_at,
+                    "last online confirmation lies in the future; refusing the offline cache");
+                Err(ServiceError::ClockSetBack)
+            }
+        }
     }
 
     /// The Entra client, connected (discovery fetched) on first use. A failed discovery is
@@ -210,10 +266,11 @@ impl Services {
         Ok(self.store.pin_state(oid)?.is_some())
     }
 
-    /// Refuses PIN-pad work while the panel is locked.
+    /// Refuses sign-in work (PIN pad, badge lookups) while the panel is locked.
     pub fn panel_locked(&self) -> Result<(), ServiceError> {
+        let now = self.now();
         let panel = self.panel_lockout.lock().unwrap_or_else(|e| e.into_inner());
-        panel.check(std::time::Instant::now()).map_err(|left| {
+        panel.check(now).map_err(|left| {
             ServiceError::PinWrong(format!(
                 "Too many failed attempts on this panel. Try again in {} s.",
                 left.as_secs().max(1)
@@ -221,21 +278,44 @@ impl Services {
         })
     }
 
-    /// Counts a failure of the PIN pad (wrong PIN, unknown typed badge) against the panel.
+    /// Counts a failure against the panel (wrong PIN, unknown badge tapped or typed) and
+    /// stores the count, so a crash or restart does not lift it.
     pub fn panel_failure(&self) {
+        let now = self.now();
         let mut panel = self.panel_lockout.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(lock) = panel.record_failure(std::time::Instant::now()) {
+        let lock = panel.record_failure(now);
+        let state = panel.state();
+        drop(panel);
+        self.save_panel_lockout(&state, now);
+        if let Some(lock) = lock {
             tracing::warn!(
                 seconds = lock.as_secs(),
                 "PIN pad locked after repeated failures"
             );
-            drop(panel);
             self.audit(
                 "panel",
                 "pin_pad_locked",
                 "panel",
                 &format!("{} s", lock.as_secs()),
             );
+        }
+    }
+
+    /// Takes back the failure an unknown badge cost once its owner linked it with a Microsoft
+    /// sign-in (a new employee's first tap is not an attack).
+    pub fn panel_forgive_one(&self) {
+        let now = self.now();
+        let mut panel = self.panel_lockout.lock().unwrap_or_else(|e| e.into_inner());
+        panel.forgive_one(now);
+        let state = panel.state();
+        drop(panel);
+        self.save_panel_lockout(&state, now);
+    }
+
+    fn save_panel_lockout(&self, state: &pin::PanelLockoutState, now: chrono::DateTime<Utc>) {
+        // A failed write keeps the in-memory lock; it only loses the restart protection.
+        if let Err(e) = self.store.save_panel_lockout(state, now) {
+            tracing::error!(error = %e, "cannot store the panel lockout");
         }
     }
 
@@ -251,8 +331,11 @@ impl Services {
             .user_by_oid(oid)?
             .ok_or_else(|| ServiceError::UnknownUser(oid.into()))?;
         let state = self.store.pin_state(oid)?.ok_or(ServiceError::NoPin)?;
-        let now = Utc::now();
+        let now = self.now();
         if let Some(until) = state.locked_until {
+            let longest =
+                chrono::Duration::from_std(pin::MAX_LOCKOUT).unwrap_or(chrono::Duration::MAX);
+            let until = trust_clock::clamp_lock_end(until, now, longest);
             if until > now {
                 let secs = (until - now).num_seconds().max(1);
                 return Err(ServiceError::PinWrong(format!(
@@ -261,11 +344,9 @@ impl Services {
             }
         }
         if self.pin_hasher().verify(&state.phc, pin_entered)? {
+            // The user's own counter starts again; the panel's does not (it may be an insider
+            // signing in between guesses at other people's PINs).
             self.store.reset_pin_failures(oid)?;
-            self.panel_lockout
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .record_success();
             return Ok(user);
         }
         self.panel_failure();
@@ -297,13 +378,15 @@ impl Services {
     pub fn save_pin(&self, oid: &str, new_pin: &SecretString) -> Result<(), ServiceError> {
         self.config.pin.policy().check(new_pin)?;
         let phc = self.pin_hasher().hash(new_pin)?;
-        self.store.set_pin_hash(oid, &phc, Utc::now())?;
+        self.store.set_pin_hash(oid, &phc, self.now())?;
         self.audit(oid, "pin_set", oid, "");
         Ok(())
     }
 
-    /// Gets a fresh access token from the user's cached refresh token (single sign-on) and
-    /// stores the rotated refresh token in its place.
+    /// Gets a fresh access token from the user's cached refresh token (single sign-on), stores
+    /// the rotated refresh token in its place and brings roles, groups and the technician flag
+    /// in step with the refreshed ID token. A failure's [`ServiceError::refresh_verdict`] says
+    /// whether the offline cache may stand in.
     pub async fn silent_refresh(&self, oid: &str) -> Result<AccessToken, ServiceError> {
         let lock = {
             let mut locks = self
@@ -323,17 +406,49 @@ impl Services {
         let entra = self.entra().await?;
         let tokens = match entra.refresh(&refresh).await {
             Ok(t) => t,
-            Err(e) if e.is_invalid_grant() => {
+            Err(e) if RefreshVerdict::of(&e) == RefreshVerdict::UserMustSignIn => {
                 tracing::warn!(oid, error = %e, "refresh token rejected");
-                return Err(ServiceError::RefreshRejected);
+                return Err(ServiceError::RefreshRejected(e));
             }
             Err(e) => return Err(ServiceError::Entra(e)),
         };
+        let now = self.now();
+        // Judge the ID token before storing anything: a refresh that answers with someone
+        // else's identity must not leave its refresh token in this user's row.
+        let updated = match &tokens.id_claims {
+            Some(claims) => {
+                let existing = self
+                    .store
+                    .user_by_oid(oid)?
+                    .ok_or_else(|| ServiceError::UnknownUser(oid.into()))?;
+                match provisioning::refresh(&existing, claims, &self.rules(), now) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        tracing::warn!(oid, error = %e, "refreshed ID token refused");
+                        self.audit("system", "refresh_refused", oid, &e.to_string());
+                        return Err(ServiceError::Provisioning(e));
+                    }
+                }
+            }
+            None => None,
+        };
         if let Some(rotated) = &tokens.refresh_token {
             let sealed = self.key.seal(rotated, oid.as_bytes())?;
-            self.store.put_refresh_token(oid, &sealed, Utc::now())?;
+            self.store.put_refresh_token(oid, &sealed, now)?;
         }
-        self.store.touch_online(oid, Utc::now())?;
+        match updated {
+            Some(p) => {
+                self.store.upsert_user(&p.user)?;
+                if p.outcome == Outcome::Updated {
+                    let detail = format!(
+                        "roles {:?}, technician {}",
+                        p.user.roles, p.user.is_technician
+                    );
+                    self.audit("system", "roles_updated", oid, &detail);
+                }
+            }
+            None => self.store.touch_online(oid, now)?,
+        }
         Ok(AccessToken {
             token: tokens.access_token,
             expires_at: tokens.expires_at,
@@ -343,11 +458,11 @@ impl Services {
     pub fn mark_needs_sign_in(&self, oid: &str) {
         if let Err(e) = self
             .store
-            .set_user_status(oid, UserStatus::NeedsSignIn, Utc::now())
+            .set_user_status(oid, UserStatus::NeedsSignIn, self.now())
         {
             tracing::error!(error = %e, "cannot mark identity as needing sign-in");
         }
-        self.audit("system", "needs_signin", oid, "refresh token rejected");
+        self.audit("system", "needs_signin", oid, "refresh refused");
     }
 
     /// Creates or updates the user from a validated sign-in, seals the refresh token and binds
@@ -359,14 +474,10 @@ impl Services {
         refresh_token: Option<&SecretString>,
         link_card: Option<&SecretString>,
     ) -> Result<UserRecord, ServiceError> {
+        let now = self.now();
         let existing = self.store.user_by_oid(&claims.oid)?;
-        let provisioned = provisioning::provision(
-            existing.as_ref(),
-            claims,
-            profile,
-            &self.rules(),
-            Utc::now(),
-        )?;
+        let provisioned =
+            provisioning::provision(existing.as_ref(), claims, profile, &self.rules(), now)?;
         let user = provisioned.user;
         self.store.upsert_user(&user)?;
         let action = match provisioned.outcome {
@@ -377,15 +488,15 @@ impl Services {
         self.audit(&user.oid, action, &user.oid, &user.upn);
         if let Some(refresh) = refresh_token {
             let sealed = self.key.seal(refresh, user.oid.as_bytes())?;
-            self.store
-                .put_refresh_token(&user.oid, &sealed, Utc::now())?;
+            self.store.put_refresh_token(&user.oid, &sealed, now)?;
         }
         if let Some(card) = link_card {
             let (hash, masked) = self.card_hash(card)?;
             let max = self.config.identity.max_cards_per_user;
-            self.store
-                .bind_card(&user.oid, &hash, &masked, max, Utc::now())?;
+            self.store.bind_card(&user.oid, &hash, &masked, max, now)?;
             self.audit(&user.oid, "card_bound", &user.oid, &masked);
+            // The unknown tap that led here counted against the panel; it was the owner's.
+            self.panel_forgive_one();
         }
         Ok(user)
     }

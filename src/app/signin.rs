@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use chrono::Utc;
 use secrecy::SecretString;
 
 use super::controller::Answer;
 use super::services::{ServiceError, Services};
+use crate::auth::refresh_verdict::RefreshVerdict;
 use crate::auth::TokenSet;
 use crate::identity::{UserRecord, UserStatus};
 use crate::kiosk::{AuthMethod, Event};
@@ -70,11 +70,10 @@ pub async fn lookup_card(
     card: SecretString,
     typed: bool,
 ) -> Event {
-    if typed {
-        // Typed numbers come from the PIN pad: guessing them counts against the panel.
-        if let Err(e) = services.panel_locked() {
-            return failed(attempt, &e);
-        }
+    // Guessing badge numbers, on the PIN pad or with a card emulator at the reader, counts
+    // against the panel; while it is locked no badge is looked up.
+    if let Err(e) = services.panel_locked() {
+        return failed(attempt, &e);
     }
     let s = services.clone();
     let found = match tokio::task::spawn_blocking(move || s.user_by_card(&card)).await {
@@ -85,9 +84,8 @@ pub async fn lookup_card(
         Ok(Some(user)) => user,
         Ok(None) => {
             tracing::info!(attempt, typed, "badge not registered");
-            if typed {
-                services.panel_failure();
-            }
+            let s = services.clone();
+            let _ = tokio::task::spawn_blocking(move || s.panel_failure()).await;
             return Event::CardUnknown { attempt };
         }
         Err(e) => return failed(attempt, &e),
@@ -141,7 +139,8 @@ fn usable(user: &UserRecord) -> Result<(), ServiceError> {
 }
 
 /// Opens a card or PIN session: refreshes the user's token silently (single sign-on for the
-/// workflows) or, when Microsoft can't be reached, falls back to the offline grace period.
+/// workflows; roles and groups follow the refreshed ID token) or, only when Microsoft can't be
+/// reached, falls back to the offline grace period. A refusal is never "offline".
 async fn open_session(
     services: &Arc<Services>,
     sessions: &SessionTokens,
@@ -149,25 +148,46 @@ async fn open_session(
     user: UserRecord,
     method: AuthMethod,
 ) -> Event {
-    match services.silent_refresh(&user.oid).await {
+    let user = match services.silent_refresh(&user.oid).await {
         Ok(access) => {
             sessions.insert(&user.oid, access);
-        }
-        Err(ServiceError::RefreshRejected) => {
+            // The refresh may have changed roles and groups: the session shows the new ones.
             let s = services.clone();
             let oid = user.oid.clone();
-            let _ = tokio::task::spawn_blocking(move || s.mark_needs_sign_in(&oid)).await;
-            return failed(attempt, &ServiceError::NeedsMicrosoftSignIn);
-        }
-        Err(e) => {
-            // Offline (or no cached token): the identity cache decides, within the grace period.
-            tracing::info!(attempt, reason = %e, "no fresh token; using the offline identity cache");
-            let age = Utc::now().signed_duration_since(user.last_online_at);
-            if age > services.offline_grace() {
-                return failed(attempt, &ServiceError::OfflineTooLong);
+            match tokio::task::spawn_blocking(move || s.store.user_by_oid(&oid)).await {
+                Ok(Ok(Some(fresh))) => fresh,
+                Ok(Ok(None)) => {
+                    sessions.remove(&user.oid);
+                    return failed(attempt, &ServiceError::UnknownUser(user.oid));
+                }
+                Ok(Err(e)) => {
+                    sessions.remove(&user.oid);
+                    return failed(attempt, &ServiceError::Store(e));
+                }
+                Err(e) => {
+                    sessions.remove(&user.oid);
+                    return failed(attempt, &ServiceError::Task(e.to_string()));
+                }
             }
         }
-    }
+        Err(e) => match e.refresh_verdict() {
+            RefreshVerdict::Unreachable => {
+                // Microsoft could not be asked: the identity cache decides, within the grace.
+                tracing::info!(attempt, reason = %e, "Entra unreachable; using the offline identity cache");
+                if let Err(e) = services.check_offline_grace(&user) {
+                    return failed(attempt, &e);
+                }
+                user
+            }
+            RefreshVerdict::UserMustSignIn => {
+                let s = services.clone();
+                let oid = user.oid.clone();
+                let _ = tokio::task::spawn_blocking(move || s.mark_needs_sign_in(&oid)).await;
+                return failed(attempt, &e);
+            }
+            RefreshVerdict::PanelRefused => return failed(attempt, &e),
+        },
+    };
     let s = services.clone();
     let oid = user.oid.clone();
     let detail = format!("{method:?}");

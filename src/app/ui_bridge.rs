@@ -1,6 +1,8 @@
 //! Bridge between the controller and the Slint adapter: kiosk views become `UiState`, UI
-//! commands become kiosk events (keys typed on the idle page go through the keyboard-wedge
-//! decoder first, so the demo's typed badge behaves exactly like a wedge reader).
+//! commands become kiosk events. Keys typed on the idle page become badge reads only where
+//! [`crate::app::idle_key_badges`] allows it (the demo, or an explicit desk set-up); they go
+//! through the keyboard-wedge decoder first, so the demo's typed badge behaves exactly like a
+//! wedge reader. Everywhere else they are dropped here.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -64,15 +66,22 @@ pub fn ui_state(view: &View, device_name: &str, demo: bool) -> UiState {
     }
 }
 
-/// A UI command sink that forwards to the controller. Runs on the UI thread.
+/// A UI command sink that forwards to the controller. Runs on the UI thread. `idle_keys`:
+/// how keys typed on the idle page are decoded as badges, `None` to ignore them.
 pub fn command_sink(
     handle: ControllerHandle,
-    wedge: WedgeSettings,
+    idle_keys: Option<WedgeSettings>,
 ) -> impl Fn(UiCommand) + Clone + 'static {
-    let decoder = Rc::new(RefCell::new(WedgeDecoder::new(wedge)));
+    let decoder = idle_keys.map(|w| Rc::new(RefCell::new(WedgeDecoder::new(w))));
     move |command| {
         let event = match command {
             UiCommand::CardKey(text) => {
+                let Some(decoder) = &decoder else {
+                    tracing::trace!(
+                        "key on the idle page ignored: keyboards are not badge readers here"
+                    );
+                    return;
+                };
                 let decoded = decoder.borrow_mut().feed(&text, Instant::now());
                 match decoded {
                     Some(Ok(number)) => Event::CardRead {
@@ -101,5 +110,49 @@ pub fn command_sink(
             UiCommand::Activity => Event::Activity,
         };
         handle.event(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// Feeds a badge-reader-fast burst of keys to a sink and counts the badge reads it makes.
+    fn card_reads(idle_keys: Option<WedgeSettings>) -> usize {
+        let (handle, mut rx) = ControllerHandle::detached();
+        let sink = command_sink(handle, idle_keys);
+        for c in "0004417321\n".chars() {
+            sink(UiCommand::CardKey(c.to_string()));
+        }
+        let mut reads = 0;
+        while let Ok(input) = rx.try_recv() {
+            if matches!(input, Input::Event(Event::CardRead { .. })) {
+                reads += 1;
+            }
+        }
+        reads
+    }
+
+    #[test]
+    fn keys_on_the_idle_page_are_no_badge_reader_on_a_panel() {
+        let mut config = Config::demo_default();
+        assert!(!config.readers.idle_keyboard_badges, "off by default");
+        let panel = crate::app::idle_key_badges(&config, false);
+        assert!(panel.is_none());
+        assert_eq!(
+            card_reads(panel),
+            0,
+            "a keystroke injector's burst is dropped"
+        );
+
+        // The demo (a person types the number to simulate a reader) and an explicit desk set-up
+        // keep the path.
+        let demo = crate::app::idle_key_badges(&config, true);
+        assert_eq!(demo.is_some(), cfg!(feature = "demo"));
+        config.readers.idle_keyboard_badges = true;
+        let desk = crate::app::idle_key_badges(&config, false);
+        assert!(desk.is_some());
+        assert_eq!(card_reads(desk), 1);
     }
 }

@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod entra;
 pub mod id_token;
 pub mod pin;
+pub mod refresh_verdict;
 
 /// Claims of an ID token whose signature, issuer, audience, lifetime and tenant were checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

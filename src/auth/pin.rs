@@ -9,6 +9,7 @@ use std::time::Duration;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 /// Longest lockout the doubling schedule reaches; past it every failure locks for this long.
@@ -193,48 +194,92 @@ pub fn lockout_delay(failed_attempts: u32, max_attempts: u32, base: Duration) ->
     Some(base.saturating_mul(factor).min(MAX_LOCKOUT))
 }
 
-/// Lockout of the whole panel's PIN pad: someone trying PINs for many users, or guessing badge
-/// numbers, is slowed down even though no single user reaches their own limit. Pure: the caller
-/// passes the time in.
+/// One panel-wide failure is forgiven for every this long without a new one: a busy panel's
+/// occasional typo or new badge never adds up to a lock, a guessing run does.
+pub const PANEL_DECAY: Duration = Duration::from_secs(10 * 60);
+
+/// The persisted part of the panel-wide lockout (it must survive a crash and a restart by
+/// systemd, or a guesser could lift it by making the panel restart).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PanelLockoutState {
+    pub failures: u32,
+    pub last_failure_at: Option<DateTime<Utc>>,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// Lockout of the whole panel: someone trying PINs for many users, or guessing badge numbers
+/// on the pad or with a card emulator, is slowed down even though no single user reaches their
+/// own limit. Failures decay ([`PANEL_DECAY`]); a success never resets the count, since it may
+/// be an insider's own sign-in between guesses. Pure: the caller passes the (trusted) time in.
 #[derive(Debug, Clone)]
 pub struct PanelLockout {
     threshold: u32,
     base: Duration,
-    failures: u32,
-    locked_until: Option<std::time::Instant>,
+    state: PanelLockoutState,
 }
 
 impl PanelLockout {
-    /// Locks after `threshold` consecutive failures on the panel, for `base`, doubling after.
+    /// Locks after `threshold` failures on the panel, for `base`, doubling after.
     pub fn new(threshold: u32, base: Duration) -> Self {
+        Self::restore(threshold, base, PanelLockoutState::default())
+    }
+
+    /// The lockout with a state read back from the store.
+    pub fn restore(threshold: u32, base: Duration, state: PanelLockoutState) -> Self {
         PanelLockout {
             threshold: threshold.max(1),
             base,
-            failures: 0,
-            locked_until: None,
+            state,
         }
     }
 
-    /// `Err(remaining)` while the pad is locked.
-    pub fn check(&self, now: std::time::Instant) -> Result<(), Duration> {
-        match self.locked_until {
-            Some(until) if until > now => Err(until - now),
+    pub fn state(&self) -> PanelLockoutState {
+        self.state
+    }
+
+    /// Failures still counted at `now`, after decay. A last failure "in the future" (the clock
+    /// was set back) decays nothing.
+    pub fn failures_at(&self, now: DateTime<Utc>) -> u32 {
+        let Some(last) = self.state.last_failure_at else {
+            return 0;
+        };
+        let idle = (now - last).to_std().unwrap_or(Duration::ZERO);
+        let forgiven = idle.as_secs() / PANEL_DECAY.as_secs().max(1);
+        let forgiven = u32::try_from(forgiven).unwrap_or(u32::MAX);
+        self.state.failures.saturating_sub(forgiven)
+    }
+
+    /// `Err(remaining)` while the panel is locked.
+    pub fn check(&self, now: DateTime<Utc>) -> Result<(), Duration> {
+        let Some(until) = self.state.locked_until else {
+            return Ok(());
+        };
+        let longest = chrono::Duration::from_std(MAX_LOCKOUT).unwrap_or(chrono::Duration::MAX);
+        let until = crate::identity::trust_clock::clamp_lock_end(until, now, longest);
+        match (until - now).to_std() {
+            Ok(left) if !left.is_zero() => Err(left),
             _ => Ok(()),
         }
     }
 
-    /// Counts a wrong PIN or an unknown typed badge; returns the lock it started, if any.
-    pub fn record_failure(&mut self, now: std::time::Instant) -> Option<Duration> {
-        self.failures = self.failures.saturating_add(1);
-        let delay = lockout_delay(self.failures, self.threshold, self.base)?;
-        self.locked_until = Some(now + delay);
+    /// Counts a wrong PIN or an unknown badge; returns the lock it started, if any.
+    pub fn record_failure(&mut self, now: DateTime<Utc>) -> Option<Duration> {
+        let failures = self.failures_at(now).saturating_add(1);
+        self.state.failures = failures;
+        // Never move the decay origin backwards (a failure stamped by a clock set back).
+        self.state.last_failure_at = Some(self.state.last_failure_at.map_or(now, |l| l.max(now)));
+        let delay = lockout_delay(failures, self.threshold, self.base)?;
+        let until = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        self.state.locked_until = Some(self.state.locked_until.map_or(until, |u| u.max(until)));
         Some(delay)
     }
 
-    /// A successful sign-in on the pad clears the count.
-    pub fn record_success(&mut self) {
-        self.failures = 0;
-        self.locked_until = None;
+    /// Takes back one failure that turned out to be legitimate: an unknown badge that its owner
+    /// then linked with a Microsoft sign-in. Never lifts a running lock.
+    pub fn forgive_one(&mut self, now: DateTime<Utc>) {
+        // The decay up to `now` is folded into the count, so the origin moves to `now`.
+        self.state.failures = self.failures_at(now).saturating_sub(1);
+        self.state.last_failure_at = self.state.last_failure_at.map(|l| l.max(now));
     }
 }
 
@@ -242,35 +287,76 @@ impl PanelLockout {
 mod tests {
     use super::*;
 
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_750_000_000 + secs, 0).unwrap()
+    }
+
     #[test]
-    fn panel_lockout_grows_and_clears() {
-        let t0 = std::time::Instant::now();
+    fn panel_lockout_grows_doubles_and_a_success_does_not_clear_it() {
+        let t0 = at(0);
         let mut panel = PanelLockout::new(3, Duration::from_secs(30));
         assert_eq!(panel.record_failure(t0), None);
         assert_eq!(panel.record_failure(t0), None);
         assert!(panel.check(t0).is_ok());
         assert_eq!(panel.record_failure(t0), Some(Duration::from_secs(30)));
+        assert_eq!(panel.check(at(10)), Err(Duration::from_secs(20)));
+        assert!(panel.check(at(30)).is_ok(), "the lock ends on time");
         assert_eq!(
-            panel.check(t0 + Duration::from_secs(10)),
-            Err(Duration::from_secs(20))
-        );
-        assert!(
-            panel.check(t0 + Duration::from_secs(30)).is_ok(),
-            "the lock ends on time"
-        );
-        let t1 = t0 + Duration::from_secs(31);
-        assert_eq!(
-            panel.record_failure(t1),
+            panel.record_failure(at(31)),
             Some(Duration::from_secs(60)),
             "then doubles"
         );
-        panel.record_success();
-        assert!(panel.check(t1).is_ok());
+        // There is no "success" to reset it: an insider's own sign-in between guesses changes
+        // nothing, and the API has no way to say otherwise.
+        assert_eq!(panel.failures_at(at(31)), 4);
+    }
+
+    #[test]
+    fn panel_failures_decay_and_survive_a_restore() {
+        let mut panel = PanelLockout::new(3, Duration::from_secs(30));
+        panel.record_failure(at(0));
+        panel.record_failure(at(0));
+        let decay = PANEL_DECAY.as_secs() as i64;
+        assert_eq!(panel.failures_at(at(decay - 1)), 2);
         assert_eq!(
-            panel.record_failure(t1),
-            None,
-            "a success starts the count again"
+            panel.failures_at(at(decay)),
+            1,
+            "one forgiven per decay period"
         );
+        assert_eq!(panel.failures_at(at(2 * decay)), 0);
+        // Restored from the store (after a crash), the count is the same.
+        let back = PanelLockout::restore(3, Duration::from_secs(30), panel.state());
+        assert_eq!(back.failures_at(at(1)), 2);
+        let mut back = back;
+        assert_eq!(back.record_failure(at(1)), Some(Duration::from_secs(30)));
+        let restored = PanelLockout::restore(3, Duration::from_secs(30), back.state());
+        assert_eq!(restored.check(at(11)), Err(Duration::from_secs(20)));
+    }
+
+    #[test]
+    fn a_clock_set_back_neither_decays_nor_lifts_the_lock() {
+        let mut panel = PanelLockout::new(1, Duration::from_secs(60));
+        assert_eq!(
+            panel.record_failure(at(1000)),
+            Some(Duration::from_secs(60))
+        );
+        // The clock jumps back a day: the failure is "in the future", nothing decays, and the
+        // lock, now ending far ahead, is held for at most the longest lock.
+        let back = at(1000 - 86_400);
+        assert_eq!(panel.failures_at(back), 1);
+        let left = panel.check(back).unwrap_err();
+        assert_eq!(left, MAX_LOCKOUT);
+    }
+
+    #[test]
+    fn forgiving_takes_back_one_failure_but_not_the_lock() {
+        let mut panel = PanelLockout::new(2, Duration::from_secs(60));
+        panel.record_failure(at(0));
+        panel.record_failure(at(0));
+        assert!(panel.check(at(1)).is_err());
+        panel.forgive_one(at(1));
+        assert_eq!(panel.failures_at(at(1)), 1);
+        assert!(panel.check(at(1)).is_err(), "the running lock stays");
     }
 
     fn s(v: &str) -> SecretString {

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 pub mod provisioning;
+pub mod trust_clock;
 
 /// Lifecycle of a cached identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

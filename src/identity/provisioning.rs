@@ -101,6 +101,54 @@ pub enum ProvisioningError {
     NoUsername { source_value: String },
     #[error("the stored record belongs to object id {stored}, not {signed_in}")]
     OidMismatch { stored: String, signed_in: String },
+    #[error("the stored record belongs to tenant {stored}, not {signed_in}")]
+    TenantMismatch { stored: String, signed_in: String },
+}
+
+/// Brings a cached user in step with the validated ID token of a silent refresh: app roles,
+/// groups and the technician flag follow the directory at every refresh, not only at the next
+/// device-code sign-in (an administrator who removes `Kiosk.Technician` means now). Refuses a
+/// token of another identity or tenant: a refresh that returns someone else's ID token is an
+/// answer the panel must not act on. Names and the username stay as the last full sign-in left
+/// them (the username rule may need the Graph profile, which a refresh does not fetch).
+pub fn refresh(
+    existing: &UserRecord,
+    claims: &IdClaims,
+    rules: &ProvisioningRules,
+    now: DateTime<Utc>,
+) -> Result<Provisioned, ProvisioningError> {
+    if existing.oid != claims.oid {
+        return Err(ProvisioningError::OidMismatch {
+            stored: existing.oid.clone(),
+            signed_in: claims.oid.clone(),
+        });
+    }
+    if !existing.tenant_id.eq_ignore_ascii_case(&claims.tid) {
+        return Err(ProvisioningError::TenantMismatch {
+            stored: existing.tenant_id.clone(),
+            signed_in: claims.tid.clone(),
+        });
+    }
+    let roles = sorted_unique(&claims.roles);
+    let groups = sorted_unique(&claims.groups);
+    let is_technician = roles.contains(&rules.technician_role);
+    let changed = roles != existing.roles
+        || groups != existing.groups
+        || is_technician != existing.is_technician;
+    let user = UserRecord {
+        roles,
+        groups,
+        is_technician,
+        updated_at: if changed { now } else { existing.updated_at },
+        last_online_at: now,
+        ..existing.clone()
+    };
+    let outcome = if changed {
+        Outcome::Updated
+    } else {
+        Outcome::Unchanged
+    };
+    Ok(Provisioned { user, outcome })
 }
 
 /// Creates or refreshes the local record for a successful Entra sign-in.
@@ -467,6 +515,50 @@ mod tests {
         assert!(matches!(
             provision(Some(&first), &c, None, &rules(), t(9)),
             Err(ProvisioningError::OidMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_refresh_updates_roles_groups_and_the_technician_flag() {
+        let first = provision(None, &claims(), None, &rules(), t(9))
+            .unwrap()
+            .user;
+        assert!(first.is_technician);
+        let mut c = claims();
+        c.roles = vec!["Kiosk.User".into()];
+        c.groups = vec!["g3".into()];
+        let p = refresh(&first, &c, &rules(), t(10)).unwrap();
+        assert_eq!(p.outcome, Outcome::Updated);
+        assert!(!p.user.is_technician, "the role was taken away in Entra");
+        assert_eq!(p.user.roles, vec!["Kiosk.User".to_string()]);
+        assert_eq!(p.user.groups, vec!["g3".to_string()]);
+        assert_eq!((p.user.updated_at, p.user.last_online_at), (t(10), t(10)));
+        assert_eq!(p.user.username, first.username);
+
+        let again = refresh(&p.user, &c, &rules(), t(11)).unwrap();
+        assert_eq!(again.outcome, Outcome::Unchanged);
+        assert_eq!(
+            (again.user.updated_at, again.user.last_online_at),
+            (t(10), t(11))
+        );
+    }
+
+    #[test]
+    fn a_refresh_for_another_identity_or_tenant_is_refused() {
+        let first = provision(None, &claims(), None, &rules(), t(9))
+            .unwrap()
+            .user;
+        let mut c = claims();
+        c.oid = "00000000-0000-0000-0000-0000000000b2".into();
+        assert!(matches!(
+            refresh(&first, &c, &rules(), t(10)),
+            Err(ProvisioningError::OidMismatch { .. })
+        ));
+        let mut c = claims();
+        c.tid = "11111111-1111-1111-1111-111111111111".into();
+        assert!(matches!(
+            refresh(&first, &c, &rules(), t(10)),
+            Err(ProvisioningError::TenantMismatch { .. })
         ));
     }
 }

@@ -79,6 +79,21 @@ impl SimCloud {
             .push_back((endpoint, EndpointFault::Gateway(status)));
     }
 
+    /// Answers the next request to `endpoint` with Entra's JSON error body for `error` and
+    /// AADSTS `code` (e.g. `interaction_required` 50076, `invalid_client` 7000218).
+    pub fn oauth_error_next(&self, endpoint: SimEndpoint, error: &'static str, code: u32) {
+        self.shared
+            .state()
+            .endpoint_faults
+            .push_back((endpoint, EndpointFault::OAuth { error, code }));
+    }
+
+    /// Makes the next refresh grant answer with tokens (ID token included, validly signed) of
+    /// `oid` instead of the grant's own user.
+    pub fn next_refresh_as(&self, oid: &str) {
+        self.shared.state().next_refresh_as = Some(oid.to_string());
+    }
+
     /// Forgets every pending device code, as if Entra lost them: polls for them then fail with
     /// `bad_verification_code`. Returns how many were forgotten.
     pub fn forget_pending_codes(&self) -> usize {

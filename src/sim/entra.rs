@@ -573,6 +573,15 @@ fn injected_fault(shared: &Shared, endpoint: SimEndpoint, tenant: &str) -> Optio
             }
             Some(response)
         }
+        EndpointFault::OAuth { error, code } => Some(
+            EntraError::new(
+                &HeaderMap::new(),
+                error,
+                Some(code),
+                "The request was refused (injected by a test).".into(),
+            )
+            .into_response(),
+        ),
         EndpointFault::Gateway(status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
             Some(
@@ -659,7 +668,10 @@ fn refresh_grant(
                 &format!("The refresh token has expired due to inactivity. The token was inactive for more than {days} days."),
             ));
         }
-        let oid = grant.oid.clone();
+        let oid = state
+            .next_refresh_as
+            .take()
+            .unwrap_or_else(|| grant.oid.clone());
         let scopes = requested_scopes.unwrap_or_else(|| grant.scopes.clone());
         // A disabled or deleted user fails without using up the token, as in Entra.
         let user = usable_user(state.user(&oid), &oid, shared, headers)?;

@@ -375,6 +375,19 @@ impl SimCloud {
         }
     }
 
+    /// Sets the app roles an administrator assigned to a user; tokens issued afterwards, also
+    /// by refresh, carry them. False if there is no such user.
+    pub fn set_user_roles(&self, oid: &str, roles: &[&str]) -> bool {
+        let mut state = self.shared.state();
+        match state.users.iter_mut().find(|u| u.oid == oid) {
+            Some(user) => {
+                user.roles = roles.iter().map(|r| r.to_string()).collect();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Deletes a user; their refresh tokens then fail with AADSTS50034.
     pub fn remove_user(&self, oid: &str) -> bool {
         let mut state = self.shared.state();

@@ -55,6 +55,9 @@ pub(crate) struct State {
     pub spent_refresh_tokens: HashSet<String>,
     /// Hashes of refresh tokens revoked by an admin action.
     pub revoked_refresh_tokens: HashSet<String>,
+    /// Test hook: the next refresh grant mints its tokens for this oid instead of the grant's
+    /// own user (a token endpoint that answers with someone else's identity).
+    pub next_refresh_as: Option<String>,
     pub graph_faults: VecDeque<GraphFault>,
     pub stats: SimStats,
     /// How the kiosk's app registration is set up in the simulated tenant.
@@ -133,6 +136,8 @@ pub(crate) enum EndpointFault {
     Redirect,
     /// This status with an HTML page, as a gateway in front of Entra answers.
     Gateway(u16),
+    /// HTTP 400 with Entra's JSON error body: this `error` and AADSTS code.
+    OAuth { error: &'static str, code: u32 },
 }
 
 /// What kind of token the simulated Entra issued.

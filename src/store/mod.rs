@@ -21,6 +21,7 @@ mod audit;
 mod cards;
 mod import;
 mod jobs;
+mod panel;
 mod pins;
 mod schema;
 mod tokens;

@@ -86,7 +86,18 @@ BEGIN
 END;
 "#;
 
-static MIGRATIONS: &[M<'static>] = &[M::up(V1).foreign_key_check()];
+/// The panel-wide PIN pad lockout, persisted so a crash or restart does not lift it. One row.
+const V2: &str = r#"
+CREATE TABLE panel_lockout (
+    id              INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    failures        INTEGER NOT NULL CHECK (failures >= 0),
+    last_failure_at TEXT,
+    locked_until    TEXT,
+    updated_at      TEXT NOT NULL
+) STRICT;
+"#;
+
+static MIGRATIONS: &[M<'static>] = &[M::up(V1).foreign_key_check(), M::up(V2)];
 
 pub(super) fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
