@@ -77,7 +77,10 @@ fn fresh_file_gets_schema_wal_and_foreign_keys() {
     assert_eq!(store.pragma("journal_mode").unwrap(), "wal");
     assert_eq!(store.pragma("foreign_keys").unwrap(), "1");
     assert_eq!(store.pragma("synchronous").unwrap(), "2"); // FULL
-    assert_eq!(store.pragma("user_version").unwrap(), "1");
+    assert_eq!(
+        store.pragma("user_version").unwrap(),
+        mfp_kiosk::store::schema_version().to_string()
+    );
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 
@@ -93,7 +96,15 @@ fn fresh_file_gets_schema_wal_and_foreign_keys() {
     tables.sort();
     assert_eq!(
         tables,
-        ["audit", "cards", "jobs", "pins", "refresh_tokens", "users"]
+        [
+            "audit",
+            "cards",
+            "jobs",
+            "panel_lockout",
+            "pins",
+            "refresh_tokens",
+            "users"
+        ]
     );
 }
 
@@ -126,7 +137,10 @@ fn reopen_keeps_data_and_does_not_rerun_migrations() {
         .unwrap();
     }
     let s = Store::open(&path).unwrap();
-    assert_eq!(s.pragma("user_version").unwrap(), "1");
+    assert_eq!(
+        s.pragma("user_version").unwrap(),
+        mfp_kiosk::store::schema_version().to_string()
+    );
     assert_eq!(
         s.user_by_oid("oid-a").unwrap().unwrap(),
         user("oid-a", "adele")
@@ -255,7 +269,7 @@ fn revoking_wipes_credentials_but_keeps_the_record() {
     let sealed = key.seal(&SecretString::from("rt"), b"oid-a").unwrap();
     s.put_refresh_token("oid-a", &sealed, at(9)).unwrap();
 
-    let r = s.revoke_user("oid-a", at(10)).unwrap();
+    let r = s.revoke_user("oid-a", "disabled in Entra", at(10)).unwrap();
     assert_eq!((r.cards, r.pin, r.refresh_token), (2, true, true));
     let u = s.user_by_oid("oid-a").unwrap().unwrap();
     assert_eq!(u.status, UserStatus::Revoked);

@@ -14,9 +14,8 @@ use secrecy::SecretString;
 use tokio::sync::mpsc;
 
 use super::controller::Answer;
-use super::services::{destination_name, ServiceError, Services};
+use super::services::{destination_name, RefreshConsequence, Services};
 use super::signin::SessionTokens;
-use crate::auth::refresh_verdict::RefreshVerdict;
 use crate::config::{Destination, WorkflowConfig};
 use crate::graph::{BoxedTokenFuture, TokenError, TokenSource};
 use crate::kiosk::Event;
@@ -98,13 +97,13 @@ impl TokenSource for UserTokens {
                 }
                 Err(e) => {
                     // The same verdict as at the panel: a refused grant fails the job for good
-                    // and marks the identity; Entra unreachable or the panel's own trouble
-                    // (registration, store) is retried.
-                    let verdict = e.refresh_verdict();
-                    let permanent = verdict == RefreshVerdict::UserMustSignIn;
-                    if permanent && !matches!(e, ServiceError::Revoked) {
-                        self.services.mark_needs_sign_in(&self.oid);
-                    }
+                    // (and revokes or marks the identity); Entra unreachable or the panel's own
+                    // trouble (registration, store) is retried.
+                    let consequence = self.services.act_on_refresh_failure(&self.oid, &e);
+                    let permanent = matches!(
+                        consequence,
+                        RefreshConsequence::NeedsSignIn | RefreshConsequence::Revoked(_)
+                    );
                     Err(TokenError {
                         message: e.to_string(),
                         permanent,

@@ -4,6 +4,7 @@
 pub mod cli_jobs;
 pub mod controller;
 pub mod jobs;
+pub mod offboarding;
 pub mod services;
 pub mod signin;
 pub mod systemd;
@@ -36,6 +37,7 @@ pub struct Running {
     pub sessions: signin::SessionTokens,
     pub controller: tokio::task::JoinHandle<()>,
     pub outbox: tokio::task::JoinHandle<()>,
+    pub offboarding: tokio::task::JoinHandle<()>,
 }
 
 /// Whether keys typed while the idle page shows are read as badge numbers, and with which
@@ -130,12 +132,14 @@ pub async fn start(mut config: Config, demo: bool, sink: ViewSink) -> Result<Run
     let sessions = controller.sessions();
     let controller = tokio::spawn(controller.run());
     let outbox = tokio::spawn(jobs::outbox_worker(services.clone(), sessions.clone()));
+    let offboarding = tokio::spawn(offboarding::worker(services.clone(), handle.clone()));
     Ok(Running {
         handle,
         services,
         sessions,
         controller,
         outbox,
+        offboarding,
     })
 }
 

@@ -14,7 +14,7 @@ use super::signin::AccessToken;
 use crate::auth::card::CardPipeline;
 use crate::auth::entra::{EntraClient, EntraError, EntraSettings};
 use crate::auth::pin::{self, PinHashParams, PinHasher};
-use crate::auth::refresh_verdict::RefreshVerdict;
+use crate::auth::refresh_verdict::{AccountGone, RefreshVerdict};
 use crate::auth::IdClaims;
 use crate::config::Config;
 use crate::graph::GraphClient;
@@ -116,6 +116,19 @@ impl ServiceError {
             _ => RefreshVerdict::PanelRefused,
         }
     }
+}
+
+/// What [`Services::act_on_refresh_failure`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshConsequence {
+    /// Entra could not be asked: nothing changed.
+    Unreachable,
+    /// The panel's registration or store is at fault: nothing changed.
+    PanelRefused,
+    /// The identity now needs a Microsoft sign-in.
+    NeedsSignIn,
+    /// The account is gone in Entra and was revoked here.
+    Revoked(AccountGone),
 }
 
 /// Builds a scanner for one job (the simulated one in the demo, SANE on the device).
@@ -453,6 +466,57 @@ impl Services {
             token: tokens.access_token,
             expires_at: tokens.expires_at,
         })
+    }
+
+    /// Acts on a failed refresh of `oid`, the same way wherever it happened (card or PIN
+    /// sign-in, the outbox, the offboarding check): an account Entra calls disabled or deleted
+    /// is revoked locally; any other refusal of the grant marks the identity as needing a
+    /// Microsoft sign-in; "Entra unreachable" and the panel's own faults change nothing.
+    pub fn act_on_refresh_failure(&self, oid: &str, err: &ServiceError) -> RefreshConsequence {
+        match err.refresh_verdict() {
+            RefreshVerdict::Unreachable => RefreshConsequence::Unreachable,
+            RefreshVerdict::PanelRefused => RefreshConsequence::PanelRefused,
+            RefreshVerdict::UserMustSignIn => {
+                let gone = match err {
+                    ServiceError::RefreshRejected(e) => AccountGone::of(e),
+                    _ => None,
+                };
+                match gone {
+                    Some(gone) => match self.revoke_identity(oid, gone.reason()) {
+                        Ok(()) => RefreshConsequence::Revoked(gone),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot revoke the identity");
+                            RefreshConsequence::NeedsSignIn
+                        }
+                    },
+                    None => {
+                        if !matches!(err, ServiceError::Revoked) {
+                            self.mark_needs_sign_in(oid);
+                        }
+                        RefreshConsequence::NeedsSignIn
+                    }
+                }
+            }
+        }
+    }
+
+    /// Offboarding: revokes the identity in one transaction (cards, PIN, refresh token gone;
+    /// queued jobs failed with `reason`) and audits it.
+    pub fn revoke_identity(&self, oid: &str, reason: &str) -> Result<(), ServiceError> {
+        let r = self.store.revoke_user(oid, reason, self.now())?;
+        tracing::warn!(
+            oid,
+            reason,
+            cards = r.cards,
+            jobs_failed = r.jobs_failed,
+            "identity revoked"
+        );
+        let detail = format!(
+            "{reason}; cards {}, PIN {}, refresh token {}, queued jobs failed {}",
+            r.cards, r.pin, r.refresh_token, r.jobs_failed
+        );
+        self.audit("system", "user_revoked", oid, &detail);
+        Ok(())
     }
 
     pub fn mark_needs_sign_in(&self, oid: &str) {

@@ -180,10 +180,21 @@ async fn open_session(
                 user
             }
             RefreshVerdict::UserMustSignIn => {
+                // Revoked when the account is gone, else marked as needing a sign-in.
                 let s = services.clone();
                 let oid = user.oid.clone();
-                let _ = tokio::task::spawn_blocking(move || s.mark_needs_sign_in(&oid)).await;
-                return failed(attempt, &e);
+                let judged = tokio::task::spawn_blocking(move || {
+                    let consequence = s.act_on_refresh_failure(&oid, &e);
+                    (consequence, e)
+                })
+                .await;
+                return match judged {
+                    Ok((consequence, e)) => {
+                        tracing::info!(attempt, ?consequence, "refresh refused");
+                        failed(attempt, &e)
+                    }
+                    Err(join) => failed(attempt, &ServiceError::Task(join.to_string())),
+                };
             }
             RefreshVerdict::PanelRefused => return failed(attempt, &e),
         },

@@ -19,6 +19,14 @@
 //! | `interaction_required`, `consent_required`, `login_required` (AADSTS50076/50079 MFA, 50158, 65001 consent, 53003 CA) | [`RefreshVerdict::UserMustSignIn`] | only an interactive sign-in can satisfy it |
 //! | any other OAuth error or 4xx, an ID token that fails validation, no ID token | [`RefreshVerdict::UserMustSignIn`] | an answer we can't trust is not a reason to trust the cache |
 //!
+//! Of the user refusals, two say the *account* is gone and lead to revocation (cards, PIN and
+//! refresh token wiped, queued jobs failed: [`AccountGone`]): AADSTS50057 (disabled) and
+//! AADSTS50034 (not in the directory: deleted). Every other `invalid_grant` — tokens revoked by
+//! a password reset or an administrator (50173, 50133), expired (70008, 700082, 70043) — only
+//! marks the identity as needing a Microsoft sign-in: it can't sign in by card or PIN until
+//! then, but its badge stays bound, since people reset their passwords far more often than
+//! they leave.
+//!
 //! Sources: Microsoft identity platform "AADSTS error codes" reference and "Refresh tokens in
 //! the Microsoft identity platform" (revocation, 90-day inactivity), RFC 6749 §5.2 (error
 //! codes), OpenID Connect Core §3.1.2.6 (`interaction_required`, `login_required`,
@@ -52,6 +60,36 @@ const CLIENT_ERRORS: &[&str] = &[
 /// AADSTS codes that mean the app registration or tenant configuration is at fault whatever
 /// the `error` field says.
 const CLIENT_CODES: &[u32] = &[700016, 7000218, 700025, 7000112, 90002];
+
+/// Entra says the account itself can no longer sign in: the identity is revoked locally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountGone {
+    /// AADSTS50057: the account is disabled.
+    Disabled,
+    /// AADSTS50034: the account is not in the directory (deleted).
+    Deleted,
+}
+
+impl AccountGone {
+    pub fn of(err: &EntraError) -> Option<AccountGone> {
+        if !err.is_invalid_grant() {
+            return None;
+        }
+        match err.aadsts_code()? {
+            50057 => Some(AccountGone::Disabled),
+            50034 => Some(AccountGone::Deleted),
+            _ => None,
+        }
+    }
+
+    /// The reason recorded in the audit log and on failed jobs.
+    pub fn reason(self) -> &'static str {
+        match self {
+            AccountGone::Disabled => "account disabled in Entra (AADSTS50057)",
+            AccountGone::Deleted => "account deleted from Entra (AADSTS50034)",
+        }
+    }
+}
 
 impl RefreshVerdict {
     /// The verdict on a failed refresh.
@@ -104,6 +142,30 @@ mod tests {
             endpoint: "token",
             status,
         })
+    }
+
+    #[test]
+    fn only_disabled_and_deleted_accounts_are_gone() {
+        assert_eq!(
+            AccountGone::of(&answered("invalid_grant", 50057)),
+            Some(AccountGone::Disabled)
+        );
+        assert_eq!(
+            AccountGone::of(&answered("invalid_grant", 50034)),
+            Some(AccountGone::Deleted)
+        );
+        for code in [50173, 50133, 70008, 700082, 70043, 70000] {
+            assert_eq!(
+                AccountGone::of(&answered("invalid_grant", code)),
+                None,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            AccountGone::of(&answered("interaction_required", 50057)),
+            None
+        );
+        assert_eq!(AccountGone::of(&status(503)), None);
     }
 
     #[test]

@@ -147,6 +147,8 @@ pub enum SignOutReason {
     Button,
     CardTap,
     Inactivity,
+    /// The directory disabled or deleted the account while it was signed in.
+    Revoked,
 }
 
 /// Something that happened. Answers to effects carry the `attempt` they answer, so an answer
@@ -223,6 +225,10 @@ pub enum Event {
     },
     ResultDone,
     SignOut,
+    /// Offboarding revoked this identity: its open session, if any, ends now.
+    IdentityRevoked {
+        oid: String,
+    },
 }
 
 /// Something the adapters must do.
@@ -510,6 +516,16 @@ impl Kiosk {
             }
 
             // --- signed in -----------------------------------------------------------------
+            (_, Event::IdentityRevoked { oid })
+                if self.session.as_ref().is_some_and(|s| s.oid == oid) =>
+            {
+                let scanning = matches!(self.screen, Screen::Scanning { .. });
+                let mut effects = self.sign_out(SignOutReason::Revoked, now);
+                if scanning {
+                    effects.insert(0, Effect::CancelScan);
+                }
+                effects
+            }
             (Screen::Home, Event::RunWorkflow { id }) => self.run_workflow(id, now),
             (Screen::Home | Screen::Result { .. }, Event::SignOut) => {
                 self.sign_out(SignOutReason::Button, now)
@@ -750,11 +766,15 @@ impl Kiosk {
         self.digits.clear();
         self.first_pin = None;
         self.screen = Screen::Idle;
-        let text = match reason {
-            SignOutReason::Inactivity => "Signed out after inactivity.",
-            SignOutReason::Button | SignOutReason::CardTap => "Signed out. See you soon.",
+        let (text, is_error) = match reason {
+            SignOutReason::Inactivity => ("Signed out after inactivity.", false),
+            SignOutReason::Button | SignOutReason::CardTap => ("Signed out. See you soon.", false),
+            SignOutReason::Revoked => (
+                "Signed out: this account no longer has access to this printer.",
+                true,
+            ),
         };
-        self.notify(text.into(), false, now);
+        self.notify(text.into(), is_error, now);
         match self.session.take() {
             Some(user) => vec![Effect::EndSession {
                 oid: user.oid,

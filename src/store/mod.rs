@@ -83,6 +83,11 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The schema version (`PRAGMA user_version`) of a database this build has brought up to date.
+pub fn schema_version() -> usize {
+    schema::latest_version()
+}
+
 impl Store {
     /// Opens (creating if needed) the database file and brings the schema up to date.
     ///

@@ -99,6 +99,11 @@ CREATE TABLE panel_lockout (
 
 static MIGRATIONS: &[M<'static>] = &[M::up(V1).foreign_key_check(), M::up(V2)];
 
+/// The `user_version` a database has once every migration ran.
+pub(super) fn latest_version() -> usize {
+    MIGRATIONS.len()
+}
+
 pub(super) fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
 }

@@ -57,6 +57,21 @@ impl Store {
         })
     }
 
+    /// Active users with a cached refresh token, the longest unrefreshed first: the identities
+    /// an offboarding check asks Entra about.
+    pub fn active_users_with_refresh_token(&self) -> Result<Vec<String>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT u.oid FROM users u JOIN refresh_tokens t ON t.user_oid = u.oid
+                 WHERE u.status = 'active' ORDER BY t.updated_at, u.oid",
+            )?;
+            let oids = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(oids)
+        })
+    }
+
     /// Removes a user's refresh token; returns whether there was one.
     pub fn delete_refresh_token(&self, oid: &str) -> Result<bool, StoreError> {
         self.with(|c| Ok(c.execute("DELETE FROM refresh_tokens WHERE user_oid = ?1", [oid])? > 0))

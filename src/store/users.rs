@@ -18,6 +18,8 @@ pub struct Revoked {
     pub cards: usize,
     pub pin: bool,
     pub refresh_token: bool,
+    /// Queued scan jobs of the user that were failed for good.
+    pub jobs_failed: usize,
 }
 
 pub(super) fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
@@ -187,9 +189,15 @@ impl Store {
         })
     }
 
-    /// Offboarding in one transaction: marks the user revoked and removes cards, PIN and refresh
-    /// token. Scan jobs stay (queued ones will fail for want of a token and are kept for review).
-    pub fn revoke_user(&self, oid: &str, at: DateTime<Utc>) -> Result<Revoked, StoreError> {
+    /// Offboarding in one transaction: marks the user revoked, removes cards, PIN and refresh
+    /// token, and fails the user's queued scan jobs for good with `reason` (they stay for a
+    /// technician to review; a job being uploaded right now fails at its next token refresh).
+    pub fn revoke_user(
+        &self,
+        oid: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Revoked, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             let n = tx.execute(
@@ -203,11 +211,18 @@ impl Store {
             let pin = tx.execute("DELETE FROM pins WHERE user_oid = ?1", [oid])? > 0;
             let refresh_token =
                 tx.execute("DELETE FROM refresh_tokens WHERE user_oid = ?1", [oid])? > 0;
+            let jobs_failed = tx.execute(
+                "UPDATE jobs SET state = 'failed', last_error = ?2, upload_url = NULL,
+                     next_attempt_at = NULL, updated_at = ?3
+                 WHERE user_oid = ?1 AND state = 'queued'",
+                params![oid, reason, ts(at)],
+            )?;
             tx.commit()?;
             Ok(Revoked {
                 cards,
                 pin,
                 refresh_token,
+                jobs_failed,
             })
         })
     }
@@ -311,7 +326,7 @@ pub(crate) mod tests {
             s.upsert_user(&twin),
             Err(StoreError::Conflict { .. })
         ));
-        s.revoke_user("oid-1", at(9)).unwrap();
+        s.revoke_user("oid-1", "disabled", at(9)).unwrap();
         s.upsert_user(&twin).unwrap();
         assert_eq!(
             s.user_by_username("msp-adele").unwrap().unwrap().oid,

@@ -788,3 +788,58 @@ fn set_pin_cancel_and_timeout() {
         }]
     ));
 }
+
+#[test]
+fn a_revoked_identity_is_signed_out_at_once_and_others_are_not() {
+    let t0 = Instant::now();
+    let mut k = signed_in(t0);
+    let fx = k.handle(
+        Event::IdentityRevoked {
+            oid: "someone-else".into(),
+        },
+        t0,
+    );
+    assert!(fx.is_empty());
+    assert!(k.session().is_some());
+    let fx = k.handle(
+        Event::IdentityRevoked {
+            oid: "oid-1".into(),
+        },
+        t0,
+    );
+    assert!(matches!(fx.as_slice(),
+        [Effect::EndSession { oid, reason: SignOutReason::Revoked }] if oid == "oid-1"));
+    assert!(k.session().is_none());
+    let view = k.view(t0);
+    assert_eq!(view.page, ViewPage::Idle);
+    assert!(view.message_is_error);
+    assert!(
+        view.message.contains("no longer has access"),
+        "{}",
+        view.message
+    );
+}
+
+#[test]
+fn a_revoked_identity_mid_scan_cancels_the_scan() {
+    let t0 = Instant::now();
+    let mut k = signed_in(t0);
+    k.handle(
+        Event::RunWorkflow {
+            id: "onedrive".into(),
+        },
+        t0,
+    );
+    assert!(matches!(k.screen(), Screen::Scanning { .. }));
+    let fx = k.handle(
+        Event::IdentityRevoked {
+            oid: "oid-1".into(),
+        },
+        t0,
+    );
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::CancelScan, Effect::EndSession { .. }]
+    ));
+    assert!(k.session().is_none());
+}
