@@ -386,7 +386,7 @@ pub fn tokens_for(
 /// Puts jobs a crash left `uploading` back in the queue (they resume their upload session) and
 /// deletes failed jobs past their retention. Call once at start, before any delivery.
 pub fn recover(outbox: &Outbox) {
-    match outbox.store().requeue_interrupted(Utc::now()) {
+    match outbox.requeue_abandoned() {
         Ok(0) => {}
         Ok(n) => tracing::info!(jobs = n, "outbox: interrupted uploads re-queued"),
         Err(e) => tracing::error!(error = %e, "outbox: cannot re-queue interrupted jobs"),

@@ -118,6 +118,8 @@ impl ServiceError {
     }
 }
 
+mod refresh;
+
 /// What [`Services::act_on_refresh_failure`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshConsequence {
@@ -394,139 +396,6 @@ impl Services {
         self.store.set_pin_hash(oid, &phc, self.now())?;
         self.audit(oid, "pin_set", oid, "");
         Ok(())
-    }
-
-    /// Gets a fresh access token from the user's cached refresh token (single sign-on), stores
-    /// the rotated refresh token in its place and brings roles, groups and the technician flag
-    /// in step with the refreshed ID token. A failure's [`ServiceError::refresh_verdict`] says
-    /// whether the offline cache may stand in.
-    pub async fn silent_refresh(&self, oid: &str) -> Result<AccessToken, ServiceError> {
-        let lock = {
-            let mut locks = self
-                .refresh_locks
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            locks.entry(oid.to_string()).or_default().clone()
-        };
-        // Read the sealed token only once the lock is held: a refresh that ran meanwhile has
-        // stored its rotated successor.
-        let _one_at_a_time = lock.lock().await;
-        let sealed = self
-            .store
-            .refresh_token(oid)?
-            .ok_or(ServiceError::NoRefreshToken)?;
-        let refresh = self.key.open(&sealed, oid.as_bytes())?;
-        let entra = self.entra().await?;
-        let tokens = match entra.refresh(&refresh).await {
-            Ok(t) => t,
-            Err(e) if RefreshVerdict::of(&e) == RefreshVerdict::UserMustSignIn => {
-                tracing::warn!(oid, error = %e, "refresh token rejected");
-                return Err(ServiceError::RefreshRejected(e));
-            }
-            Err(e) => return Err(ServiceError::Entra(e)),
-        };
-        let now = self.now();
-        // Judge the ID token before storing anything: a refresh that answers with someone
-        // else's identity must not leave its refresh token in this user's row.
-        let updated = match &tokens.id_claims {
-            Some(claims) => {
-                let existing = self
-                    .store
-                    .user_by_oid(oid)?
-                    .ok_or_else(|| ServiceError::UnknownUser(oid.into()))?;
-                match provisioning::refresh(&existing, claims, &self.rules(), now) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        tracing::warn!(oid, error = %e, "refreshed ID token refused");
-                        self.audit("system", "refresh_refused", oid, &e.to_string());
-                        return Err(ServiceError::Provisioning(e));
-                    }
-                }
-            }
-            None => None,
-        };
-        if let Some(rotated) = &tokens.refresh_token {
-            let sealed = self.key.seal(rotated, oid.as_bytes())?;
-            self.store.put_refresh_token(oid, &sealed, now)?;
-        }
-        match updated {
-            Some(p) => {
-                self.store.upsert_user(&p.user)?;
-                if p.outcome == Outcome::Updated {
-                    let detail = format!(
-                        "roles {:?}, technician {}",
-                        p.user.roles, p.user.is_technician
-                    );
-                    self.audit("system", "roles_updated", oid, &detail);
-                }
-            }
-            None => self.store.touch_online(oid, now)?,
-        }
-        Ok(AccessToken {
-            token: tokens.access_token,
-            expires_at: tokens.expires_at,
-        })
-    }
-
-    /// Acts on a failed refresh of `oid`, the same way wherever it happened (card or PIN
-    /// sign-in, the outbox, the offboarding check): an account Entra calls disabled or deleted
-    /// is revoked locally; any other refusal of the grant marks the identity as needing a
-    /// Microsoft sign-in; "Entra unreachable" and the panel's own faults change nothing.
-    pub fn act_on_refresh_failure(&self, oid: &str, err: &ServiceError) -> RefreshConsequence {
-        match err.refresh_verdict() {
-            RefreshVerdict::Unreachable => RefreshConsequence::Unreachable,
-            RefreshVerdict::PanelRefused => RefreshConsequence::PanelRefused,
-            RefreshVerdict::UserMustSignIn => {
-                let gone = match err {
-                    ServiceError::RefreshRejected(e) => AccountGone::of(e),
-                    _ => None,
-                };
-                match gone {
-                    Some(gone) => match self.revoke_identity(oid, gone.reason()) {
-                        Ok(()) => RefreshConsequence::Revoked(gone),
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot revoke the identity");
-                            RefreshConsequence::NeedsSignIn
-                        }
-                    },
-                    None => {
-                        if !matches!(err, ServiceError::Revoked) {
-                            self.mark_needs_sign_in(oid);
-                        }
-                        RefreshConsequence::NeedsSignIn
-                    }
-                }
-            }
-        }
-    }
-
-    /// Offboarding: revokes the identity in one transaction (cards, PIN, refresh token gone;
-    /// queued jobs failed with `reason`) and audits it.
-    pub fn revoke_identity(&self, oid: &str, reason: &str) -> Result<(), ServiceError> {
-        let r = self.store.revoke_user(oid, reason, self.now())?;
-        tracing::warn!(
-            oid,
-            reason,
-            cards = r.cards,
-            jobs_failed = r.jobs_failed,
-            "identity revoked"
-        );
-        let detail = format!(
-            "{reason}; cards {}, PIN {}, refresh token {}, queued jobs failed {}",
-            r.cards, r.pin, r.refresh_token, r.jobs_failed
-        );
-        self.audit("system", "user_revoked", oid, &detail);
-        Ok(())
-    }
-
-    pub fn mark_needs_sign_in(&self, oid: &str) {
-        if let Err(e) = self
-            .store
-            .set_user_status(oid, UserStatus::NeedsSignIn, self.now())
-        {
-            tracing::error!(error = %e, "cannot mark identity as needing sign-in");
-        }
-        self.audit("system", "needs_signin", oid, "refresh refused");
     }
 
     /// Creates or updates the user from a validated sign-in, seals the refresh token and binds

@@ -249,18 +249,41 @@ impl Store {
         })
     }
 
-    /// Marks a job as uploading and counts the attempt; returns the new attempt count.
-    pub fn start_job_attempt(&self, id: Uuid, at: DateTime<Utc>) -> Result<u32, StoreError> {
+    /// Claims a queued job for upload in one statement (SQLite serialises it across
+    /// processes, so exactly one claimant wins): marks it uploading, counts the attempt and
+    /// records the lease. `None` when the job is not queued (any more): someone else has it.
+    pub fn claim_job(
+        &self,
+        id: Uuid,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<u32>, StoreError> {
         self.with(|c| {
-            c.query_row(
+            Ok(c.query_row(
                 "UPDATE jobs SET state = 'uploading', attempts = attempts + 1,
-                     next_attempt_at = NULL, updated_at = ?2
-                 WHERE id = ?1 RETURNING attempts",
-                params![id.to_string(), ts(at)],
+                     next_attempt_at = NULL, lease_owner = ?2, lease_until = ?3, updated_at = ?4
+                 WHERE id = ?1 AND state = 'queued' RETURNING attempts",
+                params![id.to_string(), owner, ts(lease_until), ts(at)],
                 |r| r.get(0),
             )
-            .optional()?
-            .ok_or_else(|| StoreError::JobNotFound(id.to_string()))
+            .optional()?)
+        })
+    }
+
+    /// Extends the lease of a job `owner` is uploading; false if it no longer holds it.
+    pub fn renew_job_lease(
+        &self,
+        id: Uuid,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "UPDATE jobs SET lease_until = ?3
+                 WHERE id = ?1 AND lease_owner = ?2 AND state = 'uploading'",
+                params![id.to_string(), owner, ts(lease_until)],
+            )? > 0)
         })
     }
 
@@ -344,14 +367,38 @@ impl Store {
         )
     }
 
-    /// At start-up: jobs left `uploading` by a crash or power cut go back to the queue, keeping
-    /// their upload URL so they resume where they stopped. Returns how many.
-    pub fn requeue_interrupted(&self, at: DateTime<Utc>) -> Result<usize, StoreError> {
-        self.with(|c| {
-            Ok(c.execute(
-                "UPDATE jobs SET state = 'queued', updated_at = ?1 WHERE state = 'uploading'",
-                [ts(at)],
-            )?)
+    /// Jobs left `uploading` by a holder that is gone (`holder_alive` says no: crash, kill -9,
+    /// power cut) or whose lease ran out go back to the queue, keeping their upload URL so they
+    /// resume where they stopped. A job a live process holds stays. Returns how many.
+    pub fn requeue_interrupted(
+        &self,
+        at: DateTime<Utc>,
+        holder_alive: impl Fn(&str) -> bool,
+    ) -> Result<usize, StoreError> {
+        self.with_transaction(|tx| {
+            let leases: Vec<(String, Option<String>, Option<String>)> = {
+                let mut stmt = tx.prepare(
+                    "SELECT id, lease_owner, lease_until FROM jobs WHERE state = 'uploading'",
+                )?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let now = ts(at);
+            let mut requeued = 0;
+            for (id, owner, until) in leases {
+                // Timestamps are fixed-width RFC 3339 text: text order is time order.
+                let expired = until.as_deref().is_none_or(|u| u <= now.as_str());
+                let held = owner.as_deref().is_some_and(&holder_alive);
+                if expired || !held {
+                    requeued += tx.execute(
+                        "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL,
+                             updated_at = ?2
+                         WHERE id = ?1 AND state = 'uploading'",
+                        params![id, now],
+                    )?;
+                }
+            }
+            Ok(requeued)
         })
     }
 
@@ -430,7 +477,10 @@ mod tests {
         let first = s.next_queued_job(at(10)).unwrap().unwrap();
         assert_eq!(first.id, Uuid::from_u128(1));
 
-        assert_eq!(s.start_job_attempt(first.id, at(10)).unwrap(), 1);
+        assert_eq!(
+            s.claim_job(first.id, "1:1", at(11), at(10)).unwrap(),
+            Some(1)
+        );
         s.set_job_upload_url(first.id, Some("https://upload.example/session"), at(10))
             .unwrap();
         s.retry_job_later(first.id, "503 Service Unavailable", at(12), at(10))
@@ -449,7 +499,10 @@ mod tests {
         assert_eq!(again.last_error.as_deref(), Some("503 Service Unavailable"));
         assert!(!format!("{again:?}").contains("upload.example"));
 
-        assert_eq!(s.start_job_attempt(first.id, at(12)).unwrap(), 2);
+        assert_eq!(
+            s.claim_job(first.id, "1:1", at(13), at(12)).unwrap(),
+            Some(2)
+        );
         s.complete_job(first.id, "01ITEM", Some("https://contoso/x.pdf"), at(13))
             .unwrap();
         let done = s.job(first.id).unwrap().unwrap();
@@ -469,10 +522,11 @@ mod tests {
         s.requeue_job(a, at(11)).unwrap();
         assert_eq!(s.job(a).unwrap().unwrap().state, JobState::Queued);
 
-        s.start_job_attempt(b, at(11)).unwrap();
+        s.claim_job(b, "1:1", at(20), at(11)).unwrap();
         s.set_job_state(a, JobState::Uploading, at(11)).unwrap();
         assert_eq!(s.next_queued_job(at(11)).unwrap(), None);
-        assert_eq!(s.requeue_interrupted(at(12)).unwrap(), 2);
+        // b's holder is gone, a has no lease at all: both go back.
+        assert_eq!(s.requeue_interrupted(at(12), |_| false).unwrap(), 2);
         assert!(s.next_queued_job(at(12)).unwrap().is_some());
 
         assert_eq!(s.list_jobs(1).unwrap().len(), 1);
@@ -482,5 +536,30 @@ mod tests {
             s.fail_job(a, "x", at(12)),
             Err(StoreError::JobNotFound(_))
         ));
+    }
+
+    #[test]
+    fn one_claimant_wins_and_a_live_holder_keeps_its_job() {
+        let s = store();
+        let a = s.insert_job(&new_job(1), at(9)).unwrap().id;
+        assert_eq!(s.claim_job(a, "panel", at(11), at(10)).unwrap(), Some(1));
+        assert_eq!(
+            s.claim_job(a, "cli", at(11), at(10)).unwrap(),
+            None,
+            "a second claimant gets nothing"
+        );
+        // The holder lives and its lease runs: the job stays with it.
+        let alive = |o: &str| o == "panel";
+        assert_eq!(s.requeue_interrupted(at(10), alive).unwrap(), 0);
+        assert!(s.renew_job_lease(a, "panel", at(12)).unwrap());
+        assert!(!s.renew_job_lease(a, "cli", at(12)).unwrap());
+        assert_eq!(s.requeue_interrupted(at(11), alive).unwrap(), 0);
+        // A lease that ran out is lost even by a live (but hung) holder.
+        assert_eq!(s.requeue_interrupted(at(12), alive).unwrap(), 1);
+        assert_eq!(s.job(a).unwrap().unwrap().state, JobState::Queued);
+        assert!(!s.renew_job_lease(a, "panel", at(13)).unwrap());
+        // The next claimant gets it, attempt 2; its holder dies: back at once.
+        assert_eq!(s.claim_job(a, "cli", at(20), at(12)).unwrap(), Some(2));
+        assert_eq!(s.requeue_interrupted(at(13), |_| false).unwrap(), 1);
     }
 }

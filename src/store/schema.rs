@@ -97,7 +97,13 @@ CREATE TABLE panel_lockout (
 ) STRICT;
 "#;
 
-static MIGRATIONS: &[M<'static>] = &[M::up(V1).foreign_key_check(), M::up(V2)];
+/// Upload leases: which process holds a job it is uploading, and until when (workflow::lease).
+const V3: &str = r#"
+ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+ALTER TABLE jobs ADD COLUMN lease_until TEXT;
+"#;
+
+static MIGRATIONS: &[M<'static>] = &[M::up(V1).foreign_key_check(), M::up(V2), M::up(V3)];
 
 /// The `user_version` a database has once every migration ran.
 pub(super) fn latest_version() -> usize {

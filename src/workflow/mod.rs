@@ -1,4 +1,5 @@
 //! Scan workflows: definitions, file-name templates, the durable outbox that delivers jobs.
 
+pub mod lease;
 pub mod outbox;
 pub mod template;

@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use uuid::Uuid;
 
+use super::lease::{self, LeaseOwner};
 use crate::graph::{
     DriveItem, DriveTarget, FragmentSize, GraphClient, GraphError, ProgressFn, RetryPolicy,
     SessionStore, SiteRef, SiteResolver, TokenSource, UploadRequest, UploadUrl, Uploader,
@@ -98,6 +99,42 @@ pub enum Outcome {
     Skipped,
 }
 
+/// Renews a job's lease every [`lease::RENEW_EVERY`] of real time until dropped. A thread of
+/// its own: SQLite blocks, and the renewal must follow the wall clock, not tokio's (tests run
+/// deliveries on a paused clock).
+struct LeaseRenewer {
+    /// Dropping it disconnects the channel, which wakes the thread and ends it.
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl LeaseRenewer {
+    fn start(store: Store, job: Uuid, owner: LeaseOwner) -> LeaseRenewer {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("outbox-lease".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(lease::RENEW_EVERY)
+                {
+                    match store.renew_job_lease(job, owner.as_str(), lease_end(Utc::now())) {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(%job, "upload lease lost"),
+                        Err(e) => tracing::warn!(%job, error = %e, "cannot renew the upload lease"),
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            // Without renewal the lease still holds for [`lease::LEASE`].
+            tracing::warn!(%job, error = %e, "cannot start the lease renewal");
+        }
+        LeaseRenewer { _stop: stop }
+    }
+}
+
+fn lease_end(now: DateTime<Utc>) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(lease::LEASE).unwrap_or(chrono::Duration::MAX)
+}
+
 /// Counts of one [`Outbox::run_due`] pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunSummary {
@@ -141,6 +178,8 @@ pub struct Outbox {
     fragment: FragmentSize,
     threshold: u64,
     job_backoff: Duration,
+    /// This process, as the holder of the jobs it claims (see [`lease`]).
+    owner: LeaseOwner,
 }
 
 impl Outbox {
@@ -153,6 +192,7 @@ impl Outbox {
             fragment: FragmentSize::DEFAULT,
             threshold: SESSION_THRESHOLD,
             job_backoff: JOB_BACKOFF,
+            owner: LeaseOwner::this_process(),
         }
     }
 
@@ -203,10 +243,29 @@ impl Outbox {
         if job.state != JobState::Queued {
             return Ok(Outcome::Skipped);
         }
-        let attempt = self.store.start_job_attempt(job.id, Utc::now())?;
+        // The claim in SQLite is what keeps another process (the panel and a technician's
+        // `outbox run`) off this job; the in-process claim above only saves the query.
+        let now = Utc::now();
+        let Some(attempt) =
+            self.store
+                .claim_job(job.id, self.owner.as_str(), lease_end(now), now)?
+        else {
+            return Ok(Outcome::Skipped);
+        };
         tracing::info!(job = %job.id, attempt, "delivering");
+        let renewer = LeaseRenewer::start(self.store.clone(), job.id, self.owner.clone());
         let result = self.upload(&job, tokens, progress).await;
+        drop(renewer);
         self.record(&job, attempt, result)
+    }
+
+    /// Puts back in the queue the jobs whose uploader is gone (crash, kill -9, power cut, in
+    /// this process or another) or whose lease ran out; a job another live process is
+    /// uploading stays with it. Returns how many.
+    pub fn requeue_abandoned(&self) -> Result<usize, OutboxError> {
+        Ok(self
+            .store
+            .requeue_interrupted(Utc::now(), lease::holder_alive)?)
     }
 
     async fn upload(
@@ -341,6 +400,8 @@ impl Outbox {
         tokens_for: &(dyn Fn(&str) -> Arc<dyn TokenSource> + Send + Sync),
     ) -> Result<RunSummary, OutboxError> {
         let mut summary = RunSummary::default();
+        // A job whose uploader died since the last pass is due again.
+        self.requeue_abandoned()?;
         let mut seen = HashSet::new();
         while let Some(job) = self.store.next_queued_job(Utc::now())? {
             if !seen.insert(job.id) {
