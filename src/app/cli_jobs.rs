@@ -190,6 +190,11 @@ async fn run_outbox(config: Config, opts: RunOptions) -> Result<(RunSummary, usi
             return Ok((total, 0));
         };
         let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        if s == RunSummary::default() && wait.is_zero() {
+            // Nothing of ours moved: what is due is held by another uploader (the panel) on
+            // this state directory. Look again shortly instead of spinning.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         if wait > opts.max_wait {
             let left = services
                 .store

@@ -645,10 +645,19 @@ fn refresh_grant(
     let (user, scopes) = {
         let mut guard = shared.state();
         let state = &mut *guard;
-        let Some(grant) = state.refresh_tokens.get(&hash) else {
+        let reused = state
+            .spent_refresh_tokens
+            .get(&hash)
+            .filter(|(at, _)| {
+                shared
+                    .refresh_reuse_window
+                    .is_some_and(|w| now.duration_since(*at) <= w)
+            })
+            .map(|(_, g)| g.clone());
+        let Some(grant) = state.refresh_tokens.get(&hash).cloned().or(reused) else {
             return Err(if state.revoked_refresh_tokens.contains(&hash) {
                 invalid(50173, "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.")
-            } else if state.spent_refresh_tokens.contains(&hash) {
+            } else if state.spent_refresh_tokens.contains_key(&hash) {
                 invalid(70000, "The provided value for the input parameter 'refresh_token' is not valid. The refresh token was already redeemed and has been replaced.")
             } else {
                 invalid(9002313, "Invalid request. Request is malformed or invalid.")
@@ -675,8 +684,9 @@ fn refresh_grant(
         let scopes = requested_scopes.unwrap_or_else(|| grant.scopes.clone());
         // A disabled or deleted user fails without using up the token, as in Entra.
         let user = usable_user(state.user(&oid), &oid, shared, headers)?;
-        state.refresh_tokens.remove(&hash);
-        state.spent_refresh_tokens.insert(hash);
+        if let Some(grant) = state.refresh_tokens.remove(&hash) {
+            state.spent_refresh_tokens.insert(hash, (now, grant));
+        }
         state.stats.refresh_grants += 1;
         (user, scopes)
     };

@@ -128,6 +128,10 @@ pub struct SimOptions {
     pub access_token_lifetime_secs: u64,
     /// Refresh tokens unused for longer than this fail with AADSTS700082.
     pub refresh_token_max_inactive: Duration,
+    /// How long a rotated-away refresh token may still be redeemed. `None` (the default): not
+    /// at all, stricter than Entra, which keeps honouring the previous token for a while; the
+    /// panel must be correct under both.
+    pub refresh_reuse_window: Option<Duration>,
     /// SharePoint sites; their libraries land in `drive_dir/sites/<site>/<library>/<path>`.
     pub sites: Vec<SimSite>,
     /// An upload session expires this long after its creation or its last fragment.
@@ -150,6 +154,7 @@ impl SimOptions {
             device_code_expires_secs: 900,
             access_token_lifetime_secs: 3600,
             refresh_token_max_inactive: Duration::from_secs(90 * 24 * 60 * 60),
+            refresh_reuse_window: None,
             sites: Vec::new(),
             upload_session_lifetime: Duration::from_secs(15 * 60),
             children_page_size: 200,
@@ -253,6 +258,7 @@ impl SimCloud {
             expires: Duration::from_secs(opts.device_code_expires_secs),
             access_token_lifetime: Duration::from_secs(opts.access_token_lifetime_secs.max(60)),
             refresh_max_inactive: opts.refresh_token_max_inactive,
+            refresh_reuse_window: opts.refresh_reuse_window,
             keys: RwLock::new(keys),
             state: Mutex::new(State {
                 users: opts.users,
@@ -416,6 +422,8 @@ impl SimCloud {
             state.refresh_tokens.remove(hash);
             state.revoked_refresh_tokens.insert(hash.clone());
         }
+        // Revocation also ends the reuse window of the user's rotated-away tokens.
+        state.spent_refresh_tokens.retain(|_, (_, g)| g.oid != oid);
         hashes.len()
     }
 

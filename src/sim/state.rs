@@ -31,6 +31,7 @@ pub(crate) struct Shared {
     pub expires: Duration,
     pub access_token_lifetime: Duration,
     pub refresh_max_inactive: Duration,
+    pub refresh_reuse_window: Option<Duration>,
     pub keys: RwLock<KeyRing>,
     pub state: Mutex<State>,
     /// Serialises the last step of uploads (name choice + rename) so two uploads of the same name
@@ -52,7 +53,7 @@ pub(crate) struct State {
     /// By SHA-256 of the token: the sim never keeps refresh tokens in clear either.
     pub refresh_tokens: HashMap<String, RefreshGrant>,
     /// Hashes of refresh tokens that were redeemed (rotated away).
-    pub spent_refresh_tokens: HashSet<String>,
+    pub spent_refresh_tokens: HashMap<String, (Instant, RefreshGrant)>,
     /// Hashes of refresh tokens revoked by an admin action.
     pub revoked_refresh_tokens: HashSet<String>,
     /// Test hook: the next refresh grant mints its tokens for this oid instead of the grant's
@@ -176,6 +177,7 @@ pub(crate) enum CodeStatus {
     Redeemed,
 }
 
+#[derive(Clone)]
 pub(crate) struct RefreshGrant {
     pub oid: String,
     pub client_id: String,
