@@ -318,7 +318,8 @@ pub enum WedgeDevice {
 #[serde(default, deny_unknown_fields)]
 pub struct PcscConfig {
     pub enabled: bool,
-    /// APDU sent to read the card number, as hex; the default is "get UID".
+    /// APDU sent to read the card number, as hex, when a card refuses GET DATA ("get UID",
+    /// the default, always tried first). A card that answers neither is refused.
     pub apdu: String,
 }
 

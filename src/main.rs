@@ -11,6 +11,7 @@ use mfp_kiosk::admin;
 use mfp_kiosk::app::{self, cli_jobs, ui_bridge, Input, ViewSink};
 use mfp_kiosk::config::Config;
 use mfp_kiosk::kiosk::Event;
+use mfp_kiosk::readers::ReaderEvent;
 use secrecy::SecretString;
 
 /// The config the device uses when no --config is given.
@@ -197,9 +198,14 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
     let running = runtime.block_on(app::start(config, demo, sink))?;
     // Badge readers (PC/SC, keyboard wedge) run on their own threads and tap into the machine.
     let reader_handle = running.handle.clone();
-    let readers = mfp_kiosk::readers::start(&readers_config, move |read| {
-        reader_handle.event(Event::CardRead {
-            card: SecretString::from(read.raw),
+    let readers = mfp_kiosk::readers::start(&readers_config, move |event| {
+        reader_handle.event(match event {
+            ReaderEvent::Card(read) => Event::CardRead {
+                card: SecretString::from(read.raw),
+            },
+            // The reason stays in the reader's status for the technician; the panel only
+            // refuses the badge.
+            ReaderEvent::Unreadable { .. } => Event::CardUnreadable,
         });
     })
     .context("cannot start the badge readers")?;

@@ -19,7 +19,7 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::Duration;
 
 use mfp_kiosk::readers::pcsc::{PcscHandle, PcscReader, PcscSettings, PcscStatus, ServiceState};
-use mfp_kiosk::readers::{CardRead, CardSource};
+use mfp_kiosk::readers::{CardSource, ReaderEvent, UnreadableReason};
 use support::pcscd::{self, Pcscd, Vpcd};
 use support::vcard::{InsertedCard, VirtualCard};
 
@@ -29,7 +29,7 @@ const UID_A: [u8; 7] = [0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6];
 const UID_B: [u8; 4] = [0xDE, 0xAD, 0xBE, 0xEF];
 const UID_C: [u8; 7] = [0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66];
 
-fn spawn(settings: PcscSettings) -> (PcscHandle, Receiver<CardRead>) {
+fn spawn(settings: PcscSettings) -> (PcscHandle, Receiver<ReaderEvent>) {
     let _ = pcscd::socket_path();
     let (tx, rx) = channel();
     let handle = PcscReader::spawn(settings, move |read| {
@@ -39,16 +39,35 @@ fn spawn(settings: PcscSettings) -> (PcscHandle, Receiver<CardRead>) {
     (handle, rx)
 }
 
-fn next_uid(rx: &Receiver<CardRead>, pcscd: Option<&Pcscd>) -> String {
+fn next_event(rx: &Receiver<ReaderEvent>, pcscd: Option<&Pcscd>) -> ReaderEvent {
     match rx.recv_timeout(WAIT) {
-        Ok(read) => {
+        Ok(event) => event,
+        Err(e) => panic!(
+            "no reader event ({e}); pcscd log:\n{}",
+            pcscd.map(Pcscd::log).unwrap_or_default()
+        ),
+    }
+}
+
+fn next_uid(rx: &Receiver<ReaderEvent>, pcscd: Option<&Pcscd>) -> String {
+    match next_event(rx, pcscd) {
+        ReaderEvent::Card(read) => {
             assert_eq!(read.source, CardSource::Pcsc);
             read.raw
         }
-        Err(e) => panic!(
-            "no card event ({e}); pcscd log:\n{}",
-            pcscd.map(Pcscd::log).unwrap_or_default()
-        ),
+        other => panic!("expected a card read, got {other:?}"),
+    }
+}
+
+/// The next event must be an unreadable card; returns why.
+fn next_unreadable(rx: &Receiver<ReaderEvent>, pcscd: Option<&Pcscd>) -> UnreadableReason {
+    match next_event(rx, pcscd) {
+        ReaderEvent::Unreadable { source, reason } => {
+            assert_eq!(source, CardSource::Pcsc);
+            reason
+        }
+        // Before the fix, the ATR came back here as the card's "number".
+        ReaderEvent::Card(read) => panic!("a card without a UID was read as a number: {read:?}"),
     }
 }
 
@@ -126,9 +145,68 @@ fn one_event_per_tap_and_removal_rearms() {
 }
 
 #[test]
-fn without_get_data_the_configured_apdu_then_the_atr_is_used() {
+fn a_card_without_a_uid_is_refused_never_read_as_its_atr() {
     let _turn = pcscd::serial();
-    if !pcscd::available("without_get_data_the_configured_apdu_then_the_atr_is_used") {
+    if !pcscd::available("a_card_without_a_uid_is_refused_never_read_as_its_atr") {
+        return;
+    }
+    let reader = Vpcd::new("No UID Reader");
+    let mut daemon = Pcscd::start(&[&reader]);
+    daemon.wait_readers(2, WAIT);
+    // No fallback APDU configured (the default, GET DATA only).
+    let (h, rx) = spawn(PcscSettings::default());
+    let (slot0, slot1) = watched(&h, &reader);
+
+    // Two cards of the same product (same ATR) that both refuse GET DATA with 6A 81.
+    let mut first = VirtualCard::with_uid(&UID_A);
+    first.get_data = false;
+    let mut second = VirtualCard::with_uid(&UID_B);
+    second.get_data = false;
+    assert_eq!(first.atr, second.atr);
+
+    let a = first.insert(reader.slot(0)).unwrap();
+    assert_eq!(
+        next_unreadable(&rx, Some(&daemon)),
+        UnreadableReason::StatusWord(0x6A, 0x81)
+    );
+    assert_eq!(a.uid_requests(), 1, "GET DATA was tried");
+    let s = h.status();
+    assert_eq!(
+        s.last_failure.get(&slot0),
+        Some(&UnreadableReason::StatusWord(0x6A, 0x81)),
+        "{s:?}"
+    );
+    assert_eq!((s.cards_read, s.failed_reads), (0, 1));
+
+    // Still one event per tap: the card lying there is not refused again and again.
+    assert!(a.wait_for_presence_polls(2, WAIT), "pcscd stopped polling");
+    let b = second.insert(reader.slot(1)).unwrap();
+    assert_eq!(
+        next_unreadable(&rx, Some(&daemon)),
+        UnreadableReason::StatusWord(0x6A, 0x81)
+    );
+    assert_eq!(h.status().last_failure.len(), 2);
+    take_off(&h, b, &slot1);
+
+    // A readable card afterwards reads normally; the reader's last failure stays on record.
+    let _c = VirtualCard::with_uid(&UID_C)
+        .insert(reader.slot(1))
+        .unwrap();
+    assert_eq!(next_uid(&rx, Some(&daemon)), hex(&UID_C));
+    let s = h.status();
+    assert_eq!(s.cards_read, 1);
+    assert_eq!(
+        s.last_failure.get(&slot1),
+        Some(&UnreadableReason::StatusWord(0x6A, 0x81))
+    );
+    assert!(rx.try_recv().is_err(), "an unexpected extra event");
+    h.stop().unwrap();
+}
+
+#[test]
+fn without_get_data_the_configured_apdu_is_used_and_never_the_atr() {
+    let _turn = pcscd::serial();
+    if !pcscd::available("without_get_data_the_configured_apdu_is_used_and_never_the_atr") {
         return;
     }
     let reader = Vpcd::new("Fallback Reader");
@@ -148,10 +226,15 @@ fn without_get_data_the_configured_apdu_then_the_atr_is_used() {
     assert_eq!(next_uid(&rx, Some(&daemon)), "12345678");
     assert_eq!(inserted.uid_requests(), 1, "GET DATA is tried first");
 
+    // Neither GET DATA (6A 81) nor the configured command (6D 00, instruction not supported):
+    // refused, with the status word of the last command tried.
     let mut bare = VirtualCard::with_uid(&UID_B);
     bare.get_data = false;
     let _bare = bare.insert(reader.slot(1)).unwrap();
-    assert_eq!(next_uid(&rx, Some(&daemon)), hex(&bare.atr));
+    assert_eq!(
+        next_unreadable(&rx, Some(&daemon)),
+        UnreadableReason::StatusWord(0x6D, 0x00)
+    );
     h.stop().unwrap();
 }
 

@@ -14,6 +14,10 @@ const NOTICE_TTL: Duration = Duration::from_secs(8);
 const MIN_TYPED_BADGE: usize = 4;
 /// Longest badge number the PIN pad accepts.
 const MAX_TYPED_BADGE: usize = 32;
+/// Shown for a badge tap where `pin.login_mode = "pin"`.
+const CARDS_OFF: &str = "Badge sign-in is turned off here. Use the PIN pad.";
+/// Shown when a badge was tapped whose reader could get no number from it.
+const UNREADABLE_BADGE: &str = "This badge type can't be read here; ask your technician.";
 
 /// Which sign-in paths the panel offers (config `pin.login_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +164,10 @@ pub enum Event {
     CardRead {
         card: SecretString,
     },
+    /// A card was tapped but the reader got no number from it (no UID): it is refused. The
+    /// reason stays with the reader's status; the walk-up user only learns the badge type
+    /// does not work here.
+    CardUnreadable,
     StartPin,
     PinDigit(u8),
     PinBackspace,
@@ -342,6 +350,7 @@ impl Kiosk {
                 self.last_activity = now;
                 Vec::new()
             }
+            Event::CardUnreadable => self.on_unreadable_card(now),
             other => {
                 self.last_activity = now;
                 self.on_input(other, now)
@@ -574,11 +583,7 @@ impl Kiosk {
     fn on_card_while_signed_out(&mut self, card: SecretString, now: Instant) -> Vec<Effect> {
         if !self.settings.login_mode.cards_allowed() {
             self.screen = Screen::Idle;
-            self.notify(
-                "Badge sign-in is turned off here. Use the PIN pad.".into(),
-                true,
-                now,
-            );
+            self.notify(CARDS_OFF.into(), true, now);
             return Vec::new();
         }
         if card.expose_secret().is_empty() {
@@ -593,6 +598,28 @@ impl Kiosk {
             card,
             typed: false,
         }]
+    }
+
+    /// Signed out (idle, PIN pad), an unreadable badge gets a plain answer and counts as
+    /// someone at the panel. Anywhere else it is ignored altogether, not even as activity: a
+    /// stray card near the reader must neither end nor prolong a session, nor disturb a
+    /// sign-in in flight.
+    fn on_unreadable_card(&mut self, now: Instant) -> Vec<Effect> {
+        if !matches!(
+            self.screen,
+            Screen::Idle | Screen::EnterBadge | Screen::EnterPin { .. }
+        ) {
+            return Vec::new();
+        }
+        self.last_activity = now;
+        let text = if self.settings.login_mode.cards_allowed() {
+            UNREADABLE_BADGE
+        } else {
+            // No badge works here; say that rather than blame this badge's type.
+            CARDS_OFF
+        };
+        self.notify(text.into(), true, now);
+        Vec::new()
     }
 
     fn submit_badge(&mut self, now: Instant) -> Vec<Effect> {

@@ -1,7 +1,12 @@
-//! Card readers: every source emits the same CardRead event.
+//! Card readers: every source emits the same [`ReaderEvent`]s.
 //!
-//! A reader adapter turns whatever its hardware produces into a [`CardRead`] carrying the raw
-//! card number exactly as read; normalisation and hashing are `auth::card`'s job. Sources:
+//! A reader adapter turns whatever its hardware produces into a [`ReaderEvent::Card`] with a
+//! [`CardRead`] carrying the raw card number exactly as read; normalisation and hashing are
+//! `auth::card`'s job. A card the reader sees but cannot get a number from (a PC/SC card that
+//! answers no UID) is a [`ReaderEvent::Unreadable`] with an [`UnreadableReason`] and no card
+//! data at all: such a card is refused, never identified by something else about it. (The ATR,
+//! in particular, names a card *product*: every card of that model has the same one, so taking
+//! it as a number would let one linked card sign in every card of its model.) Sources:
 //!
 //! - keyboard-wedge (HID) badge readers, which "type" the number and press Enter: the
 //!   [`wedge::WedgeDecoder`] turns key bursts into numbers and rejects human typing, and
@@ -11,7 +16,8 @@
 //! - the demo's simulated reader.
 //!
 //! [`start`] starts the readers the configuration asks for; each runs on its own thread and
-//! hands every read to the same callback.
+//! hands every event to the same callback. The last unreadable card per PC/SC reader stays in
+//! [`ReaderHandles::pcsc_status`] for a diagnostics page.
 //!
 //! The raw number is a secret: it is never logged, and `Debug` shows only its length and last
 //! two characters.
@@ -44,6 +50,13 @@ pub struct ReaderHandles {
 }
 
 impl ReaderHandles {
+    /// A snapshot of the PC/SC reader thread (pcscd state, readers, counters, and
+    /// `last_failure`: the last [`UnreadableReason`] per reader) for a diagnostics page;
+    /// `None` when PC/SC is off. Holds no card data.
+    pub fn pcsc_status(&self) -> Option<pcsc::PcscStatus> {
+        self.pcsc.as_ref().map(pcsc::PcscHandle::status)
+    }
+
     /// Stops every reader and waits for its thread.
     pub fn stop(self) -> Result<(), ReaderError> {
         let ReaderHandles { pcsc, hid } = self;
@@ -55,12 +68,12 @@ impl ReaderHandles {
 }
 
 /// Starts the PC/SC reader when `readers.pcsc.enabled` and the keyboard-wedge reader when
-/// `readers.keyboard_wedge` is set. Both call `on_card` from their own thread. A reader or a
+/// `readers.keyboard_wedge` is set. Both call `on_event` from their own thread. A reader or a
 /// pcscd that is not there yet is waited for, so this fails only on bad configuration or when
 /// a thread cannot be created.
 pub fn start(
     config: &ReadersConfig,
-    on_card: impl Fn(CardRead) + Send + Sync + 'static,
+    on_event: impl Fn(ReaderEvent) + Send + Sync + 'static,
 ) -> Result<ReaderHandles, ReaderError> {
     let pcsc_settings = config
         .pcsc
@@ -73,15 +86,18 @@ pub fn start(
         .map(|w| Ok::<_, ConfigError>((w.device_selector()?, hid::HidSettings::from_config(w))))
         .transpose()?;
 
-    let on_card: Arc<dyn Fn(CardRead) + Send + Sync> = Arc::new(on_card);
+    let on_event: Arc<dyn Fn(ReaderEvent) + Send + Sync> = Arc::new(on_event);
     let mut handles = ReaderHandles::default();
     if let Some(settings) = pcsc_settings {
-        let f = Arc::clone(&on_card);
-        handles.pcsc = Some(pcsc::PcscReader::spawn(settings, move |r| f(r))?);
+        let f = Arc::clone(&on_event);
+        handles.pcsc = Some(pcsc::PcscReader::spawn(settings, move |e| f(e))?);
     }
     if let Some((selector, settings)) = wedge {
-        let f = Arc::clone(&on_card);
-        handles.hid = Some(hid::HidReader::spawn(selector, settings, move |r| f(r))?);
+        // A wedge reader only ever types a number: it has no unreadable cards to report.
+        let f = Arc::clone(&on_event);
+        handles.hid = Some(hid::HidReader::spawn(selector, settings, move |r| {
+            f(ReaderEvent::Card(r))
+        })?);
     }
     Ok(handles)
 }
@@ -92,6 +108,45 @@ pub enum CardSource {
     Wedge,
     Pcsc,
     Simulated,
+}
+
+/// What a reader reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReaderEvent {
+    /// A card with a number.
+    Card(CardRead),
+    /// A card was presented but gave no number; it must be refused, not identified otherwise.
+    Unreadable {
+        source: CardSource,
+        reason: UnreadableReason,
+    },
+}
+
+/// Why a presented card gave no number. Never carries card bytes: a status word says what
+/// the card answered, not which card it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnreadableReason {
+    /// No UID came back: the command got no answer, an answer too short to hold a status
+    /// word, or `90 00` with no data.
+    NoUidAnswer,
+    /// The card (or the reader on its behalf) refused the command with this ISO 7816 status
+    /// word, e.g. `6A 81` (function not supported) from cards without GET DATA.
+    StatusWord(u8, u8),
+}
+
+/// For logs and the technician's diagnostics page.
+impl std::fmt::Display for UnreadableReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnreadableReason::NoUidAnswer => f.write_str("the card gave no UID"),
+            UnreadableReason::StatusWord(sw1, sw2) => {
+                write!(
+                    f,
+                    "the card refused the UID command (status {sw1:02X} {sw2:02X})"
+                )
+            }
+        }
+    }
 }
 
 /// One card presented to a reader.
@@ -139,6 +194,19 @@ mod tests {
         assert!(!shown.contains("42133"));
         let pretty = format!("{read:#?}");
         assert!(!pretty.contains("0004213"), "{pretty}");
+    }
+
+    #[test]
+    fn unreadable_reasons_read_plainly() {
+        assert_eq!(
+            UnreadableReason::StatusWord(0x6A, 0x81).to_string(),
+            "the card refused the UID command (status 6A 81)"
+        );
+        assert_eq!(
+            UnreadableReason::NoUidAnswer.to_string(),
+            "the card gave no UID"
+        );
+        assert_eq!(ReaderHandles::default().pcsc_status(), None);
     }
 
     #[test]

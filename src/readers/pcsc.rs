@@ -1,10 +1,14 @@
-//! PC/SC contactless readers through pcscd: one [`CardRead`] per card tap.
+//! PC/SC contactless readers through pcscd: one [`ReaderEvent`] per card tap.
 //!
 //! A [`PcscReader`] runs on its own thread. It watches every reader pcscd knows, plus the
 //! `\\?PnP?\Notification` pseudo reader so readers plugged in later are watched too, and blocks
 //! in `SCardGetStatusChange` without a timeout. When a card arrives it connects, sends
 //! `FF CA 00 00 00` (GET DATA: UID) and takes the answer when the status word is `90 00`;
-//! cards or readers without GET DATA fall back to the configured APDU, then to the ATR.
+//! when GET DATA is refused it sends the configured APDU, if there is one. A card that
+//! answers neither with data is [`ReaderEvent::Unreadable`] (the status word, never card
+//! bytes), and the reason is kept per reader in [`PcscStatus::last_failure`]. The ATR is never
+//! used as a number: it identifies a card product, not a card, so every card of a model would
+//! sign in as whoever linked the first one.
 //!
 //! One event per tap: pcscd counts insertions and removals per reader (the upper 16 bits of
 //! the event state), so a card that stays on the reader is read once however often the thread
@@ -19,7 +23,7 @@
 //! UIDs are card numbers and so secrets: they are never logged; the thread keeps only a hash
 //! of the last UID per reader.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -29,7 +33,7 @@ use std::time::{Duration, Instant};
 use ::pcsc::{Context, Protocols, ReaderState, Scope, ShareMode, State};
 use sha2::{Digest, Sha256};
 
-use super::{CardRead, CardSource};
+use super::{CardRead, CardSource, ReaderEvent, UnreadableReason};
 use crate::config::{ConfigError, PcscConfig};
 
 /// `FF CA 00 00 00`: PC/SC part 3 GET DATA, "UID of the card".
@@ -47,8 +51,8 @@ pub enum PcscError {
 /// How the reader thread reads cards and retries pcscd.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PcscSettings {
-    /// Sent when GET DATA is not supported; `None` (or GET DATA itself) skips straight to the
-    /// ATR.
+    /// Sent when GET DATA is refused; with `None` (or GET DATA itself), such a card is
+    /// unreadable.
     pub fallback_apdu: Option<Vec<u8>>,
     /// First wait before re-establishing a lost pcscd context.
     pub backoff_initial: Duration,
@@ -99,8 +103,12 @@ pub struct PcscStatus {
     pub with_card: Vec<String>,
     /// Cards reported (one per tap).
     pub cards_read: u64,
-    /// Taps whose number could not be read.
+    /// Taps whose number could not be read (unreadable cards, and cards that could not be
+    /// connected to or were taken away during the read).
     pub failed_reads: u64,
+    /// Per reader, why the last unreadable card gave no number, for the technician's reader
+    /// check. Kept after later good reads; a status word, never card data.
+    pub last_failure: BTreeMap<String, UnreadableReason>,
     /// Contexts established so far; more than one means the thread recovered from an outage.
     pub contexts: u64,
     /// The last pcscd error, for the diagnostics screen.
@@ -111,17 +119,18 @@ pub struct PcscStatus {
 pub struct PcscReader;
 
 impl PcscReader {
-    /// Spawns the thread; `on_card` runs on it once per tap and should hand the read on
-    /// quickly (a channel send), since the reader is not watched while it runs.
+    /// Spawns the thread; `on_event` runs on it once per tap (a card read, or a card that
+    /// gave no number) and should hand the event on quickly (a channel send), since the
+    /// reader is not watched while it runs.
     pub fn spawn(
         settings: PcscSettings,
-        on_card: impl Fn(CardRead) + Send + 'static,
+        on_event: impl Fn(ReaderEvent) + Send + 'static,
     ) -> Result<PcscHandle, PcscError> {
         let shared = Arc::new(Shared::default());
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("pcsc-reader".into())
-            .spawn(move || run(&thread_shared, &settings, &on_card))
+            .spawn(move || run(&thread_shared, &settings, &on_event))
             .map_err(PcscError::Spawn)?;
         Ok(PcscHandle {
             shared,
@@ -240,7 +249,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn run(shared: &Shared, settings: &PcscSettings, on_card: &dyn Fn(CardRead)) {
+fn run(shared: &Shared, settings: &PcscSettings, on_event: &dyn Fn(ReaderEvent)) {
     let mut tracker = Tracker::default();
     let mut backoff = settings.backoff_initial;
     while !shared.stopping() {
@@ -261,7 +270,7 @@ fn run(shared: &Shared, settings: &PcscSettings, on_card: &dyn Fn(CardRead)) {
         };
         *lock(&shared.context) = Some(ctx.clone());
         shared.update(|s| s.contexts += 1);
-        let result = watch(shared, &ctx, settings, &mut tracker, on_card, &mut backoff);
+        let result = watch(shared, &ctx, settings, &mut tracker, on_event, &mut backoff);
         lock(&shared.context).take();
         drop(ctx);
         tracker.context_lost(Instant::now());
@@ -293,7 +302,7 @@ fn watch(
     ctx: &Context,
     settings: &PcscSettings,
     tracker: &mut Tracker,
-    on_card: &dyn Fn(CardRead),
+    on_event: &dyn Fn(ReaderEvent),
     backoff: &mut Duration,
 ) -> Result<(), ::pcsc::Error> {
     let mut states = vec![ReaderState::new(::pcsc::PNP_NOTIFICATION(), State::UNAWARE)];
@@ -359,14 +368,27 @@ fn watch(
                         if tracker.accept(&name, &raw, Instant::now()) {
                             tracing::info!(reader = %name, "card read");
                             shared.update(|s| s.cards_read += 1);
-                            on_card(CardRead {
+                            on_event(ReaderEvent::Card(CardRead {
                                 source: CardSource::Pcsc,
                                 raw,
-                            });
+                            }));
                         } else {
                             tracing::debug!(reader = %name, "same card still on the reader");
                         }
                     }
+                    Err(ReadError::Unreadable(reason)) => {
+                        tracing::warn!(reader = %name, %reason, "card refused: no readable UID");
+                        shared.update(|s| {
+                            s.failed_reads += 1;
+                            s.last_failure.insert(name.clone(), reason);
+                        });
+                        on_event(ReaderEvent::Unreadable {
+                            source: CardSource::Pcsc,
+                            reason,
+                        });
+                    }
+                    // The card went before it could be read: nothing to tell the user that a
+                    // second tap would not fix.
                     Err(e) => {
                         tracing::warn!(reader = %name, error = %e, "could not read the card");
                         shared.update(|s| s.failed_reads += 1);
@@ -402,12 +424,24 @@ fn rebuild_states(old: Vec<ReaderState>, names: &[CString]) -> Vec<ReaderState> 
 }
 
 /// Why one card could not be read. Carries no card data.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 enum ReadError {
-    #[error("connecting to the card failed: {0}")]
-    Connect(#[source] ::pcsc::Error),
-    #[error("the card answered neither GET DATA nor the configured APDU and has no ATR")]
-    NoNumber,
+    /// Connecting failed (the card left, another application holds it).
+    Connect(::pcsc::Error),
+    /// The card left or was reset during the exchange.
+    Gone(::pcsc::Error),
+    /// The card is there but answered no UID: refused, and reported.
+    Unreadable(UnreadableReason),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Connect(e) => write!(f, "connecting to the card failed: {e}"),
+            ReadError::Gone(e) => write!(f, "the card went during the read: {e}"),
+            ReadError::Unreadable(reason) => write!(f, "{reason}"),
+        }
+    }
 }
 
 /// Attempts at connecting while another application holds the card briefly.
@@ -426,40 +460,55 @@ fn read_card(ctx: &Context, reader: &CStr, settings: &PcscSettings) -> Result<St
         }
     };
     let mut number = transmit_for_data(&card, &GET_UID_APDU);
-    if number.is_none() {
-        if let Some(apdu) = &settings.fallback_apdu {
-            number = transmit_for_data(&card, apdu);
-        }
+    if let (Err(ReadError::Unreadable(_)), Some(apdu)) = (&number, &settings.fallback_apdu) {
+        number = transmit_for_data(&card, apdu);
     }
-    if number.is_none() {
-        number = card
-            .status2_owned()
-            .ok()
-            .map(|s| s.atr().to_vec())
-            .filter(|atr| !atr.is_empty());
-    }
+    // No further fallback: whatever else a card offers without a command (its ATR above all)
+    // is the same for every card of its kind.
     let _ = card.disconnect(::pcsc::Disposition::LeaveCard);
-    number.map(|b| to_hex(&b)).ok_or(ReadError::NoNumber)
+    number.map(|b| to_hex(&b))
 }
 
-/// Sends `apdu`; returns the response data when the card answered `90 00` with some data.
+/// Sends `apdu`; returns the response data when the card answered `90 00` with some data,
+/// else why not (the status word of the last answer; see [`UnreadableReason`]).
 /// `6C XX` (wrong Le) is answered by resending with Le = XX, as ISO 7816-4 asks.
-fn transmit_for_data(card: &::pcsc::Card, apdu: &[u8]) -> Option<Vec<u8>> {
+fn transmit_for_data(card: &::pcsc::Card, apdu: &[u8]) -> Result<Vec<u8>, ReadError> {
     let mut buf = [0u8; ::pcsc::MAX_BUFFER_SIZE];
-    let resp = card.transmit(apdu, &mut buf).ok()?;
-    match response_data(resp) {
-        Answer::Data(d) => Some(d.to_vec()),
+    match response_data(transmit(card, apdu, &mut buf)?) {
         Answer::WrongLe(le) if apdu.len() == 5 => {
             let mut again = apdu.to_vec();
             again[4] = le;
             let mut buf = [0u8; ::pcsc::MAX_BUFFER_SIZE];
-            let resp = card.transmit(&again, &mut buf).ok()?;
-            match response_data(resp) {
-                Answer::Data(d) => Some(d.to_vec()),
-                _ => None,
-            }
+            data_or_reason(response_data(transmit(card, &again, &mut buf)?))
         }
-        _ => None,
+        answer => data_or_reason(answer),
+    }
+}
+
+fn data_or_reason(answer: Answer<'_>) -> Result<Vec<u8>, ReadError> {
+    match answer {
+        Answer::Data(d) => Ok(d.to_vec()),
+        Answer::WrongLe(le) => Err(ReadError::Unreadable(UnreadableReason::StatusWord(
+            0x6C, le,
+        ))),
+        Answer::Refused(reason) => Err(ReadError::Unreadable(reason)),
+    }
+}
+
+/// One exchange. A card taken away or reset meanwhile is [`ReadError::Gone`]; any other
+/// failure means the card answers nothing we can use.
+fn transmit<'b>(
+    card: &::pcsc::Card,
+    apdu: &[u8],
+    buf: &'b mut [u8],
+) -> Result<&'b [u8], ReadError> {
+    match card.transmit(apdu, buf) {
+        Ok(resp) => Ok(resp),
+        Err(e @ (::pcsc::Error::RemovedCard | ::pcsc::Error::ResetCard)) => Err(ReadError::Gone(e)),
+        Err(e) => {
+            tracing::debug!(error = %e, "transmit failed");
+            Err(ReadError::Unreadable(UnreadableReason::NoUidAnswer))
+        }
     }
 }
 
@@ -467,14 +516,16 @@ fn transmit_for_data(card: &::pcsc::Card, apdu: &[u8]) -> Option<Vec<u8>> {
 enum Answer<'a> {
     Data(&'a [u8]),
     WrongLe(u8),
-    Refused,
+    Refused(UnreadableReason),
 }
 
 fn response_data(resp: &[u8]) -> Answer<'_> {
     match resp {
         [data @ .., 0x90, 0x00] if !data.is_empty() => Answer::Data(data),
         [.., 0x6C, le] => Answer::WrongLe(*le),
-        _ => Answer::Refused,
+        [.., 0x90, 0x00] => Answer::Refused(UnreadableReason::NoUidAnswer),
+        [.., sw1, sw2] => Answer::Refused(UnreadableReason::StatusWord(*sw1, *sw2)),
+        _ => Answer::Refused(UnreadableReason::NoUidAnswer),
     }
 }
 
@@ -672,11 +723,19 @@ mod tests {
             response_data(&[0x04, 0xA1, 0x90, 0x00]),
             Answer::Data(&[0x04, 0xA1])
         );
-        assert_eq!(response_data(&[0x90, 0x00]), Answer::Refused);
-        assert_eq!(response_data(&[0x6A, 0x81]), Answer::Refused);
+        use UnreadableReason::{NoUidAnswer, StatusWord};
+        assert_eq!(response_data(&[0x90, 0x00]), Answer::Refused(NoUidAnswer));
+        assert_eq!(
+            response_data(&[0x6A, 0x81]),
+            Answer::Refused(StatusWord(0x6A, 0x81))
+        );
         assert_eq!(response_data(&[0x6C, 0x07]), Answer::WrongLe(7));
-        assert_eq!(response_data(&[0x04, 0x62, 0x82]), Answer::Refused);
-        assert_eq!(response_data(&[]), Answer::Refused);
+        assert_eq!(
+            response_data(&[0x04, 0x62, 0x82]),
+            Answer::Refused(StatusWord(0x62, 0x82))
+        );
+        assert_eq!(response_data(&[0x6A]), Answer::Refused(NoUidAnswer));
+        assert_eq!(response_data(&[]), Answer::Refused(NoUidAnswer));
     }
 
     #[test]

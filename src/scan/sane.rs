@@ -224,11 +224,37 @@ pub fn devices() -> Result<Vec<SaneDevice>, ScanError> {
 struct Opt {
     index: c_int,
     kind: c_int,
+    /// The descriptor's `size`: for a string option, the bytes of the buffer the backend
+    /// reads (and may write back), its terminating NUL included.
+    size: c_int,
     cap: c_int,
     strings: Vec<String>,
     /// Allowed numbers (already converted from SANE_Fixed).
     words: Vec<f64>,
     range: Option<(f64, f64)>,
+}
+
+/// The buffer for setting string option `name` to `value`: exactly the descriptor's `size`
+/// bytes, `value` followed by zeros. SANE backends copy a string value with `strcpy` into a
+/// buffer of `size` bytes and may write the value back into ours, so a value must leave room
+/// for its NUL within `size`; a longer one is refused here and never reaches the backend.
+fn string_buffer(name: &str, value: &str, size: c_int) -> Result<Box<[u8]>, ScanError> {
+    let size = usize::try_from(size).unwrap_or(0);
+    if value.len() >= size {
+        return Err(ScanError::InvalidOptions(format!(
+            "`{name}` takes at most {} bytes of text, got {} bytes",
+            size.saturating_sub(1),
+            value.len()
+        )));
+    }
+    if value.contains('\0') {
+        return Err(ScanError::InvalidOptions(format!(
+            "`{name}`: the value contains a NUL character"
+        )));
+    }
+    let mut buf = vec![0u8; size].into_boxed_slice();
+    buf[..value.len()].copy_from_slice(value.as_bytes());
+    Ok(buf)
 }
 
 /// A SANE device as a [`Scanner`].
@@ -299,6 +325,7 @@ impl<'a> Session<'a> {
                 let mut opt = Opt {
                     index: i,
                     kind: d.kind,
+                    size: d.size,
                     cap: d.cap,
                     strings: Vec::new(),
                     words: Vec::new(),
@@ -360,8 +387,7 @@ impl<'a> Session<'a> {
                 "`{name}` is not a text option"
             )));
         }
-        let mut buf = value.as_bytes().to_vec();
-        buf.resize(buf.len().max(256), 0);
+        let mut buf = string_buffer(name, value, opt.size)?;
         self.control(&opt, name, buf.as_mut_ptr().cast())
     }
 
@@ -391,14 +417,23 @@ impl<'a> Session<'a> {
                 )))
             }
         };
+        // The backend reads `size` bytes from the pointer: one word only when the option is
+        // a single value, not an array (gamma tables and the like).
+        if usize::try_from(opt.size).ok() != Some(std::mem::size_of::<c_int>()) {
+            return Err(ScanError::InvalidOptions(format!(
+                "`{name}` is a list of {} bytes, not a single number",
+                opt.size
+            )));
+        }
         self.control(&opt, name, (&mut word as *mut c_int).cast())?;
         Ok(Some(snapped))
     }
 
     fn control(&mut self, opt: &Opt, name: &str, value: *mut c_void) -> Result<(), ScanError> {
         let mut info: c_int = 0;
-        // SAFETY: `value` points to a buffer of the option's type and size (strings: at least
-        // 256 bytes, SANE's usual maximum; numbers: one word).
+        // SAFETY: `value` points to a buffer of the option's type and of the size its descriptor
+        // gives (strings: `string_buffer`, NUL-terminated within it; numbers: one word), which
+        // is all a backend may read or write back.
         let status = unsafe {
             (self.api.control_option)(self.handle, opt.index, ACTION_SET, value, &mut info)
         };
@@ -635,6 +670,125 @@ impl Scanner for SaneScanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ACTION_GET: c_int = 0;
+
+    /// SANE's `test` backend (Debian libsane1, see device/ci-sane.sh) alone, as
+    /// tests/scan_sane.rs sets it up; `None` where the run has no libsane (qemu-user).
+    fn test_backend() -> Option<&'static Api> {
+        if std::env::var_os("MFP_TESTS_WITHOUT_SANE").is_some() {
+            eprintln!("skipped: MFP_TESTS_WITHOUT_SANE is set (no libsane for this target)");
+            return None;
+        }
+        static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+        DIR.get_or_init(|| {
+            let dir =
+                std::env::temp_dir().join(format!("mfp-kiosk-sane-unit-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("dll.conf"), "test\n").unwrap();
+            // Read by sane_init, which runs once, on the first api() below.
+            std::env::set_var("SANE_CONFIG_DIR", &dir);
+            dir
+        });
+        Some(api().expect("libsane1 must be installed (see device/ci-sane.sh)"))
+    }
+
+    /// The backend's current value of string option `name`.
+    fn get_string(s: &Session<'_>, name: &str) -> String {
+        let (_, opt) = s.options.iter().find(|(n, _)| n == name).unwrap();
+        let mut buf = vec![0u8; usize::try_from(opt.size).unwrap()];
+        // SAFETY: a buffer of the descriptor's size, as SANE asks for GET_VALUE.
+        let status = unsafe {
+            (s.api.control_option)(
+                s.handle,
+                opt.index,
+                ACTION_GET,
+                buf.as_mut_ptr().cast(),
+                std::ptr::null_mut(),
+            )
+        };
+        s.api.check(status, "reading back").unwrap();
+        CStr::from_bytes_until_nul(&buf)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_string_value_is_bounded_by_the_option_size_and_never_overruns_the_backend() {
+        let Some(api) = test_backend() else {
+            return;
+        };
+        let _guard = LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut s = Session::open(api, "test:0").unwrap();
+        // The test backend's option `string` (no constraint, size = its initial text + NUL) is
+        // active only with its test options enabled.
+        assert_eq!(s.set_number("enable-test-options", 1.0).unwrap(), Some(1.0));
+        let size =
+            usize::try_from(s.opt("string").expect("the test backend's `string`").size).unwrap();
+        assert!((2..256).contains(&size), "size {size}");
+        let before = get_string(&s, "string");
+
+        // `size` bytes leave no room for the NUL: the backend's strcpy would write past its
+        // buffer. Refused, naming the option, and the backend's value is untouched.
+        for len in [size, size + 1, 256, 300] {
+            match s.set_string("string", &"x".repeat(len)) {
+                Err(ScanError::InvalidOptions(m)) => {
+                    assert!(m.contains("`string`"), "{m}");
+                    assert!(m.contains(&format!("at most {} bytes", size - 1)), "{m}");
+                }
+                other => panic!("a {len}-byte value for a {size}-byte option: {other:?}"),
+            }
+        }
+        assert_eq!(get_string(&s, "string"), before);
+
+        // The longest value that fits, size - 1 bytes plus the NUL, is set and read back.
+        let longest = "y".repeat(size - 1);
+        s.set_string("string", &longest).unwrap();
+        assert_eq!(get_string(&s, "string"), longest);
+        s.set_string("string", "short").unwrap();
+        assert_eq!(get_string(&s, "string"), "short");
+
+        // A number array takes no single word: the backend would read past it.
+        let array = s
+            .opt("int-constraint-array")
+            .expect("the test backend's int array");
+        assert_eq!(array.size, 6 * 4);
+        assert!(matches!(
+            s.set_number("int-constraint-array", 1.0),
+            Err(ScanError::InvalidOptions(m)) if m.contains("`int-constraint-array`")
+        ));
+
+        // `mode` is sized by its longest choice, not by a fixed 256.
+        let mode_size = usize::try_from(s.opt("mode").unwrap().size).unwrap();
+        assert!((6..32).contains(&mode_size), "size {mode_size}");
+        s.set_string("mode", "Color").unwrap();
+        assert_eq!(get_string(&s, "mode"), "Color");
+        assert!(matches!(
+            s.set_string("mode", &"C".repeat(mode_size)),
+            Err(ScanError::InvalidOptions(m)) if m.contains("`mode`")
+        ));
+    }
+
+    #[test]
+    fn string_buffers_have_the_descriptor_size_and_a_nul() {
+        assert_eq!(&*string_buffer("mode", "Gray", 6).unwrap(), b"Gray\0\0");
+        assert_eq!(&*string_buffer("mode", "Color", 6).unwrap(), b"Color\0");
+        let err = string_buffer("mode", "Colour", 6).unwrap_err().to_string();
+        assert!(
+            err.contains("`mode`") && err.contains("at most 5 bytes"),
+            "{err}"
+        );
+        assert!(
+            string_buffer("mode", "", 0).is_err(),
+            "no room even for the NUL"
+        );
+        assert!(string_buffer("mode", "", -1).is_err());
+        assert!(
+            string_buffer("mode", "a\0b", 8).is_err(),
+            "an inner NUL would cut it"
+        );
+    }
 
     #[test]
     fn parameters_match_the_c_layout() {

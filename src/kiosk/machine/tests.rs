@@ -579,6 +579,99 @@ fn result_page_times_out_too() {
 }
 
 #[test]
+fn an_unreadable_badge_is_refused_plainly_while_signed_out() {
+    let t0 = Instant::now();
+    let mut k = Kiosk::new(settings(), t0);
+    assert!(k.handle(Event::CardUnreadable, t0).is_empty(), "no lookup");
+    let v = k.view(t0);
+    assert_eq!(v.page, ViewPage::Idle);
+    assert_eq!(
+        v.message,
+        "This badge type can't be read here; ask your technician."
+    );
+    assert!(v.message_is_error);
+    // Like every notice, it goes after a while.
+    k.handle(Event::Tick, t0 + NOTICE_TTL);
+    assert_eq!(k.view(t0 + NOTICE_TTL).message, "");
+
+    // On the PIN pad the digits typed so far stay; the notice explains the tap.
+    let t1 = t0 + Duration::from_secs(20);
+    k.handle(Event::StartPin, t1);
+    k.handle(Event::PinDigit(4), t1);
+    assert!(k.handle(Event::CardUnreadable, t1).is_empty());
+    let v = k.view(t1);
+    assert_eq!(v.page, ViewPage::Pin);
+    assert_eq!(v.pin_length, 1);
+    assert_eq!(v.message, UNREADABLE_BADGE);
+    assert!(v.message_is_error);
+
+    // Where badges are off altogether, that is the answer rather than this badge's type.
+    let mut pin_only = Kiosk::new(
+        KioskSettings {
+            login_mode: LoginMode::Pin,
+            ..settings()
+        },
+        t0,
+    );
+    assert!(pin_only.handle(Event::CardUnreadable, t0).is_empty());
+    assert_eq!(pin_only.view(t0).message, CARDS_OFF);
+}
+
+#[test]
+fn an_unreadable_badge_does_nothing_while_signed_in_or_checking() {
+    let t0 = Instant::now();
+    let mut k = signed_in(t0);
+    let welcome = k.view(t0).message;
+    // Not a sign-out (a readable tap would be one), no notice, and not activity either: the
+    // session still times out 60 s after the last real input.
+    let t1 = t0 + Duration::from_secs(1);
+    assert!(k.handle(Event::CardUnreadable, t1).is_empty());
+    assert_eq!(k.screen(), &Screen::Home);
+    assert!(k.session().is_some());
+    assert_eq!(k.view(t1).message, welcome);
+    let t55 = t0 + Duration::from_secs(55);
+    assert!(k.handle(Event::CardUnreadable, t55).is_empty());
+    assert_eq!(k.view(t55).countdown, 5);
+    assert_eq!(k.view(t55).message, "");
+    let fx = k.handle(Event::Tick, t0 + Duration::from_secs(60));
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::EndSession {
+            reason: SignOutReason::Inactivity,
+            ..
+        }]
+    ));
+
+    // While a tapped card is being looked up, the answer still counts.
+    let mut k = Kiosk::new(settings(), t0);
+    let attempt = match k.handle(card("123456"), t0).as_slice() {
+        [Effect::LookupCard { attempt, .. }] => *attempt,
+        other => panic!("{other:?}"),
+    };
+    assert!(k.handle(Event::CardUnreadable, t0).is_empty());
+    assert_eq!(k.view(t0).page, ViewPage::Busy);
+    assert_eq!(k.view(t0).message, "");
+    k.handle(
+        Event::AuthSucceeded {
+            attempt,
+            user: user(),
+        },
+        t0,
+    );
+    assert_eq!(k.screen(), &Screen::Home);
+
+    // Scanning: ignored too.
+    k.handle(
+        Event::RunWorkflow {
+            id: "onedrive".into(),
+        },
+        t0,
+    );
+    assert!(k.handle(Event::CardUnreadable, t0).is_empty());
+    assert!(matches!(k.screen(), Screen::Scanning { .. }));
+}
+
+#[test]
 fn abandoned_pin_pad_returns_to_idle() {
     let t0 = Instant::now();
     let mut k = Kiosk::new(settings(), t0);
