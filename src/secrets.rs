@@ -1,4 +1,5 @@
-//! Device key file (0600), AEAD for refresh tokens at rest, keyed hashes for card numbers.
+//! Device key file (0600, refused when looser), AEAD for refresh tokens at rest, keyed hashes for
+//! card numbers.
 //!
 //! One 32-byte master key lives in a file next to the database. It is never used directly:
 //! purpose-bound sub-keys are derived from it (HMAC-SHA256 over a label), so a weakness in one use
@@ -7,9 +8,8 @@
 //! A stolen database alone therefore yields neither refresh tokens nor card numbers nor PINs
 //! (see `pin_pepper`); whoever also holds the key file holds the panel.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -51,6 +51,14 @@ pub enum SecretsError {
     WrongLength { path: PathBuf, len: u64 },
     #[error("device key path {} is not a regular file", path.display())]
     NotAFile { path: PathBuf },
+    #[error(
+        "device key file refused, it must be private to this user (it is never re-created, as a \
+         new key would orphan every sealed token, card binding and PIN; if others may have \
+         copied it, replace it and re-enroll): {0}"
+    )]
+    NotPrivate(#[source] crate::fsmode::FsModeError),
+    #[error("device key directory: {0}")]
+    Dir(#[source] crate::fsmode::FsModeError),
     #[error("the secret is too large to seal")]
     SealFailed,
     #[error(
@@ -88,6 +96,9 @@ pub struct SealedSecret {
 
 impl DeviceKey {
     /// Loads the key file, or creates it (32 random bytes, mode 0600) when it does not exist.
+    ///
+    /// An existing key file that is not owned by this process's user, or grants any permission
+    /// to group or others, is refused with [`SecretsError::NotPrivate`], never replaced.
     ///
     /// Creation writes a temporary file, fsyncs it and hard-links it into place, so a crash never
     /// leaves a half-written key at `path`, and two processes racing to create it end up with the
@@ -195,14 +206,8 @@ impl DeviceKey {
                 len: meta.len(),
             });
         }
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                mode = format!("{mode:o}"),
-                "device key file is readable by other users; run `chmod 600` on it"
-            );
-        }
+        // Checked before a byte is read; refused rather than fixed (see `crate::fsmode`).
+        crate::fsmode::check_private_file(path, &meta).map_err(SecretsError::NotPrivate)?;
         let mut master = Zeroizing::new([0u8; KEY_LEN]);
         file.read_exact(master.as_mut()).map_err(io_err("read"))?;
         Ok(Self::from_master(&master))
@@ -219,7 +224,7 @@ impl DeviceKey {
         };
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
         if let Some(dir) = dir {
-            fs::create_dir_all(dir).map_err(io_err("create parent directory"))?;
+            crate::fsmode::private_dir(dir).map_err(SecretsError::Dir)?;
         }
         let mut master = Zeroizing::new([0u8; KEY_LEN]);
         OsRng.fill_bytes(master.as_mut());
@@ -237,11 +242,7 @@ impl DeviceKey {
         let tmp = PathBuf::from(tmp_name);
 
         let written = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
+            let mut f = crate::fsmode::create_private_file(&tmp)?;
             f.write_all(master.as_ref())?;
             f.sync_all()
         })();
@@ -332,6 +333,7 @@ fn derive(master: &[u8; KEY_LEN], label: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn key(byte: u8) -> DeviceKey {
         DeviceKey::from_master(&[byte; KEY_LEN])
@@ -425,44 +427,27 @@ mod tests {
         assert_eq!(entries.len(), 1);
     }
 
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
-    fn loose_key_file_mode_is_warned_about() {
+    fn loose_key_file_is_refused_not_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("device.key");
-        let load_logs = |mode: u32| {
-            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
-            let out = Captured::default();
-            let writer = out.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_writer(move || writer.clone())
-                .with_ansi(false)
-                .finish();
-            tracing::subscriber::with_default(subscriber, || {
-                DeviceKey::load_or_create(&path).unwrap();
-            });
-            let bytes = out.0.lock().unwrap().clone();
-            String::from_utf8(bytes).unwrap()
-        };
         fs::write(&path, [1u8; KEY_LEN]).unwrap();
-        let logs = load_logs(0o644);
-        assert!(
-            logs.contains("WARN") && logs.contains("chmod 600"),
-            "{logs}"
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let err = DeviceKey::load_or_create(&path).unwrap_err();
+            assert!(matches!(err, SecretsError::NotPrivate(_)), "{err:?}");
+            let text = err.to_string();
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            assert!(text.contains(&format!("{mode:04o}")), "{text}");
+            assert!(text.contains("chmod 600"), "{text}");
+            assert_eq!(fs::read(&path).unwrap(), [1u8; KEY_LEN], "never re-created");
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let a = DeviceKey::load_or_create(&path).unwrap();
+        assert_eq!(
+            a.fingerprint(),
+            DeviceKey::from_master(&[1u8; KEY_LEN]).fingerprint()
         );
-        assert!(load_logs(0o600).is_empty());
     }
 
     #[test]

@@ -29,8 +29,8 @@ use crate::workflow::outbox::{Outbox, OutboxError, RunSummary};
 pub enum CliError {
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    #[error("cannot create the state directory {0}: {1}")]
-    StateDir(String, #[source] std::io::Error),
+    #[error("state directory: {0}")]
+    StateDir(#[from] crate::fsmode::FsModeError),
     #[error(transparent)]
     Service(#[from] ServiceError),
     #[error(transparent)]
@@ -83,8 +83,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 /// The config with its state directory resolved (as the panel does at start).
 fn resolved(mut config: Config) -> Result<Config, CliError> {
     config.device.state_dir = config.state_dir();
-    std::fs::create_dir_all(&config.device.state_dir)
-        .map_err(|e| CliError::StateDir(config.device.state_dir.display().to_string(), e))?;
+    crate::fsmode::private_dir(&config.device.state_dir)?;
     Ok(config)
 }
 

@@ -109,9 +109,9 @@ impl Services {
     pub fn new(config: Config, scanner: ScannerFactory) -> Result<Self, ServiceError> {
         let state_dir = config.device.state_dir.clone();
         let spool_dir = config.spool_dir();
-        std::fs::create_dir_all(&spool_dir).map_err(|e| {
-            ServiceError::Task(format!("cannot create {}: {e}", spool_dir.display()))
-        })?;
+        // Scans wait here until delivered: private, like the state directory itself.
+        crate::fsmode::private_dir(&state_dir).map_err(|e| ServiceError::Task(e.to_string()))?;
+        crate::fsmode::private_dir(&spool_dir).map_err(|e| ServiceError::Task(e.to_string()))?;
         let store = Store::open(&state_dir.join("kiosk.sqlite3"))?;
         let key = DeviceKey::load_or_create(&state_dir.join("device.key"))?;
         let card_pipeline = CardPipeline::parse(&config.readers.normalise)?;
