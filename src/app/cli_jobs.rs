@@ -174,9 +174,13 @@ pub fn run_command(config: Config, opts: RunOptions, out: &mut dyn Write) -> Res
 async fn run_outbox(config: Config, opts: RunOptions) -> Result<(RunSummary, usize), CliError> {
     let factory = super::scanner_factory(&config, false);
     let services = Arc::new(Services::new(config, factory)?);
-    let outbox = Outbox::new(services.store.clone(), services.graph.clone())
-        .with_fragment_size(opts.fragment)
-        .with_session_threshold(opts.session_threshold);
+    let outbox = Outbox::new(
+        services.store.clone(),
+        services.graph.clone(),
+        services.device_key().clone(),
+    )
+    .with_fragment_size(opts.fragment)
+    .with_session_threshold(opts.session_threshold);
     jobs::recover(&outbox);
     let tokens = jobs::tokens_for(&services, &SessionTokens::default());
     let mut total = RunSummary::default();

@@ -89,7 +89,7 @@ pub type ScannerFactory = Box<dyn Fn() -> Box<dyn Scanner> + Send + Sync>;
 pub struct Services {
     pub config: Config,
     pub store: Store,
-    key: DeviceKey,
+    key: Arc<DeviceKey>,
     card_pipeline: CardPipeline,
     entra: OnceCell<EntraClient>,
     /// One lock per user around refresh-token redemption: Entra rotates the token on every use,
@@ -113,7 +113,7 @@ impl Services {
         crate::fsmode::private_dir(&state_dir).map_err(|e| ServiceError::Task(e.to_string()))?;
         crate::fsmode::private_dir(&spool_dir).map_err(|e| ServiceError::Task(e.to_string()))?;
         let store = Store::open(&state_dir.join("kiosk.sqlite3"))?;
-        let key = DeviceKey::load_or_create(&state_dir.join("device.key"))?;
+        let key = Arc::new(DeviceKey::load_or_create(&state_dir.join("device.key"))?);
         let card_pipeline = CardPipeline::parse(&config.readers.normalise)?;
         let config_pin_attempts = config.pin.max_attempts;
         let config_lockout_base = config.pin.lockout_base_secs;
@@ -421,6 +421,11 @@ impl Services {
 
     pub fn new_scanner(&self) -> Box<dyn Scanner> {
         (self.scanner)()
+    }
+
+    /// The device key, for the outbox (it seals upload-session URLs).
+    pub(crate) fn device_key(&self) -> &Arc<DeviceKey> {
+        &self.key
     }
 
     pub fn spool_path(&self, job_id: &str) -> PathBuf {

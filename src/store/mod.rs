@@ -124,6 +124,13 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         schema::migrations().to_latest(&mut conn)?;
+        let scrubbed = Store::scrub_clear_upload_urls(&conn)?;
+        if scrubbed > 0 {
+            tracing::warn!(
+                jobs = scrubbed,
+                "removed upload-session URLs stored in clear by an older version"
+            );
+        }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })
