@@ -9,6 +9,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod fsmode;
 pub mod graph;
 pub mod identity;
 pub mod kiosk;

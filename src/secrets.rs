@@ -1,15 +1,17 @@
-//! Device key file (0600), AEAD for refresh tokens at rest, keyed hashes for card numbers.
+//! Device key file (0600, refused when looser), AEAD for secrets at rest, keyed hashes for cards.
 //!
 //! One 32-byte master key lives in a file next to the database. It is never used directly:
 //! purpose-bound sub-keys are derived from it (HMAC-SHA256 over a label), so a weakness in one use
 //! (say, card hashes) says nothing about another (sealed tokens).
 //!
-//! A stolen database alone therefore yields neither refresh tokens nor card numbers nor PINs
-//! (see `pin_pepper`); whoever also holds the key file holds the panel.
+//! Sealed values: refresh tokens (bound to the user's oid) and Graph upload-session URLs (bound
+//! to the job id, under a sub-key of their own).
+//!
+//! A stolen database alone therefore yields neither refresh tokens, upload sessions, card numbers
+//! nor PINs (see `pin_pepper`); whoever also holds the key file holds the panel.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -31,6 +33,11 @@ const LABEL_TOKEN_SEAL: &[u8] = b"mfp-kiosk/v1/token-seal";
 const LABEL_CARD_HASH: &[u8] = b"mfp-kiosk/v1/card-hash";
 const LABEL_PIN_PEPPER: &[u8] = b"mfp-kiosk/v1/pin-pepper";
 const LABEL_FINGERPRINT: &[u8] = b"mfp-kiosk/v1/fingerprint";
+// Upload-session URLs get their own sealing key rather than the token key with another `aad`:
+// both `aad`s are GUID-shaped (a user's oid, a job's id), so with one key a sealed URL and a
+// sealed refresh token would be interchangeable between tables whenever the two ids matched.
+// A separate key makes that impossible by construction, and costs one HMAC at start.
+const LABEL_UPLOAD_URL_SEAL: &[u8] = b"mfp-kiosk/v1/upload-url-seal";
 
 /// Why the device key could not be loaded or a secret could not be sealed or opened.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +58,14 @@ pub enum SecretsError {
     WrongLength { path: PathBuf, len: u64 },
     #[error("device key path {} is not a regular file", path.display())]
     NotAFile { path: PathBuf },
+    #[error(
+        "device key file refused, it must be private to this user (it is never re-created, as a \
+         new key would orphan every sealed token, card binding and PIN; if others may have \
+         copied it, replace it and re-enroll): {0}"
+    )]
+    NotPrivate(#[source] crate::fsmode::FsModeError),
+    #[error("device key directory: {0}")]
+    Dir(#[source] crate::fsmode::FsModeError),
     #[error("the secret is too large to seal")]
     SealFailed,
     #[error(
@@ -65,6 +80,7 @@ pub enum SecretsError {
 /// The panel's master key and the sub-keys derived from it. `Debug` shows only a fingerprint.
 pub struct DeviceKey {
     seal_key: Zeroizing<[u8; KEY_LEN]>,
+    url_key: Zeroizing<[u8; KEY_LEN]>,
     card_key: Zeroizing<[u8; KEY_LEN]>,
     pin_pepper: Zeroizing<[u8; KEY_LEN]>,
     fingerprint: String,
@@ -89,6 +105,9 @@ pub struct SealedSecret {
 impl DeviceKey {
     /// Loads the key file, or creates it (32 random bytes, mode 0600) when it does not exist.
     ///
+    /// An existing key file that is not owned by this process's user, or grants any permission
+    /// to group or others, is refused with [`SecretsError::NotPrivate`], never replaced.
+    ///
     /// Creation writes a temporary file, fsyncs it and hard-links it into place, so a crash never
     /// leaves a half-written key at `path`, and two processes racing to create it end up with the
     /// same key.
@@ -108,6 +127,7 @@ impl DeviceKey {
         let fingerprint = fp[..6].iter().map(|b| format!("{b:02x}")).collect();
         DeviceKey {
             seal_key: derive(master, LABEL_TOKEN_SEAL),
+            url_key: derive(master, LABEL_UPLOAD_URL_SEAL),
             card_key: derive(master, LABEL_CARD_HASH),
             pin_pepper: derive(master, LABEL_PIN_PEPPER),
             fingerprint,
@@ -128,42 +148,31 @@ impl DeviceKey {
     /// Encrypts `plaintext`, binding it to `aad` (the user's object id): a sealed token copied onto
     /// another user's row fails to open.
     pub fn seal(&self, plaintext: &SecretString, aad: &[u8]) -> Result<SealedSecret, SecretsError> {
-        let cipher = XChaCha20Poly1305::new(self.seal_key.as_ref().into());
-        let mut nonce = [0u8; NONCE_LEN];
-        OsRng.fill_bytes(&mut nonce);
-        let ciphertext = cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext.expose_secret().as_bytes(),
-                    aad,
-                },
-            )
-            .map_err(|_| SecretsError::SealFailed)?;
-        Ok(SealedSecret { nonce, ciphertext })
+        seal_with(&self.seal_key, plaintext, aad)
     }
 
     /// Decrypts a sealed secret; fails if the key, the `aad` or any byte differs.
     pub fn open(&self, sealed: &SealedSecret, aad: &[u8]) -> Result<SecretString, SecretsError> {
-        let cipher = XChaCha20Poly1305::new(self.seal_key.as_ref().into());
-        let plain = Zeroizing::new(
-            cipher
-                .decrypt(
-                    XNonce::from_slice(&sealed.nonce),
-                    Payload {
-                        msg: &sealed.ciphertext,
-                        aad,
-                    },
-                )
-                .map_err(|_| SecretsError::OpenFailed)?,
-        );
-        let text = std::str::from_utf8(&plain)
-            .map_err(|_| SecretsError::Malformed("plaintext is not UTF-8"))?;
-        // Exact capacity, so converting into the boxed secret does not reallocate and leave an
-        // un-zeroized copy behind.
-        let mut owned = String::with_capacity(text.len());
-        owned.push_str(text);
-        Ok(SecretString::from(owned))
+        open_with(&self.seal_key, sealed, aad)
+    }
+
+    /// Encrypts a Graph upload-session URL (a bearer capability valid for days) for the job row,
+    /// bound to the job's id: a sealed URL copied onto another job fails to open.
+    pub fn seal_upload_url(
+        &self,
+        url: &SecretString,
+        job_id: &[u8],
+    ) -> Result<SealedSecret, SecretsError> {
+        seal_with(&self.url_key, url, job_id)
+    }
+
+    /// Opens what [`DeviceKey::seal_upload_url`] sealed for the same job id.
+    pub fn open_upload_url(
+        &self,
+        sealed: &SealedSecret,
+        job_id: &[u8],
+    ) -> Result<SecretString, SecretsError> {
+        open_with(&self.url_key, sealed, job_id)
     }
 
     /// Keyed hash of a normalised card number: what the database stores instead of the number.
@@ -195,14 +204,8 @@ impl DeviceKey {
                 len: meta.len(),
             });
         }
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                mode = format!("{mode:o}"),
-                "device key file is readable by other users; run `chmod 600` on it"
-            );
-        }
+        // Checked before a byte is read; refused rather than fixed (see `crate::fsmode`).
+        crate::fsmode::check_private_file(path, &meta).map_err(SecretsError::NotPrivate)?;
         let mut master = Zeroizing::new([0u8; KEY_LEN]);
         file.read_exact(master.as_mut()).map_err(io_err("read"))?;
         Ok(Self::from_master(&master))
@@ -219,7 +222,7 @@ impl DeviceKey {
         };
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
         if let Some(dir) = dir {
-            fs::create_dir_all(dir).map_err(io_err("create parent directory"))?;
+            crate::fsmode::private_dir(dir).map_err(SecretsError::Dir)?;
         }
         let mut master = Zeroizing::new([0u8; KEY_LEN]);
         OsRng.fill_bytes(master.as_mut());
@@ -237,11 +240,7 @@ impl DeviceKey {
         let tmp = PathBuf::from(tmp_name);
 
         let written = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
+            let mut f = crate::fsmode::create_private_file(&tmp)?;
             f.write_all(master.as_ref())?;
             f.sync_all()
         })();
@@ -283,6 +282,30 @@ impl SealedSecret {
         out
     }
 
+    /// Prefix of the text form; it also tells a sealed value from a clear one written by an
+    /// older version.
+    pub const TEXT_PREFIX: &'static str = "sealed:";
+
+    /// Text form for a TEXT column: [`SealedSecret::TEXT_PREFIX`] then the base64 of
+    /// [`SealedSecret::to_bytes`].
+    pub fn to_text(&self) -> String {
+        use base64::Engine as _;
+        let mut out = String::from(Self::TEXT_PREFIX);
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode_string(self.to_bytes(), &mut out);
+        out
+    }
+
+    pub fn from_text(text: &str) -> Result<SealedSecret, SecretsError> {
+        use base64::Engine as _;
+        let b64 = text
+            .strip_prefix(Self::TEXT_PREFIX)
+            .ok_or(SecretsError::Malformed("not a sealed value"))?;
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(b64)
+            .map_err(|_| SecretsError::Malformed("bad base64"))?;
+        Self::from_bytes(&bytes)
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Result<SealedSecret, SecretsError> {
         let (&version, rest) = bytes
             .split_first()
@@ -321,6 +344,52 @@ fn new_hmac(key: &[u8; KEY_LEN]) -> Hmac<Sha256> {
     <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length")
 }
 
+fn seal_with(
+    key: &[u8; KEY_LEN],
+    plaintext: &SecretString,
+    aad: &[u8],
+) -> Result<SealedSecret, SecretsError> {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let mut nonce = [0u8; NONCE_LEN];
+    OsRng.fill_bytes(&mut nonce);
+    let ciphertext = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext.expose_secret().as_bytes(),
+                aad,
+            },
+        )
+        .map_err(|_| SecretsError::SealFailed)?;
+    Ok(SealedSecret { nonce, ciphertext })
+}
+
+fn open_with(
+    key: &[u8; KEY_LEN],
+    sealed: &SealedSecret,
+    aad: &[u8],
+) -> Result<SecretString, SecretsError> {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let plain = Zeroizing::new(
+        cipher
+            .decrypt(
+                XNonce::from_slice(&sealed.nonce),
+                Payload {
+                    msg: &sealed.ciphertext,
+                    aad,
+                },
+            )
+            .map_err(|_| SecretsError::OpenFailed)?,
+    );
+    let text = std::str::from_utf8(&plain)
+        .map_err(|_| SecretsError::Malformed("plaintext is not UTF-8"))?;
+    // Exact capacity, so converting into the boxed secret does not reallocate and leave an
+    // un-zeroized copy behind.
+    let mut owned = String::with_capacity(text.len());
+    owned.push_str(text);
+    Ok(SecretString::from(owned))
+}
+
 fn derive(master: &[u8; KEY_LEN], label: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
     let mut mac = new_hmac(master);
     mac.update(label);
@@ -332,6 +401,7 @@ fn derive(master: &[u8; KEY_LEN], label: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn key(byte: u8) -> DeviceKey {
         DeviceKey::from_master(&[byte; KEY_LEN])
@@ -359,6 +429,31 @@ mod tests {
     }
 
     #[test]
+    fn upload_urls_have_their_own_key_bound_to_the_job() {
+        let k = key(5);
+        let url = SecretString::from("https://contoso.example/upload/abc?tempauth=xyz");
+        let sealed = k.seal_upload_url(&url, b"job-1").unwrap();
+        let text = sealed.to_text();
+        assert!(
+            text.starts_with("sealed:") && !text.contains("tempauth"),
+            "{text}"
+        );
+        let back = SealedSecret::from_text(&text).unwrap();
+        assert_eq!(back, sealed);
+        assert_eq!(
+            k.open_upload_url(&back, b"job-1").unwrap().expose_secret(),
+            url.expose_secret()
+        );
+        assert!(k.open_upload_url(&back, b"job-2").is_err());
+        // Not interchangeable with sealed tokens, even under the same aad.
+        assert!(k.open(&back, b"job-1").is_err());
+        let token = k.seal(&url, b"job-1").unwrap();
+        assert!(k.open_upload_url(&token, b"job-1").is_err());
+        assert!(SealedSecret::from_text("https://contoso.example/upload/abc").is_err());
+        assert!(SealedSecret::from_text("sealed:!!").is_err());
+    }
+
+    #[test]
     fn nonces_are_fresh() {
         let k = key(1);
         let s = SecretString::from("x");
@@ -383,6 +478,7 @@ mod tests {
     fn subkeys_differ_and_card_hash_is_keyed() {
         let k = key(9);
         assert_ne!(*k.seal_key, *k.card_key);
+        assert_ne!(*k.seal_key, *k.url_key);
         assert_ne!(*k.card_key, *k.pin_pepper);
         assert_eq!(k.card_hash("12345678"), k.card_hash("12345678"));
         assert_ne!(k.card_hash("12345678"), k.card_hash("12345679"));
@@ -425,44 +521,27 @@ mod tests {
         assert_eq!(entries.len(), 1);
     }
 
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
-    fn loose_key_file_mode_is_warned_about() {
+    fn loose_key_file_is_refused_not_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("device.key");
-        let load_logs = |mode: u32| {
-            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
-            let out = Captured::default();
-            let writer = out.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_writer(move || writer.clone())
-                .with_ansi(false)
-                .finish();
-            tracing::subscriber::with_default(subscriber, || {
-                DeviceKey::load_or_create(&path).unwrap();
-            });
-            let bytes = out.0.lock().unwrap().clone();
-            String::from_utf8(bytes).unwrap()
-        };
         fs::write(&path, [1u8; KEY_LEN]).unwrap();
-        let logs = load_logs(0o644);
-        assert!(
-            logs.contains("WARN") && logs.contains("chmod 600"),
-            "{logs}"
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let err = DeviceKey::load_or_create(&path).unwrap_err();
+            assert!(matches!(err, SecretsError::NotPrivate(_)), "{err:?}");
+            let text = err.to_string();
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            assert!(text.contains(&format!("{mode:04o}")), "{text}");
+            assert!(text.contains("chmod 600"), "{text}");
+            assert_eq!(fs::read(&path).unwrap(), [1u8; KEY_LEN], "never re-created");
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let a = DeviceKey::load_or_create(&path).unwrap();
+        assert_eq!(
+            a.fingerprint(),
+            DeviceKey::from_master(&[1u8; KEY_LEN]).fingerprint()
         );
-        assert!(load_logs(0o600).is_empty());
     }
 
     #[test]

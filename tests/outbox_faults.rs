@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use mfp_kiosk::graph::{FragmentSize, GraphClient, TokenSource};
+use mfp_kiosk::secrets::DeviceKey;
 use mfp_kiosk::store::{JobState, NewJob, Store};
 use mfp_kiosk::workflow::outbox::{JobDestination, Outbox, Outcome};
 use outbox_support::*;
@@ -99,6 +100,7 @@ async fn every_job_lands_exactly_once_through_random_faults() {
     let outbox = Outbox::new(
         store.clone(),
         GraphClient::new(sim.graph_endpoint()).unwrap(),
+        Arc::new(DeviceKey::from_master(&[7; 32])),
     )
     .with_fragment_size(FragmentSize::MIN)
     .with_session_threshold(512 * 1024)
@@ -180,6 +182,7 @@ async fn revoked_users_and_vanished_sites_fail_for_good_then_expire() {
     let outbox = Outbox::new(
         store.clone(),
         GraphClient::new(sim.graph_endpoint()).unwrap(),
+        Arc::new(DeviceKey::from_master(&[7; 32])),
     );
     let summary = outbox.run_due(&tokens_for).await.unwrap();
     assert_eq!((summary.delivered, summary.failed), (1, 2), "{summary:?}");

@@ -60,8 +60,8 @@ impl SignInError {
 /// the state directory the panel uses, so the panel finds the user afterwards.
 pub fn services(mut config: Config) -> Result<Arc<Services>, ServiceError> {
     config.device.state_dir = config.state_dir();
-    std::fs::create_dir_all(&config.device.state_dir)
-        .map_err(|e| ServiceError::Task(format!("{}: {e}", config.device.state_dir.display())))?;
+    crate::fsmode::private_dir(&config.device.state_dir)
+        .map_err(|e| ServiceError::Task(e.to_string()))?;
     Ok(Arc::new(Services::new(
         config,
         Box::new(|| Box::new(NotScanning)),

@@ -29,8 +29,8 @@ use crate::workflow::outbox::{Outbox, OutboxError, RunSummary};
 pub enum CliError {
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    #[error("cannot create the state directory {0}: {1}")]
-    StateDir(String, #[source] std::io::Error),
+    #[error("state directory: {0}")]
+    StateDir(#[from] crate::fsmode::FsModeError),
     #[error(transparent)]
     Service(#[from] ServiceError),
     #[error(transparent)]
@@ -83,8 +83,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 /// The config with its state directory resolved (as the panel does at start).
 fn resolved(mut config: Config) -> Result<Config, CliError> {
     config.device.state_dir = config.state_dir();
-    std::fs::create_dir_all(&config.device.state_dir)
-        .map_err(|e| CliError::StateDir(config.device.state_dir.display().to_string(), e))?;
+    crate::fsmode::private_dir(&config.device.state_dir)?;
     Ok(config)
 }
 
@@ -175,9 +174,13 @@ pub fn run_command(config: Config, opts: RunOptions, out: &mut dyn Write) -> Res
 async fn run_outbox(config: Config, opts: RunOptions) -> Result<(RunSummary, usize), CliError> {
     let factory = super::scanner_factory(&config, false);
     let services = Arc::new(Services::new(config, factory)?);
-    let outbox = Outbox::new(services.store.clone(), services.graph.clone())
-        .with_fragment_size(opts.fragment)
-        .with_session_threshold(opts.session_threshold);
+    let outbox = Outbox::new(
+        services.store.clone(),
+        services.graph.clone(),
+        services.device_key().clone(),
+    )
+    .with_fragment_size(opts.fragment)
+    .with_session_threshold(opts.session_threshold);
     jobs::recover(&outbox);
     let tokens = jobs::tokens_for(&services, &SessionTokens::default());
     let mut total = RunSummary::default();

@@ -122,7 +122,13 @@ pub fn outbox_for(services: &Services) -> Outbox {
     guard
         .get_or_insert_with(HashMap::new)
         .entry(services.state_dir().to_path_buf())
-        .or_insert_with(|| Outbox::new(services.store.clone(), services.graph.clone()))
+        .or_insert_with(|| {
+            Outbox::new(
+                services.store.clone(),
+                services.graph.clone(),
+                services.device_key().clone(),
+            )
+        })
         .clone()
 }
 

@@ -104,8 +104,8 @@ async fn start_sim(config: &mut Config) -> Result<crate::sim::SimCloud, StartErr
 pub async fn start(mut config: Config, demo: bool, sink: ViewSink) -> Result<Running, StartError> {
     // Resolve "" (the demo's "pick a per-user directory") once, so every path agrees.
     config.device.state_dir = config.state_dir();
-    std::fs::create_dir_all(&config.device.state_dir)
-        .map_err(|e| StartError::StateDir(format!("{}: {e}", config.device.state_dir.display())))?;
+    crate::fsmode::private_dir(&config.device.state_dir)
+        .map_err(|e| StartError::StateDir(e.to_string()))?;
 
     #[cfg(feature = "demo")]
     let sim = if demo {

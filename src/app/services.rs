@@ -139,7 +139,7 @@ pub type ScannerFactory = Box<dyn Fn() -> Box<dyn Scanner> + Send + Sync>;
 pub struct Services {
     pub config: Config,
     pub store: Store,
-    key: DeviceKey,
+    key: Arc<DeviceKey>,
     card_pipeline: CardPipeline,
     entra: OnceCell<EntraClient>,
     /// One lock per user around refresh-token redemption: Entra rotates the token on every use,
@@ -161,11 +161,11 @@ impl Services {
     pub fn new(config: Config, scanner: ScannerFactory) -> Result<Self, ServiceError> {
         let state_dir = config.device.state_dir.clone();
         let spool_dir = config.spool_dir();
-        std::fs::create_dir_all(&spool_dir).map_err(|e| {
-            ServiceError::Task(format!("cannot create {}: {e}", spool_dir.display()))
-        })?;
+        // Scans wait here until delivered: private, like the state directory itself.
+        crate::fsmode::private_dir(&state_dir).map_err(|e| ServiceError::Task(e.to_string()))?;
+        crate::fsmode::private_dir(&spool_dir).map_err(|e| ServiceError::Task(e.to_string()))?;
         let store = Store::open(&state_dir.join("kiosk.sqlite3"))?;
-        let key = DeviceKey::load_or_create(&state_dir.join("device.key"))?;
+        let key = Arc::new(DeviceKey::load_or_create(&state_dir.join("device.key"))?);
         let card_pipeline = CardPipeline::parse(&config.readers.normalise)?;
         let panel_lockout = pin::PanelLockout::restore(
             config_panel_threshold(&config.pin.max_attempts),
@@ -465,6 +465,11 @@ impl Services {
 
     pub fn new_scanner(&self) -> Box<dyn Scanner> {
         (self.scanner)()
+    }
+
+    /// The device key, for the outbox (it seals upload-session URLs).
+    pub(crate) fn device_key(&self) -> &Arc<DeviceKey> {
+        &self.key
     }
 
     pub fn spool_path(&self, job_id: &str) -> PathBuf {

@@ -320,12 +320,14 @@ impl GraphClient {
             .bearer_auth(token.expose_secret())
             .header(CONTENT_TYPE, mime_type_for(file_name))
             .header(CONTENT_LENGTH, total)
+            // Longer than the client's default: the whole file goes in this one request.
+            .timeout(self.timeouts().for_body(total))
             .body(reqwest::Body::wrap_stream(stream))
             .send()
             .await
-            .map_err(GraphError::Network)?;
+            .map_err(GraphError::transport)?;
         let response = check(response).await?;
-        let body = response.bytes().await.map_err(GraphError::Network)?;
+        let body = super::read_json_body(response, "driveItem").await?;
         let item = parse_item(&body)?;
         tracing::info!(name = %item.name, size = item.size, "upload finished");
         Ok(item)
@@ -347,8 +349,8 @@ impl GraphClient {
         }
     }
 
-    /// Every item in `folder` (following `@odata.nextLink` pages); empty when the folder does
-    /// not exist.
+    /// Every item in `folder` (following `@odata.nextLink` for at most [`super::MAX_PAGES`]
+    /// pages); empty when the folder does not exist.
     pub async fn list_children(
         &self,
         token: &SecretString,
@@ -360,7 +362,7 @@ impl GraphClient {
             "$select=id,name,size,webUrl,file,folder,parentReference",
         ));
         let mut items = Vec::new();
-        loop {
+        for _ in 0..super::MAX_PAGES {
             let page: RawChildren = match self.get_json(token, url, "children").await {
                 Ok(page) => page,
                 Err(e) if e.status() == Some(404) && items.is_empty() => return Ok(items),
@@ -383,6 +385,10 @@ impl GraphClient {
                 None => return Ok(items),
             }
         }
+        Err(GraphError::TooManyPages {
+            what: "children".into(),
+            limit: super::MAX_PAGES,
+        })
     }
 }
 

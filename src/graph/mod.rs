@@ -9,6 +9,18 @@
 //! Errors keep the HTTP status, Graph's error `code` and, for throttling (429) and unavailability
 //! (503), the `Retry-After` delay the caller must honour. Tokens are only ever put in the
 //! `Authorization` header (marked sensitive); they are never logged.
+//!
+//! Nothing waits or reads without a bound, so a stalled or misbehaving server (or a proxy in
+//! between) cannot hang a sign-in or the outbox, nor fill the board's memory ([`Timeouts`]):
+//! - every request has a deadline: [`Timeouts::request`] (30 s) for JSON calls (`/me`,
+//!   `createUploadSession`, children, sites, session status), and for requests that carry a
+//!   file body (simple PUT, fragment PUT) that plus the time the body needs at
+//!   [`Timeouts::min_upload_rate`] (64 KiB/s, about 0.5 Mbit/s): a 10 MiB fragment gets
+//!   190 s, a 60 MiB fragment (Graph's maximum) 990 s, a 4 MiB simple PUT 94 s. Slower than
+//!   that, the request fails and the uploader resumes from `nextExpectedRanges`;
+//! - JSON answers are read up to [`MAX_JSON_BODY`] (4 MiB; a 200-item children page is well
+//!   under 1 MiB), error bodies up to [`MAX_ERROR_BODY`];
+//! - `@odata.nextLink` is followed for at most [`MAX_PAGES`] pages.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +48,43 @@ pub use upload::{
     SESSION_THRESHOLD,
 };
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest JSON answer read; past it the request fails with [`GraphError::ResponseTooLarge`].
+pub const MAX_JSON_BODY: usize = 4 * 1024 * 1024;
+/// Largest error body read; the rest is dropped (it only feeds the error message).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Most `@odata.nextLink` pages followed for one listing (100,000 items at Graph's default
+/// page size of 200); a server that links on and on gets [`GraphError::TooManyPages`].
+pub const MAX_PAGES: usize = 500;
+
+/// Deadlines of a [`GraphClient`]; see the module docs for the reasoning behind the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP and TLS connection set-up.
+    pub connect: Duration,
+    /// A whole request without a file body: connect, send, wait, read the answer.
+    pub request: Duration,
+    /// Bytes per second a file body is granted on top of `request`.
+    pub min_upload_rate: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(30),
+            min_upload_rate: 64 * 1024,
+        }
+    }
+}
+
+impl Timeouts {
+    /// Deadline of a request that sends `len` bytes of file.
+    pub fn for_body(&self, len: u64) -> Duration {
+        let rate = self.min_upload_rate.max(1);
+        self.request
+            .saturating_add(Duration::from_secs(len.div_ceil(rate)))
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
@@ -58,6 +106,12 @@ pub enum GraphError {
     TooLarge { size: u64, limit: u64 },
     #[error("cannot reach Microsoft Graph")]
     Network(#[source] reqwest::Error),
+    #[error("Microsoft Graph did not answer in time")]
+    Timeout(#[source] reqwest::Error),
+    #[error("Microsoft Graph sent more than {limit} bytes for {what}; stopped reading")]
+    ResponseTooLarge { what: String, limit: usize },
+    #[error("Microsoft Graph kept sending more pages of {what} after {limit}; stopped following")]
+    TooManyPages { what: String, limit: usize },
     #[error("Microsoft Graph answered HTTP {status} {code}: {message}{}", retry_detail(.retry_after))]
     Api {
         status: u16,
@@ -122,10 +176,22 @@ impl GraphError {
         self.status() == Some(401)
     }
 
-    /// Worth retrying later: network failures, 429, and 5xx.
+    /// A transport failure, told apart from a missed deadline.
+    pub(crate) fn transport(e: reqwest::Error) -> GraphError {
+        if e.is_timeout() {
+            GraphError::Timeout(e)
+        } else {
+            GraphError::Network(e)
+        }
+    }
+
+    /// Worth retrying later: network failures and deadlines, 429, and 5xx. An oversized answer
+    /// counts too: it is more likely a proxy or portal in the way than Graph itself.
     pub fn is_transient(&self) -> bool {
         match self {
-            GraphError::Network(_) => true,
+            GraphError::Network(_)
+            | GraphError::Timeout(_)
+            | GraphError::ResponseTooLarge { .. } => true,
             GraphError::Token { permanent, .. } => !permanent,
             GraphError::Api { status, .. } => *status == 429 || *status >= 500,
             GraphError::GaveUp { last, .. } => last.is_transient(),
@@ -159,6 +225,7 @@ pub struct MeProfile {
 
 struct Inner {
     http: reqwest::Client,
+    timeouts: Timeouts,
     /// E.g. `https://graph.microsoft.com/v1.0`.
     endpoint: Url,
 }
@@ -180,6 +247,11 @@ impl std::fmt::Debug for GraphClient {
 
 impl GraphClient {
     pub fn new(endpoint: Url) -> Result<Self, GraphError> {
+        Self::with_timeouts(endpoint, Timeouts::default())
+    }
+
+    /// A client with other deadlines (tests; a site with a known very slow uplink).
+    pub fn with_timeouts(endpoint: Url, timeouts: Timeouts) -> Result<Self, GraphError> {
         if !crate::auth::discovery::is_secure_endpoint(&endpoint) {
             return Err(GraphError::InsecureEndpoint(endpoint.to_string()));
         }
@@ -189,17 +261,27 @@ impl GraphClient {
         let http = reqwest::Client::builder()
             // A redirect to another host would carry the bearer token there.
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
+            .connect_timeout(timeouts.connect)
+            // The default for every request; file bodies set their own, longer one.
+            .timeout(timeouts.request)
             .user_agent(concat!("mfp-kiosk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(GraphError::HttpClient)?;
         Ok(GraphClient {
-            inner: Arc::new(Inner { http, endpoint }),
+            inner: Arc::new(Inner {
+                http,
+                timeouts,
+                endpoint,
+            }),
         })
     }
 
     pub fn endpoint(&self) -> &Url {
         &self.inner.endpoint
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.inner.timeouts
     }
 
     /// `GET /me` with the fields the kiosk uses (mailNickname is only returned when selected).
@@ -215,9 +297,9 @@ impl GraphClient {
             .bearer_auth(token.expose_secret())
             .send()
             .await
-            .map_err(GraphError::Network)?;
+            .map_err(GraphError::transport)?;
         let response = check(response).await?;
-        let body = response.bytes().await.map_err(GraphError::Network)?;
+        let body = read_json_body(response, "/me").await?;
         serde_json::from_slice(&body)
             .map_err(|e| GraphError::UnexpectedResponse(format!("/me: {e}")))
     }
@@ -236,9 +318,9 @@ impl GraphClient {
             .bearer_auth(token.expose_secret())
             .send()
             .await
-            .map_err(GraphError::Network)?;
+            .map_err(GraphError::transport)?;
         let response = check(response).await?;
-        let body = response.bytes().await.map_err(GraphError::Network)?;
+        let body = read_json_body(response, what).await?;
         serde_json::from_slice(&body)
             .map_err(|e| GraphError::UnexpectedResponse(format!("{what}: {e}")))
     }
@@ -282,7 +364,7 @@ pub(crate) async fn check(response: reqwest::Response) -> Result<reqwest::Respon
         .get("request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = response.bytes().await.map_err(GraphError::Network)?;
+    let body = read_body(response, MAX_ERROR_BODY, "an error answer", false).await?;
     let (code, message) = match serde_json::from_slice::<ErrorEnvelope>(&body) {
         Ok(env) => (env.error.code, env.error.message),
         Err(_) => (
@@ -304,6 +386,44 @@ pub(crate) async fn check(response: reqwest::Response) -> Result<reqwest::Respon
     };
     tracing::debug!(error = %err, "Graph request failed");
     Err(err)
+}
+
+/// Reads a JSON answer of at most [`MAX_JSON_BODY`] bytes.
+pub(crate) async fn read_json_body(
+    response: reqwest::Response,
+    what: &str,
+) -> Result<Vec<u8>, GraphError> {
+    read_body(response, MAX_JSON_BODY, what, true).await
+}
+
+/// Reads at most `limit` bytes of a body as they arrive (never trusting `Content-Length` for
+/// the allocation). Past the limit: an error when `strict`, otherwise the first `limit` bytes.
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+    what: &str,
+    strict: bool,
+) -> Result<Vec<u8>, GraphError> {
+    let too_large = || GraphError::ResponseTooLarge {
+        what: what.to_string(),
+        limit,
+    };
+    let declared = response.content_length().unwrap_or(0);
+    if strict && declared > limit as u64 {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(usize::try_from(declared).unwrap_or(0).min(limit));
+    while let Some(chunk) = response.chunk().await.map_err(GraphError::transport)? {
+        if body.len() + chunk.len() > limit {
+            if strict {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk[..limit - body.len()]);
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date.

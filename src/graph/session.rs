@@ -175,9 +175,9 @@ impl GraphClient {
             .json(&body)
             .send()
             .await
-            .map_err(GraphError::Network)?;
+            .map_err(GraphError::transport)?;
         let response = check(response).await?;
-        let bytes = response.bytes().await.map_err(GraphError::Network)?;
+        let bytes = super::read_json_body(response, "uploadSession").await?;
         let raw: RawSession = serde_json::from_slice(&bytes)
             .map_err(|e| GraphError::UnexpectedResponse(format!("uploadSession: {e}")))?;
         let url = raw.upload_url.ok_or_else(|| {
@@ -206,9 +206,9 @@ impl GraphClient {
             .get(url.expose())
             .send()
             .await
-            .map_err(GraphError::Network)?;
+            .map_err(GraphError::transport)?;
         let response = check(response).await?;
-        let bytes = response.bytes().await.map_err(GraphError::Network)?;
+        let bytes = super::read_json_body(response, "uploadSession").await?;
         let raw: RawSession = serde_json::from_slice(&bytes)
             .map_err(|e| GraphError::UnexpectedResponse(format!("uploadSession: {e}")))?;
         let (next_offset, range_end) = first_range(&raw.next_expected_ranges)?;
@@ -226,7 +226,7 @@ impl GraphClient {
             .delete(url.expose())
             .send()
             .await
-            .map_err(GraphError::Network)?;
+            .map_err(GraphError::transport)?;
         check(response).await.map(|_| ())
     }
 
@@ -272,10 +272,10 @@ impl GraphClient {
             .body(reqwest::Body::wrap_stream(stream))
             .send()
             .await
-            .map_err(GraphError::Network)?;
+            .map_err(GraphError::transport)?;
         let status = response.status();
         let response = check(response).await?;
-        let bytes = response.bytes().await.map_err(GraphError::Network)?;
+        let bytes = super::read_json_body(response, "uploadSession").await?;
         if status == reqwest::StatusCode::ACCEPTED {
             let raw: RawSession = serde_json::from_slice(&bytes)
                 .map_err(|e| GraphError::UnexpectedResponse(format!("uploadSession: {e}")))?;

@@ -62,8 +62,8 @@ pub struct RetryPolicy {
     /// A `Retry-After` longer than this is not waited out here: the error goes back to the
     /// caller, which reschedules the job.
     pub max_retry_after: Duration,
-    /// Upper bound for one request (a whole fragment or a simple PUT).
-    pub request_timeout: Duration,
+    // The deadline of one request (a fragment or a simple PUT) is the client's
+    // `Timeouts::for_body`: it grows with the body, which a fixed bound here could not.
 }
 
 impl Default for RetryPolicy {
@@ -73,7 +73,6 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(60),
             max_failures: 8,
             max_retry_after: Duration::from_secs(300),
-            request_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -363,7 +362,7 @@ impl Uploader {
                     start,
                     end - start,
                     a.size,
-                    self.policy.request_timeout,
+                    self.graph.timeouts().for_body(end - start),
                     req.progress.clone(),
                 )
                 .await;

@@ -16,7 +16,7 @@
 //! so the final path only ever names a complete PDF. An unfinished writer removes its temporary
 //! file when dropped.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -396,14 +396,11 @@ impl TempFile {
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|source| PdfError::Io {
-                path: path.clone(),
-                source,
-            })?;
+        // 0600 whatever the umask: a scan is the user's document (see `crate::fsmode`).
+        let file = crate::fsmode::create_private_file(&path).map_err(|source| PdfError::Io {
+            path: path.clone(),
+            source,
+        })?;
         Ok((
             TempFile {
                 path,

@@ -3,6 +3,13 @@
 //! A job row is written after its spool file is complete and before any upload starts. The row
 //! carries everything needed to resume after a crash: the Graph upload session URL, attempts and
 //! the earliest time of the next attempt (for `Retry-After` and back-off).
+//!
+//! The upload URL authorises writes to the user's drive by itself for days, so it is stored only
+//! sealed ([`SealedSecret::to_text`] in the `upload_url` TEXT column; sealing is the device
+//! key's job, as for refresh tokens) and cleared when the job is done or failed. A clear URL
+//! written by an older version is wiped when the store opens ([`scrub_clear_upload_urls`]); the
+//! job then starts a new session and the "did it land already?" check keeps it from landing
+//! twice.
 
 use std::path::PathBuf;
 
@@ -11,6 +18,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::{col_ts, col_ts_opt, ts, Store, StoreError};
+use crate::secrets::SealedSecret;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobState {
@@ -72,8 +80,9 @@ pub struct JobRecord {
     pub last_error: Option<String>,
     pub remote_item_id: Option<String>,
     pub remote_web_url: Option<String>,
-    /// Graph upload session URL. It authorises writes by itself, so `Debug` hides it.
-    pub upload_url: Option<String>,
+    /// Graph upload session URL, sealed under the device key with the job id as associated
+    /// data. It authorises writes by itself, so `Debug` does not even show the ciphertext.
+    pub upload_url: Option<SealedSecret>,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -160,7 +169,10 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
         last_error: r.get(11)?,
         remote_item_id: r.get(12)?,
         remote_web_url: r.get(13)?,
-        upload_url: r.get(14)?,
+        // Unreadable (damaged) sealed text only costs a new session, not the whole queue.
+        upload_url: r
+            .get::<_, Option<String>>(14)?
+            .and_then(|t| SealedSecret::from_text(&t).ok()),
         next_attempt_at: col_ts_opt(r, 15)?,
         created_at: col_ts(r, 16)?,
         updated_at: col_ts(r, 17)?,
@@ -300,17 +312,22 @@ impl Store {
         )
     }
 
-    /// Remembers (or forgets, with `None`) the upload session so an interrupted upload resumes.
+    /// Remembers (or forgets, with `None`) the sealed upload session so an interrupted upload
+    /// resumes.
     pub fn set_job_upload_url(
         &self,
         id: Uuid,
-        upload_url: Option<&str>,
+        upload_url: Option<&SealedSecret>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.update_job(
             id,
             "UPDATE jobs SET upload_url = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id.to_string(), upload_url, ts(at)],
+            params![
+                id.to_string(),
+                upload_url.map(SealedSecret::to_text),
+                ts(at)
+            ],
         )
     }
 
@@ -407,6 +424,21 @@ impl Store {
         self.with(|c| Ok(c.execute("DELETE FROM jobs WHERE id = ?1", [id.to_string()])? > 0))
     }
 
+    /// Removes the upload URLs of ended jobs (there should be none) and any URL that is not in
+    /// sealed form (written in clear by an older version). Returns how many.
+    pub(super) fn scrub_clear_upload_urls(
+        conn: &rusqlite::Connection,
+    ) -> Result<usize, StoreError> {
+        Ok(conn.execute(
+            "UPDATE jobs SET upload_url = NULL WHERE upload_url IS NOT NULL
+                 AND (state IN ('done', 'failed') OR substr(upload_url, 1, ?1) != ?2)",
+            params![
+                SealedSecret::TEXT_PREFIX.len() as i64,
+                SealedSecret::TEXT_PREFIX
+            ],
+        )?)
+    }
+
     fn update_job(
         &self,
         id: Uuid,
@@ -437,6 +469,12 @@ mod tests {
             size_bytes: 123_456,
             pages: 3,
         }
+    }
+
+    fn sealed(url: &str, id: Uuid) -> SealedSecret {
+        crate::secrets::DeviceKey::from_master(&[4; 32])
+            .seal_upload_url(&secrecy::SecretString::from(url), id.as_bytes())
+            .unwrap()
     }
 
     fn store() -> Store {
@@ -481,8 +519,8 @@ mod tests {
             s.claim_job(first.id, "1:1", at(11), at(10)).unwrap(),
             Some(1)
         );
-        s.set_job_upload_url(first.id, Some("https://upload.example/session"), at(10))
-            .unwrap();
+        let url = sealed("https://upload.example/session", first.id);
+        s.set_job_upload_url(first.id, Some(&url), at(10)).unwrap();
         s.retry_job_later(first.id, "503 Service Unavailable", at(12), at(10))
             .unwrap();
         // Job 1 waits until 12:00, so job 2 is next at 11:00.
@@ -492,12 +530,10 @@ mod tests {
         );
         let again = s.next_queued_job(at(12)).unwrap().unwrap();
         assert_eq!(again.id, first.id);
-        assert_eq!(
-            again.upload_url.as_deref(),
-            Some("https://upload.example/session")
-        );
+        assert_eq!(again.upload_url.as_ref(), Some(&url));
         assert_eq!(again.last_error.as_deref(), Some("503 Service Unavailable"));
         assert!(!format!("{again:?}").contains("upload.example"));
+        assert!(!format!("{again:?}").contains(&url.to_text()));
 
         assert_eq!(
             s.claim_job(first.id, "1:1", at(13), at(12)).unwrap(),
@@ -513,12 +549,44 @@ mod tests {
     }
 
     #[test]
+    fn clear_upload_urls_of_older_versions_are_scrubbed() {
+        let s = store();
+        let a = s.insert_job(&new_job(1), at(9)).unwrap().id;
+        let b = s.insert_job(&new_job(2), at(9)).unwrap().id;
+        let kept = sealed("https://upload.example/b", b);
+        s.set_job_upload_url(b, Some(&kept), at(9)).unwrap();
+        s.with(|c| {
+            c.execute(
+                "UPDATE jobs SET upload_url = 'https://upload.example/a?tempauth=x' WHERE id = ?1",
+                [a.to_string()],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(s.with(|c| Store::scrub_clear_upload_urls(c)).unwrap(), 1);
+        let raw: Option<String> = s
+            .with(|c| {
+                Ok(c.query_row(
+                    "SELECT upload_url FROM jobs WHERE id = ?1",
+                    [a.to_string()],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(raw, None);
+        assert_eq!(s.job(b).unwrap().unwrap().upload_url, Some(kept));
+    }
+
+    #[test]
     fn failure_requeue_and_interrupted() {
         let s = store();
         let a = s.insert_job(&new_job(1), at(9)).unwrap().id;
         let b = s.insert_job(&new_job(2), at(9)).unwrap().id;
+        s.set_job_upload_url(a, Some(&sealed("https://upload.example/a", a)), at(9))
+            .unwrap();
         s.fail_job(a, "403 accessDenied", at(10)).unwrap();
         assert_eq!(s.job(a).unwrap().unwrap().state, JobState::Failed);
+        assert_eq!(s.job(a).unwrap().unwrap().upload_url, None);
         s.requeue_job(a, at(11)).unwrap();
         assert_eq!(s.job(a).unwrap().unwrap().state, JobState::Queued);
 

@@ -7,9 +7,7 @@
 //! Timestamps are stored as RFC 3339 UTC text with nanoseconds (`2025-03-01T09:00:00.000000000Z`):
 //! readable in the sqlite shell, lossless, and fixed-width so text order is time order.
 
-use std::fs::{self, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -39,12 +37,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create database directory {}: {source}", path.display())]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("database directory or file: {0}")]
+    Permissions(#[from] crate::fsmode::FsModeError),
     #[error("cannot open database {}: {source}", path.display())]
     Open {
         path: PathBuf,
@@ -91,27 +85,22 @@ pub fn schema_version() -> usize {
 impl Store {
     /// Opens (creating if needed) the database file and brings the schema up to date.
     ///
-    /// A new file is created 0600 in a 0700 directory: it holds card hashes, PIN hashes and sealed
-    /// tokens. SQLite gives the `-wal` and `-shm` files the same mode as the database.
+    /// A new file is created 0600 in a 0700 directory ([`crate::fsmode`]): it holds card hashes,
+    /// PIN hashes and sealed tokens. SQLite gives the `-wal` and `-shm` files the same mode as
+    /// the database; an existing database of ours that is open to others is tightened.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|source| StoreError::CreateDir {
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
+            crate::fsmode::private_dir(dir)?;
         }
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-        {
+        match crate::fsmode::create_private_file(path) {
             Ok(_) => tracing::info!(path = %path.display(), "created a new database"),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut name = path.as_os_str().to_owned();
+                    name.push(suffix);
+                    crate::fsmode::tighten_file(Path::new(&name))?;
+                }
+            }
             Err(source) => {
                 return Err(StoreError::CreateFile {
                     path: path.to_path_buf(),
@@ -141,6 +130,13 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         schema::migrations().to_latest(&mut conn)?;
+        let scrubbed = Store::scrub_clear_upload_urls(&conn)?;
+        if scrubbed > 0 {
+            tracing::warn!(
+                jobs = scrubbed,
+                "removed upload-session URLs stored in clear by an older version"
+            );
+        }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })

@@ -7,7 +7,8 @@
 //!   the ids cached);
 //! - uploads through [`Uploader`], resuming the upload session saved in the job row, and, for a
 //!   job that was attempted before, first checking whether its file already landed, so a job is
-//!   never uploaded twice;
+//!   never uploaded twice. The session URL is a bearer capability, so the row only ever holds it
+//!   sealed with the device key (associated data: the job id);
 //! - on success marks the job done and removes the spool file; on a transient failure
 //!   (network, 429, 5xx, Entra unreachable) puts it back with a back-off; on a permanent one
 //!   (the user's sign-in was revoked, the site or library is gone, access was withdrawn) marks
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::lease::{self, LeaseOwner};
@@ -30,6 +32,7 @@ use crate::graph::{
     SESSION_THRESHOLD,
 };
 use crate::identity::UserStatus;
+use crate::secrets::DeviceKey;
 use crate::store::{JobRecord, JobState, Store, StoreError};
 
 /// How long failed jobs are kept before they are deleted.
@@ -172,6 +175,8 @@ impl Drop for Claim {
 #[derive(Debug, Clone)]
 pub struct Outbox {
     store: Store,
+    /// Seals and opens the upload-session URLs kept in job rows.
+    key: Arc<DeviceKey>,
     graph: GraphClient,
     uploader: Uploader,
     sites: SiteResolver,
@@ -183,10 +188,11 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn new(store: Store, graph: GraphClient) -> Self {
+    pub fn new(store: Store, graph: GraphClient, key: Arc<DeviceKey>) -> Self {
         Outbox {
             uploader: Uploader::new(graph.clone(), RetryPolicy::default()),
             store,
+            key,
             graph,
             sites: SiteResolver::new(),
             fragment: FragmentSize::DEFAULT,
@@ -291,18 +297,39 @@ impl Outbox {
         }
         let destination = JobDestination::from_json(&job.destination)
             .map_err(|e| Failure::Permanent(format!("bad destination: {e}")))?;
-        let resume = match job.upload_url.as_deref().map(UploadUrl::parse) {
+        let resume = match job.upload_url.as_ref().map(|sealed| {
+            let url = self
+                .key
+                .open_upload_url(sealed, job.id.as_bytes())
+                .map_err(|e| e.to_string())?;
+            UploadUrl::parse(url.expose_secret()).map_err(|e| e.to_string())
+        }) {
             Some(Ok(url)) => Some(url),
-            Some(Err(e)) => {
-                tracing::warn!(job = %job.id, error = %e, "ignoring an unusable saved upload URL");
+            Some(Err(error)) => {
+                // Sealed under another key or damaged: a new session does the job.
+                tracing::warn!(job = %job.id, %error, "ignoring an unusable saved upload URL");
                 None
             }
             None => None,
         };
         let store = self.store.clone();
+        let key = self.key.clone();
         let id = job.id;
         let on_session: SessionStore = Arc::new(move |url: Option<&UploadUrl>| {
-            if let Err(e) = store.set_job_upload_url(id, url.map(UploadUrl::expose), Utc::now()) {
+            let sealed = match url {
+                Some(url) => {
+                    match key.seal_upload_url(&SecretString::from(url.expose()), id.as_bytes()) {
+                        Ok(sealed) => Some(sealed),
+                        Err(e) => {
+                            // Never store it in clear; resuming after a crash is all we lose.
+                            tracing::warn!(job = %id, error = %e, "cannot seal the upload session URL");
+                            None
+                        }
+                    }
+                }
+                None => None,
+            };
+            if let Err(e) = store.set_job_upload_url(id, sealed.as_ref(), Utc::now()) {
                 // Losing it only costs a restart of the session after a crash.
                 tracing::warn!(job = %id, error = %e, "cannot save the upload session URL");
             }
