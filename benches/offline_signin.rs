@@ -69,7 +69,6 @@ fn main() {
             }
         })
         .collect();
-    drop(key);
 
     let scanner: mfp_kiosk::app::services::ScannerFactory =
         Box::new(|| Box::new(SimulatedScanner::new(1)));
@@ -83,6 +82,22 @@ fn main() {
         "identity cache: {users_n} users, {cards_n} cards, imported in {:.2?}",
         t.elapsed()
     );
+    // The users tapped below have a sealed refresh token, as every signed-in user has: the
+    // offline cache stands in only for a grant Entra could not be asked about.
+    let tapped: std::collections::BTreeSet<usize> = (0..samples)
+        .map(|s| (s * 104_729) % cards_n % users_n)
+        .collect();
+    for &u in &tapped {
+        let oid = &users[u].oid;
+        let sealed = key
+            .seal(&SecretString::from(format!("rt-{u}")), oid.as_bytes())
+            .expect("seal");
+        services
+            .store
+            .put_refresh_token(oid, &sealed, now)
+            .expect("token");
+    }
+    drop(key);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
