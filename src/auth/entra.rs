@@ -410,21 +410,25 @@ impl EntraClient {
     }
 }
 
+/// A refresh refused with Entra's error body for `error` and AADSTS `code` (unit tests).
+#[cfg(test)]
+pub(crate) fn rejected_for_test(error: &str, code: u32) -> EntraError {
+    EntraError::RefreshRejected(Box::new(EntraErrorBody {
+        error: error.into(),
+        error_description: format!("AADSTS{code}: x"),
+        error_codes: vec![code],
+        timestamp: None,
+        trace_id: None,
+        correlation_id: None,
+        suberror: None,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn rejected(error: &str, code: u32) -> EntraError {
-        EntraError::RefreshRejected(Box::new(EntraErrorBody {
-            error: error.into(),
-            error_description: format!("AADSTS{code}: x"),
-            error_codes: vec![code],
-            timestamp: None,
-            trace_id: None,
-            correlation_id: None,
-            suberror: None,
-        }))
-    }
+    use super::rejected_for_test as rejected;
 
     #[test]
     fn panel_messages_are_plain_and_specific() {

@@ -122,20 +122,9 @@ impl RefreshVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::device_code::{DeviceCodeError, EntraErrorBody};
+    use crate::auth::device_code::DeviceCodeError;
+    use crate::auth::entra::rejected_for_test as answered;
     use crate::auth::id_token::IdTokenError;
-
-    fn answered(error: &str, code: u32) -> EntraError {
-        EntraError::RefreshRejected(Box::new(EntraErrorBody {
-            error: error.into(),
-            error_description: format!("AADSTS{code}: x"),
-            error_codes: vec![code],
-            timestamp: None,
-            trace_id: None,
-            correlation_id: None,
-            suberror: None,
-        }))
-    }
 
     fn status(status: u16) -> EntraError {
         EntraError::DeviceCode(DeviceCodeError::HttpStatus {
