@@ -362,3 +362,17 @@ fn a_second_process_sees_committed_rows() {
         at(12)
     );
 }
+
+#[test]
+fn a_damaged_database_is_named_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7 + 3) as u8).collect();
+    std::fs::write(&path, &garbage).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("restore a backup"), "{msg}");
+    assert_eq!(std::fs::read(&path).unwrap(), garbage, "nothing re-created");
+}

@@ -51,6 +51,18 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "database {} cannot be read ({source}): it is damaged or not this panel's database. \
+         Stop the panel, move the file (and its -wal/-shm files) aside for inspection and \
+         restore a backup; starting without it empties the identity cache (users sign in with \
+         Microsoft again) and the outbox. Nothing was changed or re-created",
+        path.display()
+    )]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("database schema migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("database error: {0}")]
@@ -112,7 +124,19 @@ impl Store {
             path: path.to_path_buf(),
             source,
         })?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        // The first statement reads the header: a damaged file or another program's file
+        // fails here, and is reported by name rather than silently replaced.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|source| match source.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                    StoreError::Unreadable {
+                        path: path.to_path_buf(),
+                        source,
+                    }
+                }
+                _ => StoreError::Sqlite(source),
+            })?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), mode, "database is not in WAL mode");
         }
