@@ -38,7 +38,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<BindOutcome, StoreError> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let exists: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM users WHERE oid = ?1)",
                 [oid],

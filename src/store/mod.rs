@@ -174,13 +174,16 @@ impl Store {
         f(&mut self.lock())
     }
 
-    /// Runs `f` inside one transaction, committed when `f` succeeds.
+    /// Runs `f` inside one transaction, committed when `f` succeeds. Every transaction here
+    /// writes, so it starts IMMEDIATE: a deferred one that reads first and then writes gets
+    /// SQLITE_BUSY at once (no busy wait) when another process (the panel and `mfp-kiosk
+    /// outbox run`) committed in between; an immediate one waits [`BUSY_TIMEOUT`] for the lock.
     fn with_transaction<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
             tx.commit()?;
             Ok(out)

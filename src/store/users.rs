@@ -199,7 +199,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Revoked, StoreError> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let n = tx.execute(
                 "UPDATE users SET status = 'revoked', updated_at = ?2 WHERE oid = ?1",
                 params![oid, ts(at)],
@@ -231,7 +231,7 @@ impl Store {
     /// spool files of the deleted jobs, which the caller removes.
     pub fn delete_user(&self, oid: &str) -> Result<Vec<PathBuf>, StoreError> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let spool: Vec<PathBuf> = {
                 let mut stmt = tx.prepare("SELECT spool_path FROM jobs WHERE user_oid = ?1")?;
                 let rows = stmt.query_map([oid], |r| r.get::<_, String>(0))?;
