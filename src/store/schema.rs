@@ -86,7 +86,62 @@ BEGIN
 END;
 "#;
 
-static MIGRATIONS: &[M<'static>] = &[M::up(V1).foreign_key_check()];
+/// Card administration (issue 9): who bound a card and when it was last used; user search as
+/// you type; audit filters. Self-contained (only `ALTER TABLE ... ADD COLUMN` and `CREATE`), so
+/// it does not depend on other branches' migrations and can be renumbered at a merge.
+const CARDS_ADMIN: &str = r#"
+-- Actor that bound the card: the owner's oid (self-enrollment), `technician:<oid>`,
+-- `service-pin` or `cli`. NULL for bindings made before this column existed, and for imports.
+ALTER TABLE cards ADD COLUMN bound_by TEXT;
+-- Last time the card was tapped and signed its (active) owner in.
+ALTER TABLE cards ADD COLUMN last_used_at TEXT;
+
+-- Prefix search ("meg" -> Megan) walks these in order, live users only, case-insensitive
+-- (users_upn_live from V1 covers the UPN).
+CREATE INDEX users_name_live ON users (display_name COLLATE NOCASE) WHERE status != 'revoked';
+CREATE INDEX users_username_nocase_live ON users (username COLLATE NOCASE)
+    WHERE status != 'revoked';
+
+-- Substring search: trigrams of live users' searchable fields, keyed by users.rowid. A regular
+-- FTS5 table (not external-content): the triggers below may delete rows that are already gone,
+-- which an external-content table would turn into index corruption.
+CREATE VIRTUAL TABLE users_search USING fts5 (
+    display_name, upn, username,
+    tokenize = 'trigram case_sensitive 0'
+);
+INSERT INTO users_search (rowid, display_name, upn, username)
+    SELECT rowid, display_name, upn, username FROM users WHERE status != 'revoked';
+-- INSERT OR REPLACE (directory import) deletes the old row without firing delete triggers
+-- (recursive_triggers is off), and an upsert never fires AFTER INSERT: so drop any entry of
+-- this oid first; the AFTER INSERT or AFTER UPDATE trigger adds the current one back.
+CREATE TRIGGER users_search_bi BEFORE INSERT ON users BEGIN
+    DELETE FROM users_search WHERE rowid IN (SELECT rowid FROM users WHERE oid = new.oid);
+END;
+CREATE TRIGGER users_search_ai AFTER INSERT ON users WHEN new.status != 'revoked' BEGIN
+    INSERT INTO users_search (rowid, display_name, upn, username)
+        VALUES (new.rowid, new.display_name, new.upn, new.username);
+END;
+CREATE TRIGGER users_search_au AFTER UPDATE OF display_name, upn, username, status ON users BEGIN
+    DELETE FROM users_search WHERE rowid = old.rowid;
+    INSERT INTO users_search (rowid, display_name, upn, username)
+        SELECT new.rowid, new.display_name, new.upn, new.username
+        WHERE new.status != 'revoked';
+END;
+CREATE TRIGGER users_search_ad AFTER DELETE ON users BEGIN
+    DELETE FROM users_search WHERE rowid = old.rowid;
+END;
+
+-- Audit filters, newest first (id order) within each.
+CREATE INDEX audit_by_action ON audit (action, id);
+CREATE INDEX audit_by_subject ON audit (subject, id);
+CREATE INDEX audit_by_actor ON audit (actor, id);
+CREATE INDEX audit_by_at ON audit (at);
+"#;
+
+static MIGRATIONS: &[M<'static>] = &[
+    M::up(V1).foreign_key_check(),
+    M::up(CARDS_ADMIN).foreign_key_check(),
+];
 
 pub(super) fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
