@@ -164,7 +164,7 @@ pub enum CardAdminError {
         "the card number does not pass the reader normalisation (`readers.normalise`): {0}; \
          check the number, or the pipeline with the reader check"
     )]
-    Normalise(#[source] CardError),
+    Normalise(CardError),
     #[error(
         "card {masked} already belongs to {owner}; moving it to {target} must be asked for \
          (`--move` on the command line, \"Move it\" on the panel)"
