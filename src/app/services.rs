@@ -209,7 +209,7 @@ impl Services {
     /// [`Services::user_by_card`] for a sign-in: also records the card's last use when its
     /// owner is active (what a technician's card list shows). Failing to record it is logged,
     /// never a reason to refuse the sign-in.
-    pub fn user_by_card_for_sign_in(
+    pub fn user_for_card_tap(
         &self,
         card: &SecretString,
     ) -> Result<Option<UserRecord>, ServiceError> {

@@ -153,4 +153,37 @@ mod tests {
     fn migrations_are_valid() {
         super::migrations().validate().unwrap();
     }
+
+    /// A panel updated from V1 keeps its cards and finds its existing users by search.
+    #[test]
+    fn cards_admin_migration_upgrades_a_filled_v1_database() {
+        use rusqlite_migration::Migrations;
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        Migrations::from_slice(&super::MIGRATIONS[..1])
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (oid, tenant_id, upn, display_name, username, status, created_at,
+                 updated_at, last_online_at)
+             VALUES ('o1', 't', 'megan@contoso.com', 'Megan Bowen', 'msp-megan', 'active',
+                 '2025-03-01T09:00:00.000000000Z', '2025-03-01T09:00:00.000000000Z',
+                 '2025-03-01T09:00:00.000000000Z'),
+                    ('o2', 't', 'gone@contoso.com', 'Gone Bowen', 'msp-gone', 'revoked',
+                 '2025-03-01T09:00:00.000000000Z', '2025-03-01T09:00:00.000000000Z',
+                 '2025-03-01T09:00:00.000000000Z');
+             INSERT INTO cards (hash, user_oid, masked, bound_at)
+             VALUES (zeroblob(32), 'o1', '•••• 1234', '2025-03-01T09:00:00.000000000Z');",
+        )
+        .unwrap();
+        let store = super::super::Store::init(conn).unwrap();
+        let hits = store.search_users("bowen", 50).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].user.oid, "o1");
+        let cards = store.cards_for_user("o1").unwrap();
+        assert_eq!(cards.len(), 1);
+        assert_eq!(
+            (cards[0].bound_by.as_deref(), cards[0].last_used_at),
+            (None, None)
+        );
+    }
 }
