@@ -212,11 +212,11 @@ async fn the_card_limit_replaces_the_oldest_and_says_which() {
         .unwrap();
     let first_masked = admin.list(&alex).unwrap()[0].masked.clone();
     let plan = admin.plan(&alex, &secret(third)).unwrap();
-    assert_eq!(plan.replaces, [first_masked.clone()]);
+    assert_eq!(plan.replaces, std::slice::from_ref(&first_masked));
     let e = admin
         .enroll(&alex, &secret(third), false, &Actor::Cli)
         .unwrap();
-    assert_eq!(e.replaced, [first_masked.clone()]);
+    assert_eq!(e.replaced, std::slice::from_ref(&first_masked));
     assert_eq!(e.max_per_user, 2);
     assert!(matches!(tap(&k, first).await, Event::CardUnknown { .. }));
     assert_eq!(signed_in_as(&tap(&k, second).await), Some(alex.oid.clone()));

@@ -171,8 +171,9 @@ pub enum CardAdminError {
     )]
     BoundToOther {
         masked: String,
-        owner: Named,
-        target: Named,
+        // Boxed: keeps every Result of this module small.
+        owner: Box<Named>,
+        target: Box<Named>,
     },
     #[error("{user} has no card ending in `{suffix}` (see `mfp-kiosk cards list --user {upn}`)", upn = .user.upn)]
     NoSuchCard { user: Named, suffix: String },
@@ -359,8 +360,8 @@ impl<'a> CardAdmin<'a> {
             refuse(&format!("refused: {masked} belongs to {owner}"))?;
             return Err(CardAdminError::BoundToOther {
                 masked,
-                owner: owner.clone(),
-                target,
+                owner: Box::new(owner.clone()),
+                target: Box::new(target),
             });
         }
         let result = self.store.bind_card_as(
@@ -388,8 +389,8 @@ impl<'a> CardAdmin<'a> {
                 refuse(&format!("refused: {masked} belongs to {owner}"))?;
                 return Err(CardAdminError::BoundToOther {
                     masked,
-                    owner,
-                    target,
+                    owner: Box::new(owner),
+                    target: Box::new(target),
                 });
             }
         };

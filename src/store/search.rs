@@ -260,7 +260,8 @@ mod tests {
         assert!(s.search_users("bowen", 50).unwrap().is_empty());
         // A directory import replaces rows (INSERT OR REPLACE) without leaving stale entries.
         let again = person("3", "Alexander Wilber", "alexw@contoso.com", "msp-alexw");
-        s.import_directory(&[again.clone()], &[], at(12)).unwrap();
+        s.import_directory(std::slice::from_ref(&again), &[], at(12))
+            .unwrap();
         s.import_directory(&[again], &[], at(13)).unwrap();
         assert_eq!(
             names(&s.search_users("wilber", 50).unwrap()),
