@@ -77,7 +77,7 @@ fn fresh_file_gets_schema_wal_and_foreign_keys() {
     assert_eq!(store.pragma("journal_mode").unwrap(), "wal");
     assert_eq!(store.pragma("foreign_keys").unwrap(), "1");
     assert_eq!(store.pragma("synchronous").unwrap(), "2"); // FULL
-    assert_eq!(store.pragma("user_version").unwrap(), "1");
+    assert_eq!(store.pragma("user_version").unwrap(), "2");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 
@@ -93,7 +93,21 @@ fn fresh_file_gets_schema_wal_and_foreign_keys() {
     tables.sort();
     assert_eq!(
         tables,
-        ["audit", "cards", "jobs", "pins", "refresh_tokens", "users"]
+        [
+            "audit",
+            "cards",
+            "jobs",
+            "pins",
+            "refresh_tokens",
+            "users",
+            // The FTS5 user search table and its shadow tables.
+            "users_search",
+            "users_search_config",
+            "users_search_content",
+            "users_search_data",
+            "users_search_docsize",
+            "users_search_idx",
+        ]
     );
 }
 
@@ -126,7 +140,7 @@ fn reopen_keeps_data_and_does_not_rerun_migrations() {
         .unwrap();
     }
     let s = Store::open(&path).unwrap();
-    assert_eq!(s.pragma("user_version").unwrap(), "1");
+    assert_eq!(s.pragma("user_version").unwrap(), "2");
     assert_eq!(
         s.user_by_oid("oid-a").unwrap().unwrap(),
         user("oid-a", "adele")
