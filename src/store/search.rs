@@ -14,7 +14,7 @@
 //! NOCASE folds ASCII only; the trigram table folds Unicode case, so "élodie" still finds
 //! "Élodie" from three letters on.
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::users::{user_from_row, USER_COLUMNS};
 use super::{Store, StoreError};
@@ -40,24 +40,50 @@ pub struct UserHit {
     pub rank: MatchRank,
 }
 
-/// One prefix statement per searchable column; each walks its partial NOCASE index.
+/// One prefix statement per searchable column; each walks its partial NOCASE index. Candidates
+/// carry only what ranking needs; full records are read for the winners alone.
 const PREFIX_SQL: [&str; 3] = [
-    "SELECT {COLS} FROM users u WHERE u.status != 'revoked'
+    "SELECT u.rowid, u.display_name, u.upn, u.username FROM users u
+         WHERE u.status != 'revoked'
          AND u.display_name >= ?1 COLLATE NOCASE AND u.display_name < ?2 COLLATE NOCASE
          ORDER BY u.display_name COLLATE NOCASE LIMIT ?3",
-    "SELECT {COLS} FROM users u WHERE u.status != 'revoked'
+    "SELECT u.rowid, u.display_name, u.upn, u.username FROM users u
+         WHERE u.status != 'revoked'
          AND u.upn >= ?1 COLLATE NOCASE AND u.upn < ?2 COLLATE NOCASE
          ORDER BY u.upn COLLATE NOCASE LIMIT ?3",
-    "SELECT {COLS} FROM users u WHERE u.status != 'revoked'
+    "SELECT u.rowid, u.display_name, u.upn, u.username FROM users u
+         WHERE u.status != 'revoked'
          AND u.username >= ?1 COLLATE NOCASE AND u.username < ?2 COLLATE NOCASE
          ORDER BY u.username COLLATE NOCASE LIMIT ?3",
 ];
 
-const SUBSTRING_SQL: &str = "SELECT {COLS} FROM users_search s JOIN users u ON u.rowid = s.rowid
-     WHERE users_search MATCH ?1 AND u.status != 'revoked' LIMIT ?2";
+/// Substring candidates straight from the trigram table (it holds live users only and its
+/// own copy of the three fields), in rowid order, bounded.
+const SUBSTRING_SQL: &str = "SELECT s.rowid, s.display_name, s.upn, s.username
+     FROM users_search s WHERE users_search MATCH ?1 LIMIT ?2";
+
+/// The full record of a winner.
+const FETCH_SQL: &str = "SELECT {COLS} FROM users u WHERE u.rowid = ?1 AND u.status != 'revoked'";
 
 fn sql(template: &str) -> String {
     template.replace("{COLS}", USER_COLUMNS)
+}
+
+/// A search candidate: users.rowid and the searchable fields.
+struct Candidate {
+    rowid: i64,
+    display_name: String,
+    upn: String,
+    username: String,
+}
+
+fn candidate(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
+    Ok(Candidate {
+        rowid: r.get(0)?,
+        display_name: r.get(1)?,
+        upn: r.get(2)?,
+        username: r.get(3)?,
+    })
 }
 
 /// The FTS5 query for a literal substring: one quoted phrase, so operators and punctuation the
@@ -73,11 +99,11 @@ fn prefix_end(q: &str) -> String {
     end
 }
 
-fn rank(user: &UserRecord, q: &str) -> MatchRank {
+fn rank(c: &Candidate, q: &str) -> MatchRank {
     let fields = [
-        user.display_name.to_lowercase(),
-        user.upn.to_lowercase(),
-        user.username.to_lowercase(),
+        c.display_name.to_lowercase(),
+        c.upn.to_lowercase(),
+        c.username.to_lowercase(),
     ];
     if fields.iter().any(|f| *f == q) {
         return MatchRank::Exact;
@@ -109,45 +135,55 @@ impl Store {
         if q.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let found = self.with(|c| {
-            let mut found: Vec<UserRecord> = Vec::new();
+        self.with(|c| {
+            let mut found: Vec<Candidate> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
             let end = prefix_end(&q);
             let n = i64::try_from(limit).unwrap_or(i64::MAX);
             for template in PREFIX_SQL {
-                let mut stmt = c.prepare_cached(&sql(template))?;
-                let rows = stmt.query_map(params![q, end, n], user_from_row)?;
-                for r in rows {
-                    found.push(r?);
+                let mut stmt = c.prepare_cached(template)?;
+                for r in stmt.query_map(params![q, end, n], candidate)? {
+                    let r = r?;
+                    if seen.insert(r.rowid) {
+                        found.push(r);
+                    }
                 }
             }
-            if q.chars().count() >= 3 {
-                let mut stmt = c.prepare_cached(&sql(SUBSTRING_SQL))?;
+            // Substring matches rank below every prefix match: with a full page of prefix
+            // matches they could not be shown, so the trigram table is not asked.
+            if found.len() < limit && q.chars().count() >= 3 {
+                let mut stmt = c.prepare_cached(SUBSTRING_SQL)?;
                 let cap = i64::try_from(SUBSTRING_CANDIDATES).unwrap_or(i64::MAX);
-                let rows = stmt.query_map(params![fts_phrase(&q), cap], user_from_row)?;
-                for r in rows {
-                    found.push(r?);
+                for r in stmt.query_map(params![fts_phrase(&q), cap], candidate)? {
+                    let r = r?;
+                    if seen.insert(r.rowid) {
+                        found.push(r);
+                    }
                 }
             }
-            Ok(found)
-        })?;
-        let mut seen = std::collections::HashSet::new();
-        let mut hits: Vec<UserHit> = found
-            .into_iter()
-            .filter(|u| seen.insert(u.oid.clone()))
-            .map(|user| UserHit {
-                rank: rank(&user, &q),
-                user,
-            })
-            .collect();
-        hits.sort_by_cached_key(|h| {
-            (
-                h.rank,
-                h.user.display_name.to_lowercase(),
-                h.user.upn.to_lowercase(),
-            )
-        });
-        hits.truncate(limit);
-        Ok(hits)
+            let mut ranked: Vec<(MatchRank, String, String, i64)> = found
+                .into_iter()
+                .map(|cand| {
+                    (
+                        rank(&cand, &q),
+                        cand.display_name.to_lowercase(),
+                        cand.upn.to_lowercase(),
+                        cand.rowid,
+                    )
+                })
+                .collect();
+            ranked.sort();
+            ranked.truncate(limit);
+            let mut fetch = c.prepare_cached(&sql(FETCH_SQL))?;
+            let mut hits = Vec::with_capacity(ranked.len());
+            for (rank, _, _, rowid) in ranked {
+                // A row revoked since the candidate was read is left out.
+                if let Some(user) = fetch.query_row([rowid], user_from_row).optional()? {
+                    hits.push(UserHit { user, rank });
+                }
+            }
+            Ok(hits)
+        })
     }
 }
 
@@ -315,7 +351,10 @@ mod tests {
                 let statements: Vec<(String, Vec<String>)> = PREFIX_SQL
                     .iter()
                     .map(|t| (sql(t), vec!["meg".into(), prefix_end("meg"), "50".into()]))
-                    .chain([(sql(SUBSTRING_SQL), vec![fts_phrase("bow"), "256".into()])])
+                    .chain([
+                        (sql(SUBSTRING_SQL), vec![fts_phrase("bow"), "256".into()]),
+                        (sql(FETCH_SQL), vec!["1".into()]),
+                    ])
                     .collect();
                 for (stmt, args) in statements {
                     let mut q = c.prepare(&format!("EXPLAIN QUERY PLAN {stmt}"))?;
@@ -326,7 +365,7 @@ mod tests {
                 Ok(plans)
             })
             .unwrap();
-        assert_eq!(plans.len(), 4);
+        assert_eq!(plans.len(), 5);
         for (plan, index) in plans[..3].iter().zip([
             "users_name_live",
             "users_upn_live",
@@ -339,13 +378,16 @@ mod tests {
             assert!(!plan.contains("SCAN"), "{plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{plan}");
         }
+        // The virtual table answers MATCH from its trigram index (idxStr "M..."), not a scan of
+        // its content; the winners are read by rowid.
         let fts = &plans[3];
-        // The virtual table answers MATCH from its index (idxStr "M..."); users by rowid.
         assert!(fts.contains("SCAN s VIRTUAL TABLE INDEX 0:M"), "{fts}");
+        assert!(!fts.contains("users"), "{fts}");
+        let fetch = &plans[4];
         assert!(
-            fts.contains("SEARCH u USING INTEGER PRIMARY KEY (rowid=?)"),
-            "{fts}"
+            fetch.contains("SEARCH u USING INTEGER PRIMARY KEY (rowid=?)"),
+            "{fetch}"
         );
-        assert!(!fts.contains("SCAN u"), "{fts}");
+        assert!(!fetch.contains("SCAN"), "{fetch}");
     }
 }
