@@ -8,7 +8,7 @@ use slint::ComponentHandle;
 use tracing_subscriber::EnvFilter;
 
 use mfp_kiosk::admin;
-use mfp_kiosk::app::{self, cli_jobs, ui_bridge, Input, ViewSink};
+use mfp_kiosk::app::{self, cli_cards, cli_jobs, ui_bridge, Input, ViewSink};
 use mfp_kiosk::config::Config;
 use mfp_kiosk::kiosk::Event;
 use mfp_kiosk::readers::ReaderEvent;
@@ -73,6 +73,64 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         action: Option<OutboxAction>,
+    },
+    /// Users' badges: list, enroll, revoke (audited as actor `cli`; numbers are never shown).
+    Cards {
+        #[command(subcommand)]
+        action: CardsAction,
+    },
+    /// The audit log, newest first.
+    Audit {
+        /// Only entries about or by this user (UPN, username or object id).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this action, e.g. card_enroll, card_revoke, sign_in.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only entries since: `7d`, `24h` or a date `YYYY-MM-DD` (UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// A JSON array instead of columns.
+        #[arg(long)]
+        json: bool,
+        /// Entries per page.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// The next page: entries older than this id.
+        #[arg(long, value_name = "ID")]
+        before: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CardsAction {
+    /// Cards with masked suffix, bound when and by whom, last use.
+    List {
+        /// Only this user's cards (UPN, username or object id).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Bind a card number to a user, through `readers.normalise` as a tap would.
+    Enroll {
+        #[arg(long)]
+        user: String,
+        /// The card number, or `-` to read it from stdin (not echoed; keeps it out of shell
+        /// history and the process list).
+        #[arg(long, value_name = "N|-")]
+        number: String,
+        /// Move the card if it belongs to another user.
+        #[arg(long = "move")]
+        move_card: bool,
+    },
+    /// Unbind one card (by the suffix `cards list` shows) or all of a user's cards.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["suffix", "all"])))]
+    Revoke {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        suffix: Option<String>,
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -142,6 +200,51 @@ fn main() -> Result<()> {
                     cli_jobs::run_command(config, opts, out)?
                 }
             };
+            std::process::exit(code)
+        }
+        Command::Cards { action } => {
+            let config = load_config(cli.config.as_deref(), cli.demo)?;
+            let out = &mut std::io::stdout();
+            let code = match action {
+                CardsAction::List { user } => {
+                    cli_cards::list_command(config, user.as_deref(), out)?
+                }
+                CardsAction::Enroll {
+                    user,
+                    number,
+                    move_card,
+                } => {
+                    let number = cli_cards::card_number(number)?;
+                    cli_cards::enroll_command(config, &user, &number, move_card, out)?
+                }
+                CardsAction::Revoke { user, suffix, all } => {
+                    let which = match suffix {
+                        Some(s) if !all => admin::cards::Revoke::Suffix(s),
+                        _ => admin::cards::Revoke::All,
+                    };
+                    cli_cards::revoke_command(config, &user, &which, out)?
+                }
+            };
+            std::process::exit(code)
+        }
+        Command::Audit {
+            user,
+            action,
+            since,
+            json,
+            limit,
+            before,
+        } => {
+            let config = load_config(cli.config.as_deref(), cli.demo)?;
+            let args = cli_cards::AuditArgs {
+                user,
+                action,
+                since,
+                json,
+                limit,
+                before,
+            };
+            let code = cli_cards::audit_command(config, &args, &mut std::io::stdout())?;
             std::process::exit(code)
         }
         Command::CheckConfig => {

@@ -103,7 +103,14 @@ fn fresh_file_gets_schema_wal_and_foreign_keys() {
             "panel_lockout",
             "pins",
             "refresh_tokens",
-            "users"
+            "users",
+            // The FTS5 user search table and its shadow tables.
+            "users_search",
+            "users_search_config",
+            "users_search_content",
+            "users_search_data",
+            "users_search_docsize",
+            "users_search_idx",
         ]
     );
 }

@@ -1,5 +1,7 @@
-//! Administrator tools on the command line.
+//! Administrator and technician tools.
 //!
+//! - [`cards`]: card administration (list, enroll, revoke, audited) shared by the service-menu
+//!   pages and `mfp-kiosk cards ...`;
 //! - `mfp-kiosk doctor` ([`doctor`]): checks the config, reaches Entra's discovery document, the
 //!   signing keys, the app registration and Microsoft Graph, and says what is wrong in words an
 //!   administrator can act on. Optionally runs one sign-in to check consent and policies.
@@ -10,5 +12,6 @@
 //! [`advice`] turns Entra's answers into those administrator sentences; both tools use it.
 
 pub mod advice;
+pub mod cards;
 pub mod doctor;
 pub mod signin;

@@ -277,6 +277,37 @@ impl Services {
         Ok(self.store.user_by_card_hash(&hash)?)
     }
 
+    /// [`Services::user_by_card`] for a sign-in: also records the card's last use when its
+    /// owner is active (what a technician's card list shows). Failing to record it is logged,
+    /// never a reason to refuse the sign-in.
+    pub fn user_for_card_tap(
+        &self,
+        card: &SecretString,
+    ) -> Result<Option<UserRecord>, ServiceError> {
+        let (hash, _) = self.card_hash(card)?;
+        let user = self.store.user_by_card_hash(&hash)?;
+        if user
+            .as_ref()
+            .is_some_and(|u| u.status == UserStatus::Active)
+        {
+            if let Err(e) = self.store.touch_card_used(&hash, Utc::now()) {
+                tracing::warn!(error = %e, "cannot record the card's last use");
+            }
+        }
+        Ok(user)
+    }
+
+    /// Card administration (service menu, `cards` command) over this panel's store, device key
+    /// and normalisation pipeline: the same hashing as self-enrollment.
+    pub fn cards(&self) -> crate::admin::cards::CardAdmin<'_> {
+        crate::admin::cards::CardAdmin::new(
+            &self.store,
+            &self.key,
+            &self.card_pipeline,
+            self.config.identity.max_cards_per_user,
+        )
+    }
+
     pub fn has_pin(&self, oid: &str) -> Result<bool, ServiceError> {
         Ok(self.store.pin_state(oid)?.is_some())
     }

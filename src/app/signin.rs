@@ -76,7 +76,7 @@ pub async fn lookup_card(
         return failed(attempt, &e);
     }
     let s = services.clone();
-    let found = match tokio::task::spawn_blocking(move || s.user_by_card(&card)).await {
+    let found = match tokio::task::spawn_blocking(move || s.user_for_card_tap(&card)).await {
         Ok(found) => found,
         Err(e) => return failed(attempt, &ServiceError::Task(e.to_string())),
     };

@@ -20,7 +20,83 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
+/// A filtered page of the audit log, newest first. Unset filters match everything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Entries whose actor or subject is any of these (a user's oid, `technician:<oid>`, UPN).
+    pub involving: Vec<String>,
+    pub action: Option<String>,
+    /// Entries at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Paging cursor: entries older than this id (the last id of the previous page).
+    pub before_id: Option<i64>,
+    pub limit: usize,
+}
+
+impl Default for AuditQuery {
+    fn default() -> Self {
+        AuditQuery {
+            involving: Vec::new(),
+            action: None,
+            since: None,
+            before_id: None,
+            limit: 50,
+        }
+    }
+}
+
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: r.get(0)?,
+        at: col_ts(r, 1)?,
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        subject: r.get(4)?,
+        detail: r.get(5)?,
+    })
+}
+
 impl Store {
+    /// One page of the audit log for `q`, newest first. The next page is
+    /// `before_id = Some(last.id)`.
+    pub fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut sql =
+            String::from("SELECT id, at, actor, action, subject, detail FROM audit WHERE 1 = 1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
+            args.push(v);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        };
+        if !q.involving.is_empty() {
+            let list = serde_json::Value::from(q.involving.clone()).to_string();
+            arg(
+                &mut sql,
+                " AND (subject IN (SELECT value FROM json_each(?))
+                       OR actor IN (SELECT value FROM json_each(?)))",
+                list.into(),
+            );
+        }
+        if let Some(action) = &q.action {
+            arg(&mut sql, " AND action = ?", action.clone().into());
+        }
+        if let Some(since) = q.since {
+            arg(&mut sql, " AND at >= ?", ts(since).into());
+        }
+        if let Some(before) = q.before_id {
+            arg(&mut sql, " AND id < ?", before.into());
+        }
+        arg(
+            &mut sql,
+            " ORDER BY id DESC LIMIT ?",
+            i64::try_from(q.limit).unwrap_or(i64::MAX).into(),
+        );
+        self.with(|c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), entry_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     /// Appends an entry; returns its id.
     pub fn append_audit(
         &self,
@@ -46,16 +122,8 @@ impl Store {
                 "SELECT id, at, actor, action, subject, detail FROM audit
                  ORDER BY id DESC LIMIT ?1",
             )?;
-            let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                Ok(AuditEntry {
-                    id: r.get(0)?,
-                    at: col_ts(r, 1)?,
-                    actor: r.get(2)?,
-                    action: r.get(3)?,
-                    subject: r.get(4)?,
-                    detail: r.get(5)?,
-                })
-            })?;
+            let rows =
+                stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], entry_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
@@ -101,6 +169,59 @@ mod tests {
         assert_eq!(left.len(), 3);
         assert_eq!(left.last().unwrap().subject.as_deref(), Some("oid-2"));
         assert_eq!(s.prune_audit(10).unwrap(), 0);
+    }
+
+    #[test]
+    fn query_filters_and_pages() {
+        let s = Store::open_in_memory().unwrap();
+        let rows = [
+            ("cli", "card_enroll", "oid-a", 9),
+            ("technician:oid-t", "card_revoke", "oid-a", 10),
+            ("oid-a", "sign_in", "oid-a", 11),
+            ("cli", "card_enroll", "oid-m", 12),
+            ("oid-t", "sign_in", "oid-t", 13),
+        ];
+        for (actor, action, subject, h) in rows {
+            s.append_audit(actor, action, Some(subject), Some("ok"), at(h))
+                .unwrap();
+        }
+        let ids = |q: AuditQuery| -> Vec<i64> {
+            s.query_audit(&q).unwrap().iter().map(|e| e.id).collect()
+        };
+        assert_eq!(ids(AuditQuery::default()), [5, 4, 3, 2, 1]);
+        let user_a = AuditQuery {
+            involving: vec!["oid-a".into()],
+            ..Default::default()
+        };
+        assert_eq!(ids(user_a.clone()), [3, 2, 1]);
+        // The technician as actor (prefixed) and as subject of their own sign-in.
+        let tech = AuditQuery {
+            involving: vec!["oid-t".into(), "technician:oid-t".into()],
+            ..Default::default()
+        };
+        assert_eq!(ids(tech), [5, 2]);
+        let enrolls = AuditQuery {
+            action: Some("card_enroll".into()),
+            ..Default::default()
+        };
+        assert_eq!(ids(enrolls), [4, 1]);
+        let recent = AuditQuery {
+            since: Some(at(11)),
+            ..Default::default()
+        };
+        assert_eq!(ids(recent), [5, 4, 3]);
+        // Paging: two at a time, each page continuing below the last id seen.
+        let page1 = ids(AuditQuery {
+            limit: 2,
+            ..user_a.clone()
+        });
+        assert_eq!(page1, [3, 2]);
+        let page2 = ids(AuditQuery {
+            limit: 2,
+            before_id: Some(2),
+            ..user_a
+        });
+        assert_eq!(page2, [1]);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
 use super::users::{user_from_row, USER_COLUMNS};
-use super::{col_ts, ts, Store, StoreError};
+use super::{col_ts, col_ts_opt, ts, Store, StoreError};
 use crate::identity::UserRecord;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +13,30 @@ pub struct CardRecord {
     /// e.g. "•••• 1234".
     pub masked: String,
     pub bound_at: DateTime<Utc>,
+    /// The audit actor that bound it (see [`Store::bind_card_as`]); `None` for older bindings
+    /// and directory imports.
+    pub bound_by: Option<String>,
+    /// When it last signed its owner in.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Maps `hash, masked, bound_at, bound_by, last_used_at`.
+fn card_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CardRecord> {
+    let hash: Vec<u8> = r.get(0)?;
+    let hash: [u8; 32] = hash.try_into().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Blob,
+            "card hash is not 32 bytes".into(),
+        )
+    })?;
+    Ok(CardRecord {
+        hash,
+        masked: r.get(1)?,
+        bound_at: col_ts(r, 2)?,
+        bound_by: r.get(3)?,
+        last_used_at: col_ts_opt(r, 4)?,
+    })
 }
 
 /// What binding a card displaced, so the caller can audit it.
@@ -26,9 +50,18 @@ pub struct BindOutcome {
     pub replaced: Vec<String>,
 }
 
+/// What [`Store::bind_card_as`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindResult {
+    Bound(BindOutcome),
+    /// Refused: the card is bound to this other user and moving it was not allowed.
+    OwnedByOther(String),
+}
+
 impl Store {
-    /// Binds a card to a user. A card bound to someone else moves to this user; when the user
-    /// already has `max_per_user` cards, the oldest ones are unbound to make room.
+    /// Binds a card to a user by self-enrollment (the user is recorded as the binder). A card
+    /// bound to someone else moves to this user; when the user already has `max_per_user`
+    /// cards, the oldest ones are unbound to make room.
     pub fn bind_card(
         &self,
         oid: &str,
@@ -37,6 +70,30 @@ impl Store {
         max_per_user: u32,
         at: DateTime<Utc>,
     ) -> Result<BindOutcome, StoreError> {
+        match self.bind_card_as(oid, hash, masked, max_per_user, at, oid, true)? {
+            BindResult::Bound(outcome) => Ok(outcome),
+            // Unreachable with `allow_move`, but a refusal must never look like a binding.
+            BindResult::OwnedByOther(owner) => Err(StoreError::Conflict {
+                field: "card",
+                value: owner,
+            }),
+        }
+    }
+
+    /// Binds a card to a user on behalf of `bound_by` (an audit actor) in one transaction. A
+    /// card bound to someone else moves only with `allow_move`; otherwise nothing changes and
+    /// the owner is returned. The limit works as in [`Store::bind_card`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind_card_as(
+        &self,
+        oid: &str,
+        hash: &[u8; 32],
+        masked: &str,
+        max_per_user: u32,
+        at: DateTime<Utc>,
+        bound_by: &str,
+        allow_move: bool,
+    ) -> Result<BindResult, StoreError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let exists: bool = tx.query_row(
@@ -57,6 +114,7 @@ impl Store {
                 .optional()?;
             match owner {
                 Some(o) if o == oid => outcome.already_bound = true,
+                Some(o) if !allow_move => return Ok(BindResult::OwnedByOther(o)),
                 Some(o) => outcome.moved_from = Some(o),
                 None => {}
             }
@@ -77,11 +135,46 @@ impl Store {
                 }
             }
             tx.execute(
-                "INSERT INTO cards (hash, user_oid, masked, bound_at) VALUES (?1, ?2, ?3, ?4)",
-                params![&hash[..], oid, masked, ts(at)],
+                "INSERT INTO cards (hash, user_oid, masked, bound_at, bound_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![&hash[..], oid, masked, ts(at), bound_by],
             )?;
             tx.commit()?;
-            Ok(outcome)
+            Ok(BindResult::Bound(outcome))
+        })
+    }
+
+    /// The oid a card is bound to, whatever that user's status.
+    pub fn card_owner(&self, hash: &[u8; 32]) -> Result<Option<String>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT user_oid FROM cards WHERE hash = ?1",
+                [&hash[..]],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    /// Records that a card signed its owner in at `at`; returns whether the card is bound.
+    pub fn touch_card_used(&self, hash: &[u8; 32], at: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "UPDATE cards SET last_used_at = ?2 WHERE hash = ?1",
+                params![&hash[..], ts(at)],
+            )? > 0)
+        })
+    }
+
+    /// Every bound card with its owner's oid, by owner then binding time.
+    pub fn all_cards(&self) -> Result<Vec<(String, CardRecord)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT hash, masked, bound_at, bound_by, last_used_at, user_oid FROM cards
+                 ORDER BY user_oid, bound_at, rowid",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(5)?, card_from_row(r)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 
@@ -104,24 +197,10 @@ impl Store {
     pub fn cards_for_user(&self, oid: &str) -> Result<Vec<CardRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT hash, masked, bound_at FROM cards WHERE user_oid = ?1
-                 ORDER BY bound_at, rowid",
+                "SELECT hash, masked, bound_at, bound_by, last_used_at FROM cards
+                 WHERE user_oid = ?1 ORDER BY bound_at, rowid",
             )?;
-            let rows = stmt.query_map([oid], |r| {
-                let hash: Vec<u8> = r.get(0)?;
-                let hash: [u8; 32] = hash.try_into().map_err(|_| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        0,
-                        rusqlite::types::Type::Blob,
-                        "card hash is not 32 bytes".into(),
-                    )
-                })?;
-                Ok(CardRecord {
-                    hash,
-                    masked: r.get(1)?,
-                    bound_at: col_ts(r, 2)?,
-                })
-            })?;
+            let rows = stmt.query_map([oid], card_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }

@@ -22,14 +22,16 @@ mod jobs;
 mod panel;
 mod pins;
 mod schema;
+mod search;
 mod tokens;
 mod users;
 
-pub use audit::AuditEntry;
-pub use cards::{BindOutcome, CardRecord};
+pub use audit::{AuditEntry, AuditQuery};
+pub use cards::{BindOutcome, BindResult, CardRecord};
 pub use import::ImportCard;
 pub use jobs::{JobRecord, JobState, NewJob};
 pub use pins::PinState;
+pub use search::{MatchRank, UserHit, MAX_SEARCH_RESULTS};
 pub use users::Revoked;
 
 /// How long a statement waits for a lock held by another process (e.g. the sqlite shell).

@@ -103,7 +103,64 @@ ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
 ALTER TABLE jobs ADD COLUMN lease_until TEXT;
 "#;
 
-static MIGRATIONS: &[M<'static>] = &[M::up(V1).foreign_key_check(), M::up(V2), M::up(V3)];
+/// Card administration (issue 9): who bound a card and when it was last used; user search as
+/// you type; audit filters. Self-contained (only `ALTER TABLE ... ADD COLUMN` and `CREATE`), so
+/// it does not depend on other branches' migrations and can be renumbered at a merge.
+const CARDS_ADMIN: &str = r#"
+-- Actor that bound the card: the owner's oid (self-enrollment), `technician:<oid>`,
+-- `service-pin` or `cli`. NULL for bindings made before this column existed, and for imports.
+ALTER TABLE cards ADD COLUMN bound_by TEXT;
+-- Last time the card was tapped and signed its (active) owner in.
+ALTER TABLE cards ADD COLUMN last_used_at TEXT;
+
+-- Prefix search ("meg" -> Megan) walks these in order, live users only, case-insensitive
+-- (users_upn_live from V1 covers the UPN).
+CREATE INDEX users_name_live ON users (display_name COLLATE NOCASE) WHERE status != 'revoked';
+CREATE INDEX users_username_nocase_live ON users (username COLLATE NOCASE)
+    WHERE status != 'revoked';
+
+-- Substring search: trigrams of live users' searchable fields, keyed by users.rowid. A regular
+-- FTS5 table (not external-content): the triggers below may delete rows that are already gone,
+-- which an external-content table would turn into index corruption.
+CREATE VIRTUAL TABLE users_search USING fts5 (
+    display_name, upn, username,
+    tokenize = 'trigram case_sensitive 0'
+);
+INSERT INTO users_search (rowid, display_name, upn, username)
+    SELECT rowid, display_name, upn, username FROM users WHERE status != 'revoked';
+-- INSERT OR REPLACE (directory import) deletes the old row without firing delete triggers
+-- (recursive_triggers is off), and an upsert never fires AFTER INSERT: so drop any entry of
+-- this oid first; the AFTER INSERT or AFTER UPDATE trigger adds the current one back.
+CREATE TRIGGER users_search_bi BEFORE INSERT ON users BEGIN
+    DELETE FROM users_search WHERE rowid IN (SELECT rowid FROM users WHERE oid = new.oid);
+END;
+CREATE TRIGGER users_search_ai AFTER INSERT ON users WHEN new.status != 'revoked' BEGIN
+    INSERT INTO users_search (rowid, display_name, upn, username)
+        VALUES (new.rowid, new.display_name, new.upn, new.username);
+END;
+CREATE TRIGGER users_search_au AFTER UPDATE OF display_name, upn, username, status ON users BEGIN
+    DELETE FROM users_search WHERE rowid = old.rowid;
+    INSERT INTO users_search (rowid, display_name, upn, username)
+        SELECT new.rowid, new.display_name, new.upn, new.username
+        WHERE new.status != 'revoked';
+END;
+CREATE TRIGGER users_search_ad AFTER DELETE ON users BEGIN
+    DELETE FROM users_search WHERE rowid = old.rowid;
+END;
+
+-- Audit filters, newest first (id order) within each.
+CREATE INDEX audit_by_action ON audit (action, id);
+CREATE INDEX audit_by_subject ON audit (subject, id);
+CREATE INDEX audit_by_actor ON audit (actor, id);
+CREATE INDEX audit_by_at ON audit (at);
+"#;
+
+static MIGRATIONS: &[M<'static>] = &[
+    M::up(V1).foreign_key_check(),
+    M::up(V2),
+    M::up(V3),
+    M::up(CARDS_ADMIN).foreign_key_check(),
+];
 
 /// The `user_version` a database has once every migration ran.
 pub(super) fn latest_version() -> usize {
@@ -119,5 +176,38 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().unwrap();
+    }
+
+    /// A panel updated from V1 keeps its cards and finds its existing users by search.
+    #[test]
+    fn cards_admin_migration_upgrades_a_filled_v1_database() {
+        use rusqlite_migration::Migrations;
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        Migrations::from_slice(&super::MIGRATIONS[..1])
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (oid, tenant_id, upn, display_name, username, status, created_at,
+                 updated_at, last_online_at)
+             VALUES ('o1', 't', 'megan@contoso.com', 'Megan Bowen', 'msp-megan', 'active',
+                 '2025-03-01T09:00:00.000000000Z', '2025-03-01T09:00:00.000000000Z',
+                 '2025-03-01T09:00:00.000000000Z'),
+                    ('o2', 't', 'gone@contoso.com', 'Gone Bowen', 'msp-gone', 'revoked',
+                 '2025-03-01T09:00:00.000000000Z', '2025-03-01T09:00:00.000000000Z',
+                 '2025-03-01T09:00:00.000000000Z');
+             INSERT INTO cards (hash, user_oid, masked, bound_at)
+             VALUES (zeroblob(32), 'o1', '•••• 1234', '2025-03-01T09:00:00.000000000Z');",
+        )
+        .unwrap();
+        let store = super::super::Store::init(conn).unwrap();
+        let hits = store.search_users("bowen", 50).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].user.oid, "o1");
+        let cards = store.cards_for_user("o1").unwrap();
+        assert_eq!(cards.len(), 1);
+        assert_eq!(
+            (cards[0].bound_by.as_deref(), cards[0].last_used_at),
+            (None, None)
+        );
     }
 }
