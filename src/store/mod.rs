@@ -168,6 +168,13 @@ impl Store {
         })
     }
 
+    /// The directory of the database file (`None` for an in-memory store).
+    pub fn dir(&self) -> Option<PathBuf> {
+        let conn = self.lock();
+        let path = conn.path().filter(|p| !p.is_empty())?;
+        Path::new(path).parent().map(Path::to_path_buf)
+    }
+
     /// Runs `f` with exclusive use of the connection.
     fn with<T>(
         &self,

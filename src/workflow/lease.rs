@@ -4,13 +4,20 @@
 //!
 //! A job is claimed in one SQL statement (`UPDATE … WHERE state = 'queued' … RETURNING`), which
 //! SQLite serialises across processes: exactly one claimant gets the row. The claim records the
-//! holder (this process: pid and kernel start time, so a recycled pid is not mistaken for it)
-//! and an expiry the holder renews while it uploads. A claim is abandoned, and the job goes
-//! back to the queue, when its holder process no longer exists (kill -9, power cut, crash) or
-//! its lease ran out (a holder that hangs). Every process sharing a state directory runs on the
-//! panel's one machine (the database is a local SQLite file), so "does the holder exist" is a
-//! question /proc can answer.
+//! holder and an expiry the holder renews while it uploads. A claim is abandoned, and the job
+//! goes back to the queue, when its holder no longer exists (kill -9, power cut, crash) or its
+//! lease ran out (a holder that hangs).
+//!
+//! "Does the holder exist" is answered by the kernel, not by pids: each holder keeps an
+//! exclusive `flock` on its own file `locks/uploader-<id>.lock` beside the database for as long
+//! as it lives, and the kernel drops that lock when the process dies, however it dies. A lock
+//! that can be taken means the holder is gone. (Pids and /proc start times were the first
+//! idea; under QEMU user mode a process sees a synthetic /proc/self/stat, so they disagreed.)
 
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a claim holds without renewal.
@@ -18,54 +25,75 @@ pub const LEASE: Duration = Duration::from_secs(120);
 /// How often a holder renews its claim while it uploads.
 pub const RENEW_EVERY: Duration = Duration::from_secs(30);
 
-/// The holder of a claim: `"<pid>:<start time in clock ticks since boot>"`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseOwner(String);
+/// The holder of claims: a random id, alive while its lock file is locked.
+#[derive(Debug, Clone)]
+pub struct LeaseOwner {
+    id: String,
+    /// The locked file (None when it could not be made: the lease then ends by expiry only).
+    _lock: Option<Arc<File>>,
+}
 
 impl LeaseOwner {
-    /// This process.
-    pub fn this_process() -> LeaseOwner {
-        let pid = std::process::id();
-        let start = std::fs::read_to_string("/proc/self/stat")
-            .ok()
-            .and_then(|s| start_ticks(&s));
-        LeaseOwner(match start {
-            Some(t) => format!("{pid}:{t}"),
-            // Without /proc the pid alone still tells processes apart; expiry covers the rest.
-            None => format!("{pid}:?"),
-        })
+    /// A new holder whose lock file lives in `locks_dir` (created 0700 if needed).
+    pub fn new(locks_dir: Option<&Path>) -> LeaseOwner {
+        let id = uuid::Uuid::new_v4().to_string();
+        let lock = locks_dir.and_then(|dir| match lock_file(dir, &id) {
+            Ok(f) => Some(Arc::new(f)),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e,
+                    "cannot make the uploader lock file; leases end by expiry only");
+                None
+            }
+        });
+        LeaseOwner { id, _lock: lock }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.id
     }
 }
 
-/// Whether the process that wrote `owner` is still running. An owner that can't be judged
-/// (unreadable /proc, an unknown format) counts as alive: its lease then ends by expiry.
-pub fn holder_alive(owner: &str) -> bool {
-    let Some((pid, ticks)) = owner.split_once(':') else {
+fn lock_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!("uploader-{id}.lock"))
+}
+
+fn flock(file: &File, op: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: flock on a descriptor owned by `file` for the duration of the call.
+    if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn lock_file(dir: &Path, id: &str) -> std::io::Result<File> {
+    crate::fsmode::private_dir(dir).map_err(std::io::Error::other)?;
+    let file = crate::fsmode::create_private_file(&lock_path(dir, id))?;
+    flock(&file, libc::LOCK_EX | libc::LOCK_NB)?;
+    Ok(file)
+}
+
+/// Whether the holder `owner` (whose lock file lives in `locks_dir`) is still running. An owner
+/// that can't be judged (not one of ours, the lock unreadable) counts as alive: its lease then
+/// ends by expiry. A dead holder's lock file is removed.
+pub fn holder_alive(locks_dir: &Path, owner: &str) -> bool {
+    if uuid::Uuid::try_parse(owner).is_err() {
         return true;
+    }
+    let path = lock_path(locks_dir, owner);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+        Err(_) => return true,
     };
-    let Ok(pid) = pid.parse::<u32>() else {
-        return true;
-    };
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => match (ticks.parse::<u64>(), start_ticks(&stat)) {
-            (Ok(want), Some(have)) => want == have,
-            _ => true,
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+    match flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
+        Ok(()) => {
+            // We got the lock: nobody holds it any more.
+            let _ = std::fs::remove_file(&path);
+            false
+        }
         Err(_) => true,
     }
-}
-
-/// Field 22 of a /proc/<pid>/stat line: the start time in clock ticks since boot. The command
-/// name (field 2) is in parentheses and may contain spaces, so fields are counted from the
-/// last `)`.
-fn start_ticks(stat: &str) -> Option<u64> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -73,26 +101,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn this_process_is_alive_and_a_finished_one_is_not() {
-        let me = LeaseOwner::this_process();
-        assert!(holder_alive(me.as_str()));
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
+    fn a_holder_is_alive_while_it_exists_and_dead_once_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = LeaseOwner::new(Some(dir.path()));
+        let id = owner.as_str().to_string();
+        assert!(holder_alive(dir.path(), &id), "its lock is held");
+        let clone = owner.clone();
+        drop(owner);
+        assert!(holder_alive(dir.path(), &id), "a clone keeps it");
+        drop(clone);
+        assert!(!holder_alive(dir.path(), &id), "the lock is free: gone");
+        assert!(!lock_path(dir.path(), &id).exists(), "and cleaned up");
+        assert!(!holder_alive(dir.path(), &uuid::Uuid::new_v4().to_string()));
         assert!(
-            !holder_alive(&format!("{pid}:1")),
-            "the reaped child is gone"
+            holder_alive(dir.path(), "not-an-owner"),
+            "unjudgeable: left to expiry"
         );
-        // Our pid with another start time is a recycled pid, not us.
-        let pid = std::process::id();
-        assert!(!holder_alive(&format!("{pid}:1")));
-    }
-
-    #[test]
-    fn start_ticks_are_read_after_the_command_name() {
-        let stat = "4242 (my (odd) cmd) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20";
-        assert_eq!(start_ticks(stat), Some(987_654));
-        assert_eq!(start_ticks("garbage"), None);
-        assert!(holder_alive("not-an-owner"), "unjudgeable: left to expiry");
     }
 }

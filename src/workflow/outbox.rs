@@ -183,12 +183,15 @@ pub struct Outbox {
     fragment: FragmentSize,
     threshold: u64,
     job_backoff: Duration,
-    /// This process, as the holder of the jobs it claims (see [`lease`]).
+    /// This outbox, as the holder of the jobs it claims (see [`lease`]).
     owner: LeaseOwner,
+    /// Where holders keep their lock files: `locks/` beside the database.
+    locks_dir: Option<std::path::PathBuf>,
 }
 
 impl Outbox {
     pub fn new(store: Store, graph: GraphClient, key: Arc<DeviceKey>) -> Self {
+        let locks_dir = store.dir().map(|d| d.join("locks"));
         Outbox {
             uploader: Uploader::new(graph.clone(), RetryPolicy::default()),
             store,
@@ -198,7 +201,8 @@ impl Outbox {
             fragment: FragmentSize::DEFAULT,
             threshold: SESSION_THRESHOLD,
             job_backoff: JOB_BACKOFF,
-            owner: LeaseOwner::this_process(),
+            owner: LeaseOwner::new(locks_dir.as_deref()),
+            locks_dir,
         }
     }
 
@@ -271,7 +275,11 @@ impl Outbox {
     pub fn requeue_abandoned(&self) -> Result<usize, OutboxError> {
         Ok(self
             .store
-            .requeue_interrupted(Utc::now(), lease::holder_alive)?)
+            .requeue_interrupted(Utc::now(), |owner| match &self.locks_dir {
+                Some(dir) => lease::holder_alive(dir, owner),
+                // In memory: one process only, leases end by expiry.
+                None => true,
+            })?)
     }
 
     async fn upload(
