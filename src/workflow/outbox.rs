@@ -102,8 +102,8 @@ pub enum Outcome {
     Skipped,
 }
 
-/// Renews a job's lease every [`lease::RENEW_EVERY`] of real time until dropped. A thread of
-/// its own: SQLite blocks, and the renewal must follow the wall clock, not tokio's (tests run
+/// Renews a job's lease every [`lease::RENEW_EVERY`] of real time until dropped. A blocking
+/// task: SQLite blocks, and the renewal must follow the wall clock, not tokio's (tests run
 /// deliveries on a paused clock).
 struct LeaseRenewer {
     /// Dropping it disconnects the channel, which wakes the thread and ends it.
@@ -113,23 +113,20 @@ struct LeaseRenewer {
 impl LeaseRenewer {
     fn start(store: Store, job: Uuid, owner: LeaseOwner) -> LeaseRenewer {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let spawned = std::thread::Builder::new()
-            .name("outbox-lease".into())
-            .spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(lease::RENEW_EVERY)
-                {
-                    match store.renew_job_lease(job, owner.as_str(), lease_end(Utc::now())) {
-                        Ok(true) => {}
-                        Ok(false) => tracing::warn!(%job, "upload lease lost"),
-                        Err(e) => tracing::warn!(%job, error = %e, "cannot renew the upload lease"),
-                    }
+        // On tokio's blocking pool, whose threads outlive one delivery: a thread started and
+        // ended per upload raced thread-exit against thread-local set-up elsewhere (a CLI
+        // `scan` once hung in glibc's loader lock right after a delivery).
+        tokio::task::spawn_blocking(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(lease::RENEW_EVERY)
+            {
+                match store.renew_job_lease(job, owner.as_str(), lease_end(Utc::now())) {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(%job, "upload lease lost"),
+                    Err(e) => tracing::warn!(%job, error = %e, "cannot renew the upload lease"),
                 }
-            });
-        if let Err(e) = spawned {
-            // Without renewal the lease still holds for [`lease::LEASE`].
-            tracing::warn!(%job, error = %e, "cannot start the lease renewal");
-        }
+            }
+        });
         LeaseRenewer { _stop: stop }
     }
 }
