@@ -283,19 +283,17 @@ impl Store {
         })
     }
 
-    /// Extends the lease of a job `owner` is uploading; false if it no longer holds it.
-    pub fn renew_job_lease(
+    /// Extends the leases of every job `owner` is uploading; returns how many it holds.
+    pub fn renew_leases(
         &self,
-        id: Uuid,
         owner: &str,
         lease_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<usize, StoreError> {
         self.with(|c| {
             Ok(c.execute(
-                "UPDATE jobs SET lease_until = ?3
-                 WHERE id = ?1 AND lease_owner = ?2 AND state = 'uploading'",
-                params![id.to_string(), owner, ts(lease_until)],
-            )? > 0)
+                "UPDATE jobs SET lease_until = ?2 WHERE lease_owner = ?1 AND state = 'uploading'",
+                params![owner, ts(lease_until)],
+            )?)
         })
     }
 
@@ -619,13 +617,13 @@ mod tests {
         // The holder lives and its lease runs: the job stays with it.
         let alive = |o: &str| o == "panel";
         assert_eq!(s.requeue_interrupted(at(10), alive).unwrap(), 0);
-        assert!(s.renew_job_lease(a, "panel", at(12)).unwrap());
-        assert!(!s.renew_job_lease(a, "cli", at(12)).unwrap());
+        assert_eq!(s.renew_leases("panel", at(12)).unwrap(), 1);
+        assert_eq!(s.renew_leases("cli", at(12)).unwrap(), 0);
         assert_eq!(s.requeue_interrupted(at(11), alive).unwrap(), 0);
         // A lease that ran out is lost even by a live (but hung) holder.
         assert_eq!(s.requeue_interrupted(at(12), alive).unwrap(), 1);
         assert_eq!(s.job(a).unwrap().unwrap().state, JobState::Queued);
-        assert!(!s.renew_job_lease(a, "panel", at(13)).unwrap());
+        assert_eq!(s.renew_leases("panel", at(13)).unwrap(), 0);
         // The next claimant gets it, attempt 2; its holder dies: back at once.
         assert_eq!(s.claim_job(a, "cli", at(20), at(12)).unwrap(), Some(2));
         assert_eq!(s.requeue_interrupted(at(13), |_| false).unwrap(), 1);

@@ -102,31 +102,35 @@ pub enum Outcome {
     Skipped,
 }
 
-/// Renews a job's lease every [`lease::RENEW_EVERY`] of real time until dropped. A blocking
-/// task: SQLite blocks, and the renewal must follow the wall clock, not tokio's (tests run
-/// deliveries on a paused clock).
+/// Renews the leases of every job this outbox is uploading, every [`lease::RENEW_EVERY`] of
+/// real time, for as long as the outbox (any clone) exists. One thread per outbox for its whole
+/// life: it follows the wall clock, not tokio's (tests deliver on a paused clock, which a
+/// blocking task would stop from advancing), and it is not started and ended per delivery (a
+/// CLI `scan` once hung in glibc's loader lock right after such a thread ended).
+#[derive(Debug)]
 struct LeaseRenewer {
-    /// Dropping it disconnects the channel, which wakes the thread and ends it.
+    /// Dropped with the last clone of the outbox: the channel disconnects and the thread ends.
     _stop: std::sync::mpsc::Sender<()>,
 }
 
 impl LeaseRenewer {
-    fn start(store: Store, job: Uuid, owner: LeaseOwner) -> LeaseRenewer {
+    fn start(store: Store, owner: LeaseOwner) -> LeaseRenewer {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        // On tokio's blocking pool, whose threads outlive one delivery: a thread started and
-        // ended per upload raced thread-exit against thread-local set-up elsewhere (a CLI
-        // `scan` once hung in glibc's loader lock right after a delivery).
-        tokio::task::spawn_blocking(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(lease::RENEW_EVERY)
-            {
-                match store.renew_job_lease(job, owner.as_str(), lease_end(Utc::now())) {
-                    Ok(true) => {}
-                    Ok(false) => tracing::warn!(%job, "upload lease lost"),
-                    Err(e) => tracing::warn!(%job, error = %e, "cannot renew the upload lease"),
+        let spawned = std::thread::Builder::new()
+            .name("outbox-lease".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(lease::RENEW_EVERY)
+                {
+                    if let Err(e) = store.renew_leases(owner.as_str(), lease_end(Utc::now())) {
+                        tracing::warn!(error = %e, "cannot renew the upload leases");
+                    }
                 }
-            }
-        });
+            });
+        if let Err(e) = spawned {
+            // Without renewal a lease still holds for [`lease::LEASE`].
+            tracing::warn!(error = %e, "cannot start the upload lease renewal");
+        }
         LeaseRenewer { _stop: stop }
     }
 }
@@ -184,11 +188,14 @@ pub struct Outbox {
     owner: LeaseOwner,
     /// Where holders keep their lock files: `locks/` beside the database.
     locks_dir: Option<std::path::PathBuf>,
+    _renewer: Arc<LeaseRenewer>,
 }
 
 impl Outbox {
     pub fn new(store: Store, graph: GraphClient, key: Arc<DeviceKey>) -> Self {
         let locks_dir = store.dir().map(|d| d.join("locks"));
+        let owner = LeaseOwner::new(locks_dir.as_deref());
+        let renewer = Arc::new(LeaseRenewer::start(store.clone(), owner.clone()));
         Outbox {
             uploader: Uploader::new(graph.clone(), RetryPolicy::default()),
             store,
@@ -198,7 +205,8 @@ impl Outbox {
             fragment: FragmentSize::DEFAULT,
             threshold: SESSION_THRESHOLD,
             job_backoff: JOB_BACKOFF,
-            owner: LeaseOwner::new(locks_dir.as_deref()),
+            _renewer: renewer,
+            owner,
             locks_dir,
         }
     }
@@ -260,9 +268,7 @@ impl Outbox {
             return Ok(Outcome::Skipped);
         };
         tracing::info!(job = %job.id, attempt, "delivering");
-        let renewer = LeaseRenewer::start(self.store.clone(), job.id, self.owner.clone());
         let result = self.upload(&job, tokens, progress).await;
-        drop(renewer);
         self.record(&job, attempt, result)
     }
 
