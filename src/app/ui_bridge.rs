@@ -47,6 +47,7 @@ pub fn ui_state(view: &View, device_name: &str, demo: bool) -> UiState {
         display_name: view.display_name.clone(),
         user_detail: view.user_detail.clone(),
         can_set_pin: view.can_set_pin,
+        can_service: false,
         workflows: view
             .workflows
             .iter()
@@ -107,6 +108,8 @@ pub fn command_sink(
             UiCommand::ResultDone => Event::ResultDone,
             UiCommand::SignOut => Event::SignOut,
             UiCommand::SetPin => Event::StartSetPin,
+            UiCommand::OpenService => Event::OpenService,
+            UiCommand::ServiceLongPress => Event::ServiceLongPress,
             UiCommand::Activity => Event::Activity,
         };
         handle.event(event);

@@ -237,6 +237,10 @@ pub enum Event {
     IdentityRevoked {
         oid: String,
     },
+    /// Home: the signed-in technician opens the service menu.
+    OpenService,
+    /// Idle: the panel name in the header was held (the service-PIN pad opens).
+    ServiceLongPress,
 }
 
 /// Something the adapters must do.

@@ -7,6 +7,7 @@
 
 pub mod qr;
 pub mod screenshot;
+pub mod service;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -28,6 +29,8 @@ pub enum UiPage {
     Scanning,
     Uploading,
     Result,
+    /// The technician's service menu; which of its pages is in [`service::ServiceUiState`].
+    Service,
 }
 
 impl From<UiPage> for Page {
@@ -41,6 +44,7 @@ impl From<UiPage> for Page {
             UiPage::Scanning => Page::Scanning,
             UiPage::Uploading => Page::Uploading,
             UiPage::Result => Page::Result,
+            UiPage::Service => Page::Service,
         }
     }
 }
@@ -96,6 +100,8 @@ pub struct UiState {
     pub display_name: String,
     pub user_detail: String,
     pub can_set_pin: bool,
+    /// Home offers "Service" (the user holds the technician role).
+    pub can_service: bool,
     pub workflows: Vec<UiWorkflow>,
     pub progress_title: String,
     pub progress_detail: String,
@@ -130,6 +136,7 @@ impl Default for UiState {
             display_name: String::new(),
             user_detail: String::new(),
             can_set_pin: false,
+            can_service: false,
             workflows: Vec::new(),
             progress_title: String::new(),
             progress_detail: String::new(),
@@ -159,6 +166,10 @@ pub enum UiCommand {
     ResultDone,
     SignOut,
     SetPin,
+    /// Home: a technician opens the service menu.
+    OpenService,
+    /// Idle: the panel name was held for 3 s (the service-PIN pad).
+    ServiceLongPress,
     Activity,
 }
 
@@ -181,6 +192,8 @@ impl fmt::Debug for UiCommand {
             UiCommand::ResultDone => f.write_str("ResultDone"),
             UiCommand::SignOut => f.write_str("SignOut"),
             UiCommand::SetPin => f.write_str("SetPin"),
+            UiCommand::OpenService => f.write_str("OpenService"),
+            UiCommand::ServiceLongPress => f.write_str("ServiceLongPress"),
             UiCommand::Activity => f.write_str("Activity"),
         }
     }
@@ -222,6 +235,10 @@ pub fn bind(window: &MainWindow, sink: impl Fn(UiCommand) + Clone + 'static) {
     kiosk.on_sign_out(move || s(UiCommand::SignOut));
     let s = sink.clone();
     kiosk.on_set_pin(move || s(UiCommand::SetPin));
+    let s = sink.clone();
+    kiosk.on_open_service(move || s(UiCommand::OpenService));
+    let s = sink.clone();
+    kiosk.on_service_long_press(move || s(UiCommand::ServiceLongPress));
     kiosk.on_activity(move || sink(UiCommand::Activity));
 }
 
@@ -256,6 +273,7 @@ pub fn apply(window: &MainWindow, state: &UiState) {
     kiosk.set_display_name(state.display_name.as_str().into());
     kiosk.set_user_detail(state.user_detail.as_str().into());
     kiosk.set_can_set_pin(state.can_set_pin);
+    kiosk.set_can_service(state.can_service);
     if !workflows_match(&kiosk.get_workflows(), &state.workflows) {
         let tiles: Vec<WorkflowTile> = state.workflows.iter().map(WorkflowTile::from).collect();
         kiosk.set_workflows(ModelRc::from(Rc::new(VecModel::from(tiles))));
