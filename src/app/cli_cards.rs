@@ -257,7 +257,7 @@ pub struct AuditArgs {
 pub fn audit_command(config: Config, args: &AuditArgs, out: &mut dyn Write) -> Result<i32> {
     let services = services(config)?;
     let mut q = AuditQuery {
-        action: args.action.clone(),
+        actions: args.action.iter().cloned().collect(),
         before_id: args.before,
         limit: args.limit,
         ..Default::default()

@@ -119,7 +119,10 @@ impl fmt::Debug for ServiceUiState {
             .field("title", &self.title)
             .field("message", &self.message)
             .field("users", &self.users.len())
-            .field("trace", &format_args!("<{} rows redacted>", self.trace.len()))
+            .field(
+                "trace",
+                &format_args!("<{} rows redacted>", self.trace.len()),
+            )
             .finish_non_exhaustive()
     }
 }
