@@ -34,7 +34,7 @@ impl Default for ServiceConfig {
 }
 
 impl ServiceConfig {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(hash) = &self.pin_hash {
             let parsed = argon2::PasswordHash::new(hash).map_err(|e| {
                 invalid(
