@@ -38,7 +38,9 @@ enum Command {
     Run,
     /// Render one page with the software renderer into a PNG, without a display.
     Screenshot {
-        /// idle, pin, device-code, busy, home, scanning, uploading or result.
+        /// idle, pin, device-code, busy, home, scanning, uploading, result, or a service-menu
+        /// page: service-menu, service-pick-user, service-tap-badge, service-conflict,
+        /// service-cards, service-readers, service-outbox, service-health, service-audit.
         #[arg(long)]
         page: String,
         /// Size in pixels, e.g. 1024x600.
@@ -352,8 +354,12 @@ fn screenshot(page: &str, size: &str, out: &Path) -> Result<()> {
         .split_once('x')
         .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
         .with_context(|| format!("--size must look like 1024x600, got `{size}`"))?;
-    let state = mfp_kiosk::ui::screenshot::sample_state(page).with_context(|| {
-        format!("unknown page `{page}`: use idle, pin, device-code, busy, home, scanning, uploading or result")
+    let state = mfp_kiosk::ui::screenshot::sample(page).with_context(|| {
+        format!(
+            "unknown page `{page}`: use one of {}, {}",
+            mfp_kiosk::ui::screenshot::SAMPLE_PAGES.join(", "),
+            mfp_kiosk::ui::screenshot::SERVICE_SAMPLE_PAGES.join(", ")
+        )
     })?;
     mfp_kiosk::ui::screenshot::render_png(&state, w, h, out)?;
     println!("wrote {} ({w}x{h}, page {page})", out.display());

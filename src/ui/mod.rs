@@ -292,7 +292,7 @@ pub fn apply(window: &MainWindow, state: &UiState) {
     kiosk.set_result_detail(state.result_detail.as_str().into());
 }
 
-fn to_slint_int(value: u32) -> i32 {
+pub(crate) fn to_slint_int(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
 }
 

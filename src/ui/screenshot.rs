@@ -1,6 +1,10 @@
 //! Headless screenshots of the panel: the real MainWindow, drawn by Slint's software renderer
 //! into memory and written as PNG. Used by `mfp-kiosk screenshot`, the docs and the tests.
 //!
+//! A screenshot shows a [`Scene`]: the `Kiosk` state and, on the service menu's pages, the
+//! `Service` state too. [`sample`] gives both for every page name (`idle` ..., and
+//! `service-menu` ... from [`SERVICE_SAMPLE_PAGES`]); [`sample_state`] the `Kiosk` part alone.
+//!
 //! Slint keeps one platform per thread. The first [`render_png`] on a thread installs a
 //! platform whose windows are [`MinimalSoftwareWindow`]s; later calls on that thread reuse it.
 //! If something else (winit, the testing backend) already owns the thread, it reports
@@ -16,13 +20,19 @@ use slint::platform::software_renderer::{MinimalSoftwareWindow, RepaintBufferTyp
 use slint::platform::{Platform, PlatformError, WindowAdapter};
 use slint::{ComponentHandle, PhysicalSize, Rgb8Pixel};
 
+use super::service::{self, ServiceUiState};
 use super::{apply, UiPage, UiState, UiWorkflow};
 use crate::MainWindow;
+
+mod service_samples;
+
+pub use service_samples::SERVICE_SAMPLE_PAGES;
 
 /// Largest side accepted; far beyond any panel, small enough to stay in memory.
 const MAX_SIDE: u32 = 8192;
 
-/// Names accepted by [`sample_state`].
+/// Names of the kiosk's own pages accepted by [`sample_state`] (and [`sample`], which also
+/// takes [`SERVICE_SAMPLE_PAGES`]).
 pub const SAMPLE_PAGES: &[&str] = &[
     "idle",
     "pin",
@@ -94,24 +104,58 @@ fn platform_slot() -> Result<WindowSlot, ScreenshotError> {
     })
 }
 
-/// Draws the panel in `state` at `width`x`height` pixels (scale factor 1) and writes it to
-/// `out` as an RGB PNG.
-pub fn render_png(
-    state: &UiState,
+/// What a screenshot shows: the `Kiosk` state, and the `Service` state for the service menu
+/// (`None` leaves the Service global at its defaults).
+#[derive(Debug, Clone, Copy)]
+pub struct Scene<'a> {
+    pub kiosk: &'a UiState,
+    pub service: Option<&'a ServiceUiState>,
+}
+
+impl<'a> From<&'a UiState> for Scene<'a> {
+    fn from(kiosk: &'a UiState) -> Self {
+        Scene {
+            kiosk,
+            service: None,
+        }
+    }
+}
+
+/// A sample page: both globals' states.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub kiosk: UiState,
+    pub service: ServiceUiState,
+}
+
+impl<'a> From<&'a Sample> for Scene<'a> {
+    fn from(sample: &'a Sample) -> Self {
+        Scene {
+            kiosk: &sample.kiosk,
+            service: Some(&sample.service),
+        }
+    }
+}
+
+/// Draws the panel showing `scene` (a `&UiState` or a `&Sample`) at `width`x`height` pixels
+/// (scale factor 1) and writes it to `out` as an RGB PNG.
+pub fn render_png<'a>(
+    scene: impl Into<Scene<'a>>,
     width: u32,
     height: u32,
     out: &Path,
 ) -> Result<(), ScreenshotError> {
-    let pixels = render_rgb(state, width, height)?;
+    let pixels = render_rgb(scene, width, height)?;
     write_png(&pixels, width, height, out)
 }
 
 /// Draws the panel into RGB pixels, row by row.
-pub fn render_rgb(
-    state: &UiState,
+pub fn render_rgb<'a>(
+    scene: impl Into<Scene<'a>>,
     width: u32,
     height: u32,
 ) -> Result<Vec<Rgb8Pixel>, ScreenshotError> {
+    let scene = scene.into();
     if !(1..=MAX_SIDE).contains(&width) || !(1..=MAX_SIDE).contains(&height) {
         return Err(ScreenshotError::InvalidSize { width, height });
     }
@@ -120,7 +164,10 @@ pub fn render_rgb(
     let window = slot.borrow_mut().take().ok_or(ScreenshotError::NoWindow)?;
     window.set_size(PhysicalSize::new(width, height));
     ui.show()?;
-    apply(&ui, state);
+    apply(&ui, scene.kiosk);
+    if let Some(service_state) = scene.service {
+        service::apply(&ui, service_state);
+    }
     // Runs the `changed` handlers (the theme scale follows the window size) before drawing.
     slint::platform::update_timers_and_animations();
     window.request_redraw();
@@ -163,7 +210,24 @@ fn write_png(
     writer.finish().map_err(png_err)
 }
 
-/// A realistic state for each page in [`SAMPLE_PAGES`], for screenshots and demos.
+/// Both states for any page of [`SAMPLE_PAGES`] or [`SERVICE_SAMPLE_PAGES`].
+pub fn sample(page: &str) -> Option<Sample> {
+    if let Some(service) = service_samples::service_sample(page) {
+        let kiosk = UiState {
+            page: UiPage::Service,
+            device_name: "MFP 3rd floor · East wing".into(),
+            display_name: "Jane Tech".into(),
+            ..UiState::default()
+        };
+        return Some(Sample { kiosk, service });
+    }
+    Some(Sample {
+        kiosk: sample_state(page)?,
+        service: ServiceUiState::default(),
+    })
+}
+
+/// A realistic `Kiosk` state for each page in [`SAMPLE_PAGES`], for screenshots and demos.
 pub fn sample_state(page: &str) -> Option<UiState> {
     let base = UiState {
         device_name: "MFP 3rd floor · East wing".into(),
@@ -283,5 +347,36 @@ mod tests {
             ]
         );
         assert!(sample_state("nope").is_none());
+        assert!(sample("nope").is_none());
+    }
+
+    #[test]
+    fn every_service_sample_shows_the_service_menu_on_its_own_page() {
+        use crate::ui::service::UiServicePage as P;
+        let pages: Vec<(UiPage, P)> = SERVICE_SAMPLE_PAGES
+            .iter()
+            .map(|name| {
+                let s = sample(name).unwrap();
+                (s.kiosk.page, s.service.page)
+            })
+            .collect();
+        let want = [
+            P::Menu,
+            P::PickUser,
+            P::TapBadge,
+            P::Conflict,
+            P::Cards,
+            P::Readers,
+            P::Outbox,
+            P::Health,
+            P::Audit,
+        ];
+        assert_eq!(
+            pages,
+            want.map(|p| (UiPage::Service, p)).to_vec(),
+            "sample pages out of order or on the wrong page"
+        );
+        // The kiosk pages keep the Service global at its defaults.
+        assert_eq!(sample("home").unwrap().service, ServiceUiState::default());
     }
 }

@@ -8,6 +8,15 @@
 //! `Debug` of the state redacts it, so it cannot reach a log by accident.
 
 use std::fmt;
+use std::rc::Rc;
+
+use slint::{ComponentHandle, Model, ModelRc, SharedString, VecModel};
+
+use super::to_slint_int;
+use crate::{
+    MainWindow, Service, ServiceAuditEntry, ServiceCard, ServiceJob, ServicePage, ServiceReader,
+    ServiceRow, ServiceUser,
+};
 
 /// Which service page shows; mirrors `ServicePage` in ui/service_api.slint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -140,6 +149,8 @@ pub enum ServiceCommand {
     ToggleShift,
     PickUser(String),
     MoveCard,
+    /// Conflict page: leave the badge with its owner (back to tapping; the batch run goes on).
+    CancelMove,
     Confirm,
     CancelConfirm,
     RevokeCard(String),
@@ -155,4 +166,221 @@ pub enum ServiceCommand {
     AuditOlder,
     AuditNewer,
     Activity,
+}
+
+impl From<UiServicePage> for ServicePage {
+    fn from(page: UiServicePage) -> Self {
+        match page {
+            UiServicePage::Menu => ServicePage::Menu,
+            UiServicePage::PickUser => ServicePage::PickUser,
+            UiServicePage::TapBadge => ServicePage::TapBadge,
+            UiServicePage::Conflict => ServicePage::Conflict,
+            UiServicePage::Cards => ServicePage::Cards,
+            UiServicePage::Readers => ServicePage::Readers,
+            UiServicePage::Outbox => ServicePage::Outbox,
+            UiServicePage::Health => ServicePage::Health,
+            UiServicePage::Audit => ServicePage::Audit,
+        }
+    }
+}
+
+fn s(text: &str) -> SharedString {
+    text.into()
+}
+
+impl From<&UiServiceUser> for ServiceUser {
+    fn from(u: &UiServiceUser) -> Self {
+        ServiceUser {
+            id: s(&u.id),
+            name: s(&u.name),
+            detail: s(&u.detail),
+        }
+    }
+}
+
+impl From<&UiServiceCard> for ServiceCard {
+    fn from(c: &UiServiceCard) -> Self {
+        ServiceCard {
+            masked: s(&c.masked),
+            bound: s(&c.bound),
+            bound_by: s(&c.bound_by),
+            last_used: s(&c.last_used),
+        }
+    }
+}
+
+impl From<&UiServiceJob> for ServiceJob {
+    fn from(j: &UiServiceJob) -> Self {
+        ServiceJob {
+            id: s(&j.id),
+            user: s(&j.user),
+            workflow: s(&j.workflow),
+            size: s(&j.size),
+            attempts: to_slint_int(j.attempts),
+            state: s(&j.state),
+            error: s(&j.error),
+        }
+    }
+}
+
+impl From<&UiServiceReader> for ServiceReader {
+    fn from(r: &UiServiceReader) -> Self {
+        ServiceReader {
+            name: s(&r.name),
+            kind: s(&r.kind),
+            connected: r.connected,
+            detail: s(&r.detail),
+        }
+    }
+}
+
+impl From<&UiServiceRow> for ServiceRow {
+    fn from(r: &UiServiceRow) -> Self {
+        ServiceRow {
+            label: s(&r.label),
+            value: s(&r.value),
+            ok: r.ok,
+        }
+    }
+}
+
+impl From<&UiServiceAudit> for ServiceAuditEntry {
+    fn from(a: &UiServiceAudit) -> Self {
+        ServiceAuditEntry {
+            at: s(&a.at),
+            actor: s(&a.actor),
+            action: s(&a.action),
+            subject: s(&a.subject),
+            outcome: s(&a.outcome),
+            ok: a.ok,
+        }
+    }
+}
+
+/// The model to set when `current` does not already hold exactly `wanted`; `None` keeps it, so
+/// a row being pressed (or a list scrolled) survives a state push that did not change the list.
+fn changed_model<T, U>(current: &ModelRc<T>, wanted: &[U]) -> Option<ModelRc<T>>
+where
+    T: Clone + PartialEq + 'static,
+    for<'a> T: From<&'a U>,
+{
+    let same = current.row_count() == wanted.len()
+        && current.iter().zip(wanted).all(|(have, want)| have == T::from(want));
+    if same {
+        None
+    } else {
+        let rows: Vec<T> = wanted.iter().map(T::from).collect();
+        Some(ModelRc::from(Rc::new(VecModel::from(rows))))
+    }
+}
+
+/// Pushes `state` into the `Service` global. Cheap to call on every change: unchanged values do
+/// not invalidate anything, and each list model is only replaced when its rows differ.
+pub fn apply(window: &MainWindow, state: &ServiceUiState) {
+    let service = window.global::<Service>();
+
+    service.set_page(state.page.into());
+    service.set_actor(s(&state.actor));
+    service.set_title(s(&state.title));
+    service.set_message(s(&state.message));
+    service.set_message_is_error(state.message_is_error);
+    service.set_confirm_text(s(&state.confirm_text));
+
+    service.set_query(s(&state.query));
+    service.set_shift(state.shift);
+    if let Some(model) = changed_model(&service.get_users(), &state.users) {
+        service.set_users(model);
+    }
+
+    service.set_subject(s(&state.subject));
+    service.set_prompt(s(&state.prompt));
+    service.set_detail(s(&state.detail));
+    service.set_batch(state.batch);
+    service.set_batch_count(to_slint_int(state.batch_count));
+
+    service.set_user_name(s(&state.user_name));
+    if let Some(model) = changed_model(&service.get_cards(), &state.cards) {
+        service.set_cards(model);
+    }
+    service.set_has_pin(state.has_pin);
+    service.set_pin_locked(state.pin_locked);
+
+    if let Some(model) = changed_model(&service.get_readers(), &state.readers) {
+        service.set_readers(model);
+    }
+    if let Some(model) = changed_model(&service.get_trace(), &state.trace) {
+        service.set_trace(model);
+    }
+
+    if let Some(model) = changed_model(&service.get_jobs(), &state.jobs) {
+        service.set_jobs(model);
+    }
+
+    if let Some(model) = changed_model(&service.get_health(), &state.health) {
+        service.set_health(model);
+    }
+    service.set_checking(state.checking);
+
+    if let Some(model) = changed_model(&service.get_audit(), &state.audit) {
+        service.set_audit(model);
+    }
+    service.set_audit_user(s(&state.audit_user));
+    service.set_audit_action(s(&state.audit_action));
+    service.set_audit_span(s(&state.audit_span));
+    service.set_audit_has_older(state.audit_has_older);
+    service.set_audit_has_newer(state.audit_has_newer);
+}
+
+/// Connects every callback of the `Service` global to `sink`.
+pub fn bind(window: &MainWindow, sink: impl Fn(ServiceCommand) + Clone + 'static) {
+    use ServiceCommand as C;
+    let service = window.global::<Service>();
+
+    let k = sink.clone();
+    service.on_open(move |page| k(C::Open(page.to_string())));
+    let k = sink.clone();
+    service.on_back(move || k(C::Back));
+    let k = sink.clone();
+    service.on_exit(move || k(C::Exit));
+    let k = sink.clone();
+    service.on_key(move |text| k(C::Key(text.to_string())));
+    let k = sink.clone();
+    service.on_backspace(move || k(C::Backspace));
+    let k = sink.clone();
+    service.on_toggle_shift(move || k(C::ToggleShift));
+    let k = sink.clone();
+    service.on_pick_user(move |id| k(C::PickUser(id.to_string())));
+    let k = sink.clone();
+    service.on_move_card(move || k(C::MoveCard));
+    let k = sink.clone();
+    service.on_cancel_move(move || k(C::CancelMove));
+    let k = sink.clone();
+    service.on_confirm(move || k(C::Confirm));
+    let k = sink.clone();
+    service.on_cancel_confirm(move || k(C::CancelConfirm));
+    let k = sink.clone();
+    service.on_revoke_card(move |masked| k(C::RevokeCard(masked.to_string())));
+    let k = sink.clone();
+    service.on_revoke_all(move || k(C::RevokeAll));
+    let k = sink.clone();
+    service.on_reset_pin_lockout(move || k(C::ResetPinLockout));
+    let k = sink.clone();
+    service.on_remove_pin(move || k(C::RemovePin));
+    let k = sink.clone();
+    service.on_user_audit(move || k(C::UserAudit));
+    let k = sink.clone();
+    service.on_retry_job(move |id| k(C::RetryJob(id.to_string())));
+    let k = sink.clone();
+    service.on_delete_job(move |id| k(C::DeleteJob(id.to_string())));
+    let k = sink.clone();
+    service.on_run_checks(move || k(C::RunChecks));
+    let k = sink.clone();
+    service.on_audit_filter(move |what, value| {
+        k(C::AuditFilter(what.to_string(), value.to_string()))
+    });
+    let k = sink.clone();
+    service.on_audit_older(move || k(C::AuditOlder));
+    let k = sink.clone();
+    service.on_audit_newer(move || k(C::AuditNewer));
+    service.on_activity(move || sink(C::Activity));
 }
