@@ -9,7 +9,7 @@ use slint::ComponentHandle;
 use tracing_subscriber::EnvFilter;
 
 use mfp_kiosk::admin;
-use mfp_kiosk::app::{self, cli_cards, cli_jobs, ui_bridge, Input, ViewSink};
+use mfp_kiosk::app::{self, cli_cards, cli_jobs, service_bridge, ui_bridge, Input, ViewSink};
 use mfp_kiosk::config::Config;
 
 /// The config the device uses when no --config is given.
@@ -267,10 +267,14 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
     let weak = window.as_weak();
     let sink: ViewSink = Box::new(move |view| {
         let state = ui_bridge::ui_state(view, &device_name, demo);
+        let service = view.service.as_ref().map(service_bridge::service_ui_state);
         let weak = weak.clone();
         // Fails only when the event loop is gone, i.e. during shutdown.
         let _ = slint::invoke_from_event_loop(move || {
             if let Some(window) = weak.upgrade() {
+                if let Some(service) = &service {
+                    mfp_kiosk::ui::service::apply(&window, service);
+                }
                 mfp_kiosk::ui::apply(&window, &state);
             }
         });
@@ -283,6 +287,10 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
     mfp_kiosk::ui::bind(
         &window,
         ui_bridge::command_sink(running.handle.clone(), idle_keys),
+    );
+    mfp_kiosk::ui::service::bind(
+        &window,
+        service_bridge::service_sink(running.handle.clone()),
     );
     tracing::info!("panel ready");
     let _watchdog = app::systemd::on_first_frame("idle page shown");
