@@ -34,6 +34,21 @@ export MFP_KIOSK_BIN="$wrapper"
 # SANE is dlopened at run time and the cross sysroot carries no arm64 libsane: the SANE tests
 # run on the host only.
 export MFP_TESTS_WITHOUT_SANE=1
+# Which test targets run as board binaries: the library's unit tests and the integration tests
+# that exercise code whose behaviour can differ on the board (FFI and C libraries: libpcsclite,
+# evdev structs, statvfs/flock/kill semantics, bundled SQLite; encoders and the software
+# renderer; sealing and argon2), plus one end-to-end walk through the app. The other
+# integration tests (HTTP flows against the simulators, config errors, CLI output, the
+# service menu's logic) run on the host only: they would test the same Rust twice at a tenth
+# of the speed. QEMU_TESTS=all runs every test target; QEMU_TESTS="a b" runs those.
+default_tests="readers_pcsc readers_hid readers_wedge store_roundtrip file_modes upload_url_at_rest
+  entra_token_at_rest scan_pdf ui_screenshot ui_adapter pin_and_offline outbox_crash outbox_race
+  ui_flow"
+case "${QEMU_TESTS:-}" in
+  all) targets=(--tests) ;;
+  "") read -r -a names <<<"$(echo $default_tests)"; targets=(); for t in "${names[@]}"; do targets+=(--test "$t"); done ;;
+  *) read -r -a names <<<"$QEMU_TESTS"; targets=(); for t in "${names[@]}"; do targets+=(--test "$t"); done ;;
+esac
 nice -n "${NICE:-10}" "$CARGO" test --locked --target "$TRIPLE" --no-default-features --features "$features" \
-  --lib --tests "$@"
+  --lib "${targets[@]}" "$@"
 echo "qemu-user-test.sh: passed in $(($(date +%s) - start)) s"
