@@ -491,3 +491,54 @@ fn each_page_shows_only_its_own_controls() {
         }
     }
 }
+
+#[test]
+fn my_scans_page_lists_jobs_and_retries_failed_ones() {
+    let scan = |id: &str, failed: bool| mfp_kiosk::ui::UiMyScan {
+        id: id.into(),
+        name: format!("{id}.pdf"),
+        destination: "OneDrive · Scans".into(),
+        state: if failed {
+            "Failed: the folder no longer exists".into()
+        } else {
+            "Waiting for the network, will be sent automatically".into()
+        },
+        when: "Tue 10:00".into(),
+        failed,
+    };
+    let mut s = state(UiPage::Home);
+    assert_eq!(
+        Panel::new(&s).press("My scans"),
+        [UiCommand::Activity, UiCommand::OpenMyScans]
+    );
+
+    s.page = UiPage::MyScans;
+    s.my_scans_loading = true;
+    let panel = Panel::new(&s);
+    assert!(panel.has_text("Loading your scans…"));
+    s.my_scans_loading = false;
+    s.my_scans = vec![scan("queued", false), scan("broken", true)];
+    panel.apply(&s);
+    assert!(!panel.has_text("Loading your scans…"));
+    let row = "queued.pdf: Waiting for the network, will be sent automatically";
+    assert_eq!(panel.with_role(row, AccessibleRole::ListItem).len(), 1);
+    assert!(
+        !panel.has_button("Retry queued.pdf"),
+        "only failed jobs can be retried"
+    );
+    assert_eq!(
+        panel.press("Retry broken.pdf"),
+        [UiCommand::Activity, UiCommand::RetryScan("broken".into())]
+    );
+    assert_eq!(
+        panel.press("Home"),
+        [UiCommand::Activity, UiCommand::CloseMyScans]
+    );
+    assert_eq!(
+        panel.press("Refresh"),
+        [UiCommand::Activity, UiCommand::OpenMyScans]
+    );
+    s.my_scans.clear();
+    panel.apply(&s);
+    assert!(panel.has_text("You have no scans from the last 7 days."));
+}

@@ -227,6 +227,28 @@ impl Controller {
                     cancel.store(true, Ordering::SeqCst);
                 }
             }
+            Effect::LoadMyScans { oid } => {
+                tokio::spawn(async move {
+                    let event = tokio::task::spawn_blocking(move || {
+                        super::my_scans::load(&services, &oid, None)
+                    })
+                    .await;
+                    if let Ok(event) = event {
+                        answer.event(event);
+                    }
+                });
+            }
+            Effect::RetryMyScan { oid, id } => {
+                tokio::spawn(async move {
+                    let event = tokio::task::spawn_blocking(move || {
+                        super::my_scans::retry(&services, &oid, &id)
+                    })
+                    .await;
+                    if let Ok(event) = event {
+                        answer.event(event);
+                    }
+                });
+            }
             Effect::VerifyServicePin { attempt, pin } => {
                 tokio::spawn(async move {
                     let checked =

@@ -6,6 +6,7 @@ pub mod cli_jobs;
 pub mod cli_service;
 pub mod controller;
 pub mod jobs;
+pub mod my_scans;
 pub mod offboarding;
 pub mod service_bridge;
 pub mod service_health;

@@ -28,6 +28,7 @@ pub fn ui_state(view: &View, device_name: &str, demo: bool) -> UiState {
             ViewPage::Uploading => UiPage::Uploading,
             ViewPage::Result => UiPage::Result,
             ViewPage::Service => UiPage::Service,
+            ViewPage::MyScans => UiPage::MyScans,
         },
         device_name: device_name.to_string(),
         message: view.message.clone(),
@@ -59,6 +60,20 @@ pub fn ui_state(view: &View, device_name: &str, demo: bool) -> UiState {
                 destination: w.destination.clone(),
             })
             .collect(),
+        my_scans: view
+            .my_scans
+            .iter()
+            .flatten()
+            .map(|m| crate::ui::UiMyScan {
+                id: m.id.clone(),
+                name: m.name.clone(),
+                destination: m.destination.clone(),
+                state: m.state.clone(),
+                when: m.when.clone(),
+                failed: m.failed,
+            })
+            .collect(),
+        my_scans_loading: view.page == ViewPage::MyScans && view.my_scans.is_none(),
         progress_title: view.progress_title.clone(),
         progress_detail: view.progress_detail.clone(),
         progress: view.progress,
@@ -110,6 +125,9 @@ pub fn command_sink(
             UiCommand::SignOut => Event::SignOut,
             UiCommand::SetPin => Event::StartSetPin,
             UiCommand::OpenService => Event::OpenService,
+            UiCommand::OpenMyScans => Event::OpenMyScans,
+            UiCommand::CloseMyScans => Event::CloseMyScans,
+            UiCommand::RetryScan(id) => Event::RetryMyScan { id },
             UiCommand::ServiceLongPress => Event::ServiceLongPress,
             UiCommand::Activity => Event::Activity,
         };

@@ -152,12 +152,31 @@ pub enum Screen {
         title: String,
         detail: String,
     },
+    /// The signed-in user's recent jobs (My scans); `None` while they load.
+    MyScans {
+        jobs: Option<Vec<MyScan>>,
+    },
     /// PIN pad collecting the service PIN (after the long press on the panel name).
     ServicePin,
     /// Waiting for the service PIN to be checked.
     CheckingServicePin,
     /// The service menu is open; its state is in the [`ServiceMenu`].
     Service,
+}
+
+/// One of the user's jobs on the My scans page, ready to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MyScan {
+    pub id: String,
+    /// The file name.
+    pub name: String,
+    /// Where it went or is going ("OneDrive · Scans/2026-12-01").
+    pub destination: String,
+    /// The state in plain words ("Sent", "Waiting for the network, ...", "Failed: ...").
+    pub state: String,
+    pub when: String,
+    /// Failed for good: the user may retry it.
+    pub failed: bool,
 }
 
 /// Why a session ended.
@@ -252,6 +271,19 @@ pub enum Event {
     IdentityRevoked {
         oid: String,
     },
+    /// Home: the user opens My scans.
+    OpenMyScans,
+    /// Answer to [`Effect::LoadMyScans`] (and to a retry): the list, and what to say.
+    MyScansLoaded {
+        jobs: Vec<MyScan>,
+        message: Option<(String, bool)>,
+    },
+    /// My scans: retry this failed job.
+    RetryMyScan {
+        id: String,
+    },
+    /// My scans: back home.
+    CloseMyScans,
     /// Home: the signed-in technician opens the service menu.
     OpenService,
     /// Idle: the panel name in the header was held (the service-PIN pad opens).
@@ -308,6 +340,15 @@ pub enum Effect {
     EndSession {
         oid: String,
         reason: SignOutReason,
+    },
+    /// Load `oid`'s jobs of the last days; answer with MyScansLoaded.
+    LoadMyScans {
+        oid: String,
+    },
+    /// Put `oid`'s failed job `id` back in the queue; answer with MyScansLoaded.
+    RetryMyScan {
+        oid: String,
+        id: String,
     },
     /// Check the service PIN (and its lockout); answer with ServicePinChecked.
     VerifyServicePin {
@@ -411,6 +452,19 @@ impl Kiosk {
         match (&self.screen, event) {
             // --- into the service menu ------------------------------------------------------
             (Screen::Home, Event::OpenService) => self.open_service_as_technician(now),
+            (Screen::Home | Screen::MyScans { .. }, Event::OpenMyScans) => self.open_my_scans(),
+            (Screen::MyScans { .. }, Event::MyScansLoaded { jobs, message }) => {
+                self.screen = Screen::MyScans { jobs: Some(jobs) };
+                if let Some((text, is_error)) = message {
+                    self.notify(text, is_error, now);
+                }
+                Vec::new()
+            }
+            (Screen::MyScans { .. }, Event::RetryMyScan { id }) => self.retry_my_scan(id),
+            (Screen::MyScans { .. }, Event::CloseMyScans) => {
+                self.screen = Screen::Home;
+                Vec::new()
+            }
             (Screen::Idle, Event::ServiceLongPress) if self.settings.service_pin_enabled => {
                 self.digits.clear();
                 self.screen = Screen::ServicePin;
@@ -426,6 +480,7 @@ impl Kiosk {
                 Screen::Home
                 | Screen::SetPin { .. }
                 | Screen::Result { .. }
+                | Screen::MyScans { .. }
                 | Screen::Uploading { .. },
                 Event::CardRead { .. },
             ) => self.sign_out(SignOutReason::CardTap, now),
@@ -593,7 +648,7 @@ impl Kiosk {
                 effects
             }
             (Screen::Home, Event::RunWorkflow { id }) => self.run_workflow(id, now),
-            (Screen::Home | Screen::Result { .. }, Event::SignOut) => {
+            (Screen::Home | Screen::Result { .. } | Screen::MyScans { .. }, Event::SignOut) => {
                 self.sign_out(SignOutReason::Button, now)
             }
             (Screen::Scanning { workflow, .. }, Event::ScanProgress { pages }) => {
@@ -835,7 +890,10 @@ impl Kiosk {
                 self.last_activity = now;
                 Vec::new()
             }
-            Screen::Home | Screen::SetPin { .. } | Screen::Result { .. }
+            Screen::Home
+            | Screen::SetPin { .. }
+            | Screen::Result { .. }
+            | Screen::MyScans { .. }
                 if self.idle_for(now) >= self.settings.inactivity_timeout =>
             {
                 self.sign_out(SignOutReason::Inactivity, now)
@@ -883,7 +941,7 @@ impl Kiosk {
     pub fn countdown_secs(&self, now: Instant) -> Option<u64> {
         if !matches!(
             self.screen,
-            Screen::Home | Screen::SetPin { .. } | Screen::Result { .. }
+            Screen::Home | Screen::SetPin { .. } | Screen::Result { .. } | Screen::MyScans { .. }
         ) {
             return None;
         }

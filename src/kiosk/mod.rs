@@ -8,11 +8,12 @@
 //! Time is passed in with every event, so tests drive it without sleeping.
 
 mod machine;
+mod my_scans;
 mod service_entry;
 mod view;
 
 pub use machine::{
-    AuthMethod, Effect, Event, Kiosk, KioskSettings, LoginMode, Screen, SessionUser, SignOutReason,
-    WorkflowEntry,
+    AuthMethod, Effect, Event, Kiosk, KioskSettings, LoginMode, MyScan, Screen, SessionUser,
+    SignOutReason, WorkflowEntry,
 };
 pub use view::{human_bytes, View, ViewPage};

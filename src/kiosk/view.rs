@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::machine::{Kiosk, Screen, WorkflowEntry};
+use super::machine::{Kiosk, MyScan, Screen, WorkflowEntry};
 use crate::service_menu::ServiceView;
 
 /// The page the panel shows.
@@ -19,6 +19,8 @@ pub enum ViewPage {
     Result,
     /// The service menu; its page is in [`View::service`].
     Service,
+    /// The user's recent jobs.
+    MyScans,
 }
 
 /// Everything the panel needs to draw one frame of the session.
@@ -53,6 +55,8 @@ pub struct View {
     pub result_detail: String,
     /// The service menu's pages, while it is open.
     pub service: Option<ServiceView>,
+    /// My scans: the user's jobs; `None` while loading.
+    pub my_scans: Option<Vec<MyScan>>,
 }
 
 impl Kiosk {
@@ -86,6 +90,7 @@ impl Kiosk {
             result_title: String::new(),
             result_detail: String::new(),
             service: None,
+            my_scans: None,
         };
         if let Some(n) = &self.notice {
             v.message = n.text.clone();
@@ -180,6 +185,10 @@ impl Kiosk {
                 } else {
                     (*sent as f64 / *total as f64) as f32
                 };
+            }
+            Screen::MyScans { jobs } => {
+                v.page = ViewPage::MyScans;
+                v.my_scans = jobs.clone();
             }
             Screen::ServicePin => {
                 v.page = ViewPage::Pin;

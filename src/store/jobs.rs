@@ -245,6 +245,26 @@ impl Store {
         })
     }
 
+    /// One user's jobs created at or after `since`, newest first (the home page's My scans).
+    pub fn jobs_of_user(
+        &self,
+        oid: &str,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE user_oid = ?1 AND created_at >= ?2
+                 ORDER BY created_at DESC, rowid DESC LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(
+                params![oid, ts(since), i64::try_from(limit).unwrap_or(i64::MAX)],
+                job_from_row,
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     /// The oldest queued job that may be attempted at `now`.
     pub fn next_queued_job(&self, now: DateTime<Utc>) -> Result<Option<JobRecord>, StoreError> {
         self.with(|c| {

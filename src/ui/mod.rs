@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use slint::{ComponentHandle, Image, Model, ModelRc, VecModel};
 
-use crate::{Kiosk, MainWindow, Page, WorkflowTile};
+use crate::{Kiosk, MainWindow, MyScan, Page, WorkflowTile};
 
 /// Which page the panel shows; mirrors `Page` in ui/api.slint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,6 +31,7 @@ pub enum UiPage {
     Result,
     /// The technician's service menu; which of its pages is in [`service::ServiceUiState`].
     Service,
+    MyScans,
 }
 
 impl From<UiPage> for Page {
@@ -45,6 +46,7 @@ impl From<UiPage> for Page {
             UiPage::Uploading => Page::Uploading,
             UiPage::Result => Page::Result,
             UiPage::Service => Page::Service,
+            UiPage::MyScans => Page::MyScans,
         }
     }
 }
@@ -67,6 +69,30 @@ impl From<&UiWorkflow> for WorkflowTile {
             label: w.label.as_str().into(),
             badge: w.badge.as_str().into(),
             destination: w.destination.as_str().into(),
+        }
+    }
+}
+
+/// One row of My scans.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UiMyScan {
+    pub id: String,
+    pub name: String,
+    pub destination: String,
+    pub state: String,
+    pub when: String,
+    pub failed: bool,
+}
+
+impl From<&UiMyScan> for MyScan {
+    fn from(m: &UiMyScan) -> Self {
+        MyScan {
+            id: m.id.as_str().into(),
+            name: m.name.as_str().into(),
+            destination: m.destination.as_str().into(),
+            state: m.state.as_str().into(),
+            when: m.when.as_str().into(),
+            failed: m.failed,
         }
     }
 }
@@ -103,6 +129,8 @@ pub struct UiState {
     /// Home offers "Service" (the user holds the technician role).
     pub can_service: bool,
     pub workflows: Vec<UiWorkflow>,
+    pub my_scans: Vec<UiMyScan>,
+    pub my_scans_loading: bool,
     pub progress_title: String,
     pub progress_detail: String,
     /// 0.0 ..= 1.0.
@@ -138,6 +166,8 @@ impl Default for UiState {
             can_set_pin: false,
             can_service: false,
             workflows: Vec::new(),
+            my_scans: Vec::new(),
+            my_scans_loading: false,
             progress_title: String::new(),
             progress_detail: String::new(),
             progress: 0.0,
@@ -166,6 +196,9 @@ pub enum UiCommand {
     ResultDone,
     SignOut,
     SetPin,
+    OpenMyScans,
+    CloseMyScans,
+    RetryScan(String),
     /// Home: a technician opens the service menu.
     OpenService,
     /// Idle: the panel name was held for 3 s (the service-PIN pad).
@@ -193,6 +226,9 @@ impl fmt::Debug for UiCommand {
             UiCommand::SignOut => f.write_str("SignOut"),
             UiCommand::SetPin => f.write_str("SetPin"),
             UiCommand::OpenService => f.write_str("OpenService"),
+            UiCommand::OpenMyScans => f.write_str("OpenMyScans"),
+            UiCommand::CloseMyScans => f.write_str("CloseMyScans"),
+            UiCommand::RetryScan(id) => f.debug_tuple("RetryScan").field(id).finish(),
             UiCommand::ServiceLongPress => f.write_str("ServiceLongPress"),
             UiCommand::Activity => f.write_str("Activity"),
         }
@@ -238,6 +274,12 @@ pub fn bind(window: &MainWindow, sink: impl Fn(UiCommand) + Clone + 'static) {
     let s = sink.clone();
     kiosk.on_open_service(move || s(UiCommand::OpenService));
     let s = sink.clone();
+    kiosk.on_open_my_scans(move || s(UiCommand::OpenMyScans));
+    let s = sink.clone();
+    kiosk.on_close_my_scans(move || s(UiCommand::CloseMyScans));
+    let s = sink.clone();
+    kiosk.on_retry_scan(move |id| s(UiCommand::RetryScan(id.to_string())));
+    let s = sink.clone();
     kiosk.on_service_long_press(move || s(UiCommand::ServiceLongPress));
     kiosk.on_activity(move || sink(UiCommand::Activity));
 }
@@ -278,6 +320,13 @@ pub fn apply(window: &MainWindow, state: &UiState) {
         let tiles: Vec<WorkflowTile> = state.workflows.iter().map(WorkflowTile::from).collect();
         kiosk.set_workflows(ModelRc::from(Rc::new(VecModel::from(tiles))));
     }
+
+    let scans: Vec<MyScan> = state.my_scans.iter().map(MyScan::from).collect();
+    let current = kiosk.get_my_scans();
+    if current.row_count() != scans.len() || current.iter().zip(&scans).any(|(a, b)| a != *b) {
+        kiosk.set_my_scans(ModelRc::from(Rc::new(VecModel::from(scans))));
+    }
+    kiosk.set_my_scans_loading(state.my_scans_loading);
 
     kiosk.set_progress_title(state.progress_title.as_str().into());
     kiosk.set_progress_detail(state.progress_detail.as_str().into());

@@ -1152,3 +1152,101 @@ fn service_pin_long_press_right_wrong_locked_and_timeout() {
     assert_eq!(v.page, ViewPage::Idle);
     assert!(v.message.contains("inactivity"));
 }
+
+// --- My scans ----------------------------------------------------------------------------------
+
+fn scan(id: &str, failed: bool) -> MyScan {
+    MyScan {
+        id: id.into(),
+        name: format!("{id}.pdf"),
+        destination: "OneDrive · Scans".into(),
+        state: if failed { "Failed: gone" } else { "Sent" }.into(),
+        when: "Tue 10:00".into(),
+        failed,
+    }
+}
+
+#[test]
+fn my_scans_lists_retries_only_failed_and_times_out() {
+    let t0 = Instant::now();
+    let mut k = signed_in(t0);
+    let fx = k.handle(Event::OpenMyScans, t0);
+    assert!(matches!(fx.as_slice(), [Effect::LoadMyScans { oid }] if oid == "oid-1"));
+    let v = k.view(t0);
+    assert_eq!(
+        (v.page, v.my_scans.clone()),
+        (ViewPage::MyScans, None),
+        "loading"
+    );
+    k.handle(
+        Event::MyScansLoaded {
+            jobs: vec![scan("a", false), scan("b", true)],
+            message: None,
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).my_scans.unwrap().len(), 2);
+    assert!(
+        k.handle(Event::RetryMyScan { id: "a".into() }, t0)
+            .is_empty(),
+        "sent: no retry"
+    );
+    assert!(
+        k.handle(Event::RetryMyScan { id: "zz".into() }, t0)
+            .is_empty(),
+        "not in the list"
+    );
+    let fx = k.handle(Event::RetryMyScan { id: "b".into() }, t0);
+    assert!(
+        matches!(fx.as_slice(), [Effect::RetryMyScan { oid, id }] if oid == "oid-1" && id == "b")
+    );
+    k.handle(
+        Event::MyScansLoaded {
+            jobs: vec![scan("a", false)],
+            message: Some(("Queued again".into(), false)),
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).message, "Queued again");
+    k.handle(Event::CloseMyScans, t0);
+    assert_eq!(k.view(t0).page, ViewPage::Home);
+
+    // The page counts as part of the session: countdown, then sign-out.
+    k.handle(Event::OpenMyScans, t0);
+    let late = t0 + settings().inactivity_timeout - Duration::from_secs(5);
+    assert_eq!(k.view(late).countdown, 5);
+    let fx = k.handle(Event::Tick, t0 + settings().inactivity_timeout);
+    assert!(fx.iter().any(|e| matches!(e, Effect::EndSession { .. })));
+    assert_eq!(
+        k.view(t0 + settings().inactivity_timeout).page,
+        ViewPage::Idle
+    );
+}
+
+#[test]
+fn a_badge_tap_on_my_scans_signs_out_and_late_lists_are_dropped() {
+    let t0 = Instant::now();
+    let mut k = signed_in(t0);
+    k.handle(Event::OpenMyScans, t0);
+    let fx = k.handle(card("123456"), t0);
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::EndSession {
+            reason: SignOutReason::CardTap,
+            ..
+        }
+    )));
+    k.handle(
+        Event::MyScansLoaded {
+            jobs: vec![scan("a", false)],
+            message: None,
+        },
+        t0,
+    );
+    let v = k.view(t0);
+    assert_eq!(v.page, ViewPage::Idle);
+    assert!(
+        v.my_scans.is_none(),
+        "nothing of the last user stays on screen"
+    );
+}
