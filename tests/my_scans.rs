@@ -108,7 +108,7 @@ fn jobs_read_plainly_as_they_move_and_only_the_owner_retries() {
     assert_eq!(msg, Some(("That scan cannot be retried.".into(), true)));
     assert!(store.job(fresh).unwrap().unwrap().state == mfp_kiosk::store::JobState::Failed);
     let (jobs, msg) = listed(my_scans::retry(&services, "oid-ann", &fresh.to_string()));
-    assert_eq!(msg.unwrap().1, false);
+    assert!(!msg.unwrap().1, "retried");
     assert!(!jobs[0].failed);
 
     store
