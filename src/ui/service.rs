@@ -128,7 +128,10 @@ impl fmt::Debug for ServiceUiState {
             .field("title", &self.title)
             .field("message", &self.message)
             .field("users", &self.users.len())
-            .field("trace", &format_args!("<{} rows redacted>", self.trace.len()))
+            .field(
+                "trace",
+                &format_args!("<{} rows redacted>", self.trace.len()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -262,7 +265,10 @@ where
     for<'a> T: From<&'a U>,
 {
     let same = current.row_count() == wanted.len()
-        && current.iter().zip(wanted).all(|(have, want)| have == T::from(want));
+        && current
+            .iter()
+            .zip(wanted)
+            .all(|(have, want)| have == T::from(want));
     if same {
         None
     } else {
@@ -372,9 +378,8 @@ pub fn bind(window: &MainWindow, sink: impl Fn(ServiceCommand) + Clone + 'static
     let k = sink.clone();
     service.on_run_checks(move || k(C::RunChecks));
     let k = sink.clone();
-    service.on_audit_filter(move |what, value| {
-        k(C::AuditFilter(what.to_string(), value.to_string()))
-    });
+    service
+        .on_audit_filter(move |what, value| k(C::AuditFilter(what.to_string(), value.to_string())));
     let k = sink.clone();
     service.on_audit_older(move || k(C::AuditOlder));
     let k = sink.clone();

@@ -18,6 +18,8 @@ pub const SERVICE_SAMPLE_PAGES: &[&str] = &[
     "service-outbox",
     "service-health",
     "service-audit",
+    // The outbox asking to confirm a delete: the dialog every page can show.
+    "service-confirm",
 ];
 
 fn row(label: &str, value: &str, ok: bool) -> UiServiceRow {
@@ -147,8 +149,9 @@ pub fn service_sample(page: &str) -> Option<ServiceUiState> {
                     size: "11.8 MB".into(),
                     attempts: 6,
                     state: "failed".into(),
-                    error: "SharePoint refused the upload: the folder Invoices/Inbox does not exist."
-                        .into(),
+                    error:
+                        "SharePoint refused the upload: the folder Invoices/Inbox does not exist."
+                            .into(),
                 },
                 UiServiceJob {
                     id: "j3".into(),
@@ -160,10 +163,13 @@ pub fn service_sample(page: &str) -> Option<ServiceUiState> {
                     error: String::new(),
                 },
             ],
+            ..base
+        },
+        "service-confirm" => ServiceUiState {
             confirm_text: "Delete Brad Adams's scan \"Finance invoices\" (11.8 MB)? \
                            The file is removed from the panel and cannot be sent later."
                 .into(),
-            ..base
+            ..service_sample("service-outbox")?
         },
         "service-health" => ServiceUiState {
             page: UiServicePage::Health,
@@ -178,8 +184,16 @@ pub fn service_sample(page: &str) -> Option<ServiceUiState> {
                     "2026-12-01 14:32 · 4 min ahead of Microsoft: sign-ins may fail",
                     false,
                 ),
-                row("Entra ID", "reachable (login.microsoftonline.com, 120 ms)", true),
-                row("Microsoft Graph", "reachable (graph.microsoft.com, 180 ms)", true),
+                row(
+                    "Entra ID",
+                    "reachable (login.microsoftonline.com, 120 ms)",
+                    true,
+                ),
+                row(
+                    "Microsoft Graph",
+                    "reachable (graph.microsoft.com, 180 ms)",
+                    true,
+                ),
                 row("Directory sync", "last run 14:05, 12 users changed", true),
             ],
             checking: true,
@@ -192,8 +206,22 @@ pub fn service_sample(page: &str) -> Option<ServiceUiState> {
             audit_action: "cards".into(),
             audit_has_older: true,
             audit: [
-                ("14:31", "Jane Tech", "card_enroll", "Adele Vance", "ok: •••• 5923", true),
-                ("14:30", "Jane Tech", "card_revoke", "Adele Vance", "ok: •••• 7710", true),
+                (
+                    "14:31",
+                    "Jane Tech",
+                    "card_enroll",
+                    "Adele Vance",
+                    "ok: •••• 5923",
+                    true,
+                ),
+                (
+                    "14:30",
+                    "Jane Tech",
+                    "card_revoke",
+                    "Adele Vance",
+                    "ok: •••• 7710",
+                    true,
+                ),
                 (
                     "14:29",
                     "Jane Tech",
@@ -202,8 +230,22 @@ pub fn service_sample(page: &str) -> Option<ServiceUiState> {
                     "refused: •••• 5923 belongs to Brad Adams",
                     false,
                 ),
-                ("09:02", "self", "card_bound", "Adele Vance", "ok: •••• 7710", true),
-                ("Mon 16:40", "service-pin", "pin_reset", "Adele Vance", "ok: lockout cleared", true),
+                (
+                    "09:02",
+                    "self",
+                    "card_bound",
+                    "Adele Vance",
+                    "ok: •••• 7710",
+                    true,
+                ),
+                (
+                    "Mon 16:40",
+                    "service-pin",
+                    "pin_reset",
+                    "Adele Vance",
+                    "ok: lockout cleared",
+                    true,
+                ),
             ]
             .into_iter()
             .map(|(at, actor, action, subject, outcome, ok)| UiServiceAudit {
