@@ -18,8 +18,11 @@ use crate::auth::card::CardPipeline;
 use crate::auth::pin::PinPolicy;
 use crate::identity::provisioning::UsernameRule;
 
+mod service;
 mod toml_errors;
 mod validate;
+
+pub use service::ServiceConfig;
 
 use toml_errors::{classify_data_error, line_col, one_line};
 use validate::service_url;
@@ -118,6 +121,8 @@ pub struct Config {
     pub workflows: Vec<WorkflowConfig>,
     #[serde(default)]
     pub demo: DemoConfig,
+    #[serde(default)]
+    pub service: ServiceConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -16,6 +16,7 @@ pub mod kiosk;
 pub mod readers;
 pub mod scan;
 pub mod secrets;
+pub mod service_menu;
 pub mod store;
 pub mod ui;
 pub mod workflow;

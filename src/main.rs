@@ -1,6 +1,7 @@
 //! Command line of mfp-kiosk: runs the panel, renders screenshots, checks configs.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -10,9 +11,6 @@ use tracing_subscriber::EnvFilter;
 use mfp_kiosk::admin;
 use mfp_kiosk::app::{self, cli_cards, cli_jobs, ui_bridge, Input, ViewSink};
 use mfp_kiosk::config::Config;
-use mfp_kiosk::kiosk::Event;
-use mfp_kiosk::readers::ReaderEvent;
-use secrecy::SecretString;
 
 /// The config the device uses when no --config is given.
 const DEVICE_CONFIG: &str = "/etc/mfp-kiosk/kiosk.toml";
@@ -82,26 +80,9 @@ enum Command {
         action: CardsAction,
     },
     /// The audit log, newest first.
-    Audit {
-        /// Only entries about or by this user (UPN, username or object id).
-        #[arg(long)]
-        user: Option<String>,
-        /// Only this action, e.g. card_enroll, card_revoke, sign_in.
-        #[arg(long)]
-        action: Option<String>,
-        /// Only entries since: `7d`, `24h` or a date `YYYY-MM-DD` (UTC).
-        #[arg(long)]
-        since: Option<String>,
-        /// A JSON array instead of columns.
-        #[arg(long)]
-        json: bool,
-        /// Entries per page.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        /// The next page: entries older than this id.
-        #[arg(long, value_name = "ID")]
-        before: Option<i64>,
-    },
+    Audit(cli_cards::AuditArgs),
+    /// Ask for a new service PIN twice (not shown) and print its `[service] pin_hash` line.
+    ServicePin,
 }
 
 #[derive(Subcommand)]
@@ -140,6 +121,8 @@ enum CardsAction {
 enum OutboxAction {
     /// Put a failed job back in the queue.
     Retry { id: String },
+    /// Delete a queued or failed job and its scanned file (it will not be sent).
+    Delete { id: String },
     /// Deliver queued jobs now, waiting for scheduled retries up to --max-wait-secs.
     Run {
         #[arg(long, default_value_t = 600)]
@@ -181,6 +164,7 @@ fn main() -> Result<()> {
             let code = match action {
                 None => cli_jobs::list_command(config, out)?,
                 Some(OutboxAction::Retry { id }) => cli_jobs::retry_command(config, &id, out)?,
+                Some(OutboxAction::Delete { id }) => cli_jobs::delete_command(config, &id, out)?,
                 Some(OutboxAction::Run {
                     max_wait_secs,
                     fragment_units,
@@ -229,23 +213,15 @@ fn main() -> Result<()> {
             };
             std::process::exit(code)
         }
-        Command::Audit {
-            user,
-            action,
-            since,
-            json,
-            limit,
-            before,
-        } => {
+        Command::ServicePin => {
+            app::cli_service::service_pin_command(
+                &mut std::io::stdin().lock(),
+                &mut std::io::stdout(),
+            )?;
+            Ok(())
+        }
+        Command::Audit(args) => {
             let config = load_config(cli.config.as_deref(), cli.demo)?;
-            let args = cli_cards::AuditArgs {
-                user,
-                action,
-                since,
-                json,
-                limit,
-                before,
-            };
             let code = cli_cards::audit_command(config, &args, &mut std::io::stdout())?;
             std::process::exit(code)
         }
@@ -302,18 +278,8 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
     let readers_config = config.readers.clone();
     let running = runtime.block_on(app::start(config, demo, sink))?;
     // Badge readers (PC/SC, keyboard wedge) run on their own threads and tap into the machine.
-    let reader_handle = running.handle.clone();
-    let readers = mfp_kiosk::readers::start(&readers_config, move |event| {
-        reader_handle.event(match event {
-            ReaderEvent::Card(read) => Event::CardRead {
-                card: SecretString::from(read.raw),
-            },
-            // The reason stays in the reader's status for the technician; the panel only
-            // refuses the badge.
-            ReaderEvent::Unreadable { .. } => Event::CardUnreadable,
-        });
-    })
-    .context("cannot start the badge readers")?;
+    let readers = app::start_readers(&readers_config, &running.handle, &running.services)
+        .context("cannot start the badge readers")?;
     mfp_kiosk::ui::bind(
         &window,
         ui_bridge::command_sink(running.handle.clone(), idle_keys),
@@ -323,8 +289,16 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
     let result = window.run().context("the UI event loop failed");
     app::systemd::notify_stopping();
     running.handle.send(Input::Quit);
-    if let Err(e) = readers.stop() {
-        tracing::warn!(error = %e, "a badge reader did not stop cleanly");
+    // The reader check holds only a weak reference, so the handles are ours alone here.
+    match Arc::try_unwrap(readers) {
+        Ok(readers) => {
+            if let Err(e) = readers.stop() {
+                tracing::warn!(error = %e, "a badge reader did not stop cleanly");
+            }
+        }
+        Err(_) => {
+            tracing::warn!("badge readers still in use at shutdown; dropped with the process")
+        }
     }
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     result

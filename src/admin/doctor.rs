@@ -35,7 +35,7 @@ pub enum Check {
 }
 
 impl Check {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Check::Config => "config",
             Check::Discovery => "discovery",

@@ -1,7 +1,7 @@
 //! Administrator and technician tools.
 //!
 //! - [`cards`]: card administration (list, enroll, revoke, audited) shared by the service-menu
-//!   pages and `mfp-kiosk cards ...`;
+//!   pages and `mfp-kiosk cards ...`; [`outbox`]: retry and delete jobs, shared the same way;
 //! - `mfp-kiosk doctor` ([`doctor`]): checks the config, reaches Entra's discovery document, the
 //!   signing keys, the app registration and Microsoft Graph, and says what is wrong in words an
 //!   administrator can act on. Optionally runs one sign-in to check consent and policies.
@@ -14,4 +14,5 @@
 pub mod advice;
 pub mod cards;
 pub mod doctor;
+pub mod outbox;
 pub mod signin;

@@ -135,10 +135,10 @@ pub fn card_number(arg: String) -> Result<SecretString> {
 }
 
 /// Terminal echo switched off for as long as this lives.
-struct EchoOff(libc::termios);
+pub(crate) struct EchoOff(libc::termios);
 
 impl EchoOff {
-    fn new() -> Option<EchoOff> {
+    pub(crate) fn new() -> Option<EchoOff> {
         // SAFETY: termios is plain data; tcgetattr fills it for fd 0 or fails (then unused).
         let mut t: libc::termios = unsafe { std::mem::zeroed() };
         if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut t) } != 0 {
@@ -243,13 +243,25 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
 }
 
 /// Options of `audit`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct AuditArgs {
+    /// Only entries about or by this user (UPN, username or object id).
+    #[arg(long)]
     pub user: Option<String>,
+    /// Only this action, e.g. card_enroll, card_revoke, sign_in.
+    #[arg(long)]
     pub action: Option<String>,
+    /// Only entries since: `7d`, `24h` or a date `YYYY-MM-DD` (UTC).
+    #[arg(long)]
     pub since: Option<String>,
+    /// A JSON array instead of columns.
+    #[arg(long)]
     pub json: bool,
+    /// Entries per page.
+    #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// The next page: entries older than this id.
+    #[arg(long, value_name = "ID")]
     pub before: Option<i64>,
 }
 
@@ -257,7 +269,7 @@ pub struct AuditArgs {
 pub fn audit_command(config: Config, args: &AuditArgs, out: &mut dyn Write) -> Result<i32> {
     let services = services(config)?;
     let mut q = AuditQuery {
-        action: args.action.clone(),
+        actions: args.action.iter().cloned().collect(),
         before_id: args.before,
         limit: args.limit,
         ..Default::default()

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use uuid::Uuid;
 
 use super::jobs::{self, Delivered};
 use super::services::{ServiceError, Services};
@@ -43,12 +42,8 @@ pub enum CliError {
     UnknownWorkflow(String),
     #[error("no cached user `{0}`: the user must sign in on the panel once")]
     UnknownUser(String),
-    #[error("`{0}` is not a job id")]
-    BadJobId(String),
-    #[error("no job {0}")]
-    UnknownJob(Uuid),
-    #[error("job {0} is {1}, only failed jobs can be retried")]
-    NotFailed(Uuid, &'static str),
+    #[error(transparent)]
+    Admin(#[from] crate::admin::outbox::OutboxAdminError),
     #[error("cannot write the output: {0}")]
     Output(#[source] std::io::Error),
 }
@@ -129,24 +124,22 @@ fn job_line(j: &JobRecord) -> String {
 }
 
 /// `outbox retry ID`: a failed job goes back to the queue (the panel's worker or `outbox run`
-/// delivers it).
+/// delivers it). Audited as actor `cli`, as on the panel's Outbox page.
 pub fn retry_command(config: Config, id: &str, out: &mut dyn Write) -> Result<i32, CliError> {
-    let id = Uuid::try_parse(id).map_err(|_| CliError::BadJobId(id.to_string()))?;
-    let config = resolved(config)?;
-    let store = open_store(&config)?;
-    let job = store.job(id)?.ok_or(CliError::UnknownJob(id))?;
-    if job.state != JobState::Failed {
-        return Err(CliError::NotFailed(id, job.state.as_str()));
-    }
-    store.requeue_job(id, Utc::now())?;
-    store.append_audit(
-        "technician-cli",
-        "job_requeued",
-        Some(&id.to_string()),
-        job.last_error.as_deref(),
-        Utc::now(),
-    )?;
+    let id = crate::admin::outbox::parse_id(id)?;
+    let store = open_store(&resolved(config)?)?;
+    crate::admin::outbox::retry(&store, id, "cli", Utc::now())?;
     writeln!(out, "job {id} re-queued").map_err(CliError::Output)?;
+    Ok(0)
+}
+
+/// `outbox delete ID`: a queued or failed job and its spool file are removed; a job being
+/// sent is refused.
+pub fn delete_command(config: Config, id: &str, out: &mut dyn Write) -> Result<i32, CliError> {
+    let id = crate::admin::outbox::parse_id(id)?;
+    let store = open_store(&resolved(config)?)?;
+    crate::admin::outbox::delete(&store, id, "cli", Utc::now())?;
+    writeln!(out, "job {id} deleted with its scanned file").map_err(CliError::Output)?;
     Ok(0)
 }
 

@@ -13,8 +13,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::services::Services;
-use super::{jobs, signin};
+use super::{jobs, service_ops, signin};
 use crate::kiosk::{Effect, Event, Kiosk, Screen, View};
+use crate::service_menu::{ServiceEffect, ServiceEvent};
 
 /// How often the clock ticks into the machine (countdowns show whole seconds).
 const TICK: Duration = Duration::from_millis(250);
@@ -225,6 +226,44 @@ impl Controller {
                 if let Some(cancel) = &self.scan_cancel {
                     cancel.store(true, Ordering::SeqCst);
                 }
+            }
+            Effect::VerifyServicePin { attempt, pin } => {
+                tokio::spawn(async move {
+                    let checked =
+                        tokio::task::spawn_blocking(move || services.check_service_pin(&pin)).await;
+                    let (ok, message) = match checked {
+                        Ok(Ok(())) => (true, String::new()),
+                        Ok(Err(e)) => (false, e.panel_message()),
+                        Err(e) => (false, format!("Checking the service PIN failed: {e}")),
+                    };
+                    answer.event(Event::ServicePinChecked {
+                        attempt,
+                        ok,
+                        message,
+                    });
+                });
+            }
+            Effect::Service { operator, effect } => {
+                tokio::spawn(async move {
+                    let event = match effect {
+                        ServiceEffect::RunChecks => {
+                            Some(service_ops::run_checks(services, operator).await)
+                        }
+                        effect => tokio::task::spawn_blocking(move || {
+                            service_ops::execute(&services, &operator, effect)
+                        })
+                        .await
+                        .unwrap_or_else(|e| {
+                            Some(ServiceEvent::ActionDone {
+                                ok: false,
+                                message: format!("That did not work: {e}"),
+                            })
+                        }),
+                    };
+                    if let Some(event) = event {
+                        answer.event(Event::Service(event));
+                    }
+                });
             }
             Effect::EndSession { oid, reason } => {
                 self.sessions.remove(&oid);

@@ -3,9 +3,13 @@
 
 pub mod cli_cards;
 pub mod cli_jobs;
+pub mod cli_service;
 pub mod controller;
 pub mod jobs;
 pub mod offboarding;
+pub mod service_bridge;
+pub mod service_health;
+pub mod service_ops;
 pub mod services;
 pub mod signin;
 pub mod systemd;
@@ -39,6 +43,36 @@ pub struct Running {
     pub controller: tokio::task::JoinHandle<()>,
     pub outbox: tokio::task::JoinHandle<()>,
     pub offboarding: tokio::task::JoinHandle<()>,
+}
+
+/// The machine event for what a badge reader reported. The unreadable card's reason stays in
+/// the reader's status (the technician's reader check); the panel only refuses the badge.
+pub fn reader_event(event: crate::readers::ReaderEvent) -> crate::kiosk::Event {
+    use crate::readers::ReaderEvent;
+    match event {
+        ReaderEvent::Card(read) => crate::kiosk::Event::CardRead {
+            card: secrecy::SecretString::from(read.raw),
+        },
+        ReaderEvent::Unreadable { .. } => crate::kiosk::Event::CardUnreadable,
+    }
+}
+
+/// Starts the configured badge readers feeding `handle`, and points the service menu's reader
+/// check at them. The handles stop the readers when dropped.
+pub fn start_readers(
+    config: &crate::config::ReadersConfig,
+    handle: &ControllerHandle,
+    services: &Services,
+) -> Result<Arc<crate::readers::ReaderHandles>, crate::readers::ReaderError> {
+    let h = handle.clone();
+    let readers = Arc::new(crate::readers::start(config, move |e| {
+        h.event(reader_event(e))
+    })?);
+    let weak = Arc::downgrade(&readers);
+    services.set_reader_status(Box::new(move || {
+        weak.upgrade().map(|r| r.snapshot()).unwrap_or_default()
+    }));
+    Ok(readers)
 }
 
 /// Whether keys typed while the idle page shows are read as badge numbers, and with which

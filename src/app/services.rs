@@ -26,6 +26,9 @@ use crate::scan::Scanner;
 use crate::secrets::{self, DeviceKey};
 use crate::store::Store;
 
+/// Reads the running readers' status (see [`Services::set_reader_status`]).
+pub type ReaderStatusFn = Box<dyn Fn() -> crate::readers::ReaderSnapshot + Send + Sync>;
+
 /// Errors of the app's services, each with a short message for the walk-up user.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -119,6 +122,7 @@ impl ServiceError {
 }
 
 mod refresh;
+pub mod service_pin;
 
 /// What [`Services::act_on_refresh_failure`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +154,12 @@ pub struct Services {
     pub spool_dir: PathBuf,
     scanner: ScannerFactory,
     panel_lockout: std::sync::Mutex<pin::PanelLockout>,
+    /// Serialises service-PIN checks (their lockout is read, judged and written back).
+    service_pin_gate: std::sync::Mutex<()>,
+    /// When these services were built (the health page's uptime).
+    pub started_at: std::time::Instant,
+    /// Where the reader check reads the readers' status; set once the readers run.
+    reader_status: std::sync::OnceLock<ReaderStatusFn>,
     /// "Now" for lockouts and the offline grace: never runs backwards within a run.
     clock: TrustClock,
     #[cfg(feature = "demo")]
@@ -186,6 +196,9 @@ impl Services {
             spool_dir,
             scanner,
             panel_lockout: std::sync::Mutex::new(panel_lockout),
+            service_pin_gate: std::sync::Mutex::new(()),
+            started_at: std::time::Instant::now(),
+            reader_status: std::sync::OnceLock::new(),
             clock: TrustClock::new(),
             #[cfg(feature = "demo")]
             sim: None,
@@ -201,6 +214,8 @@ impl Services {
             pin_max_length: c.pin.max_length,
             login_mode: self.login_mode(),
             microsoft_enabled: true,
+            service_timeout: std::time::Duration::from_secs(c.service.inactivity_timeout_secs),
+            service_pin_enabled: c.service.pin_hash.is_some(),
         }
     }
 
@@ -306,6 +321,11 @@ impl Services {
             &self.card_pipeline,
             self.config.identity.max_cards_per_user,
         )
+    }
+
+    /// The readers' normalisation pipeline (`readers.normalise`).
+    pub fn card_pipeline(&self) -> &CardPipeline {
+        &self.card_pipeline
     }
 
     pub fn has_pin(&self, oid: &str) -> Result<bool, ServiceError> {
@@ -532,6 +552,18 @@ impl Services {
         }
         #[cfg(not(feature = "demo"))]
         let _ = user_code;
+    }
+
+    /// Tells the reader check where to ask for the readers' status (once, after they start).
+    pub fn set_reader_status(&self, f: ReaderStatusFn) {
+        if self.reader_status.set(f).is_err() {
+            tracing::warn!("reader status source set twice; keeping the first");
+        }
+    }
+
+    /// The readers' status now; empty when no reader was started (the demo, tests).
+    pub fn reader_snapshot(&self) -> crate::readers::ReaderSnapshot {
+        self.reader_status.get().map(|f| f()).unwrap_or_default()
     }
 
     /// The PIN hasher, peppered with the device key so a copied database alone can't be

@@ -27,6 +27,7 @@ pub fn ui_state(view: &View, device_name: &str, demo: bool) -> UiState {
             ViewPage::Scanning => UiPage::Scanning,
             ViewPage::Uploading => UiPage::Uploading,
             ViewPage::Result => UiPage::Result,
+            ViewPage::Service => UiPage::Service,
         },
         device_name: device_name.to_string(),
         message: view.message.clone(),
@@ -47,7 +48,7 @@ pub fn ui_state(view: &View, device_name: &str, demo: bool) -> UiState {
         display_name: view.display_name.clone(),
         user_detail: view.user_detail.clone(),
         can_set_pin: view.can_set_pin,
-        can_service: false,
+        can_service: view.can_service,
         workflows: view
             .workflows
             .iter()

@@ -240,12 +240,32 @@ impl CardPipeline {
     /// Normalises a raw card read. Surrounding whitespace and control characters are always
     /// removed first (readers append CR/LF or NUL); an empty result is an error.
     pub fn apply(&self, raw: &str) -> Result<String, CardError> {
+        self.run(raw, |_, _| {})
+    }
+
+    /// What each step made of `raw`, for the technician's reader check: ("trim", value), then
+    /// one entry per configured step, ending at the first error (the number is then `Err`).
+    pub fn trace(&self, raw: &str) -> (Vec<(String, String)>, Result<String, CardError>) {
+        let mut steps = Vec::new();
+        let result = self.run(raw, |step, value| {
+            steps.push((step.to_string(), value.to_owned()))
+        });
+        (steps, result)
+    }
+
+    fn run(
+        &self,
+        raw: &str,
+        mut seen: impl FnMut(&NormaliseStep, &str),
+    ) -> Result<String, CardError> {
         if raw.chars().count() > MAX_INPUT_LEN {
             return Err(CardError::TooLong);
         }
         let mut v = NormaliseStep::Trim.apply(raw.to_string())?;
+        seen(&NormaliseStep::Trim, &v);
         for step in &self.steps {
             v = step.apply(v)?;
+            seen(step, &v);
             // Case mapping can grow a string; keep every step's input bounded.
             if v.chars().count() > MAX_INPUT_LEN {
                 return Err(CardError::TooLong);
@@ -401,6 +421,25 @@ mod tests {
                 .unwrap();
             assert_eq!(back, hex);
         }
+    }
+
+    #[test]
+    fn trace_shows_each_step_and_stops_at_the_failing_one() {
+        let p = CardPipeline::parse(&["reverse_bytes".into(), "hex_to_dec".into()]).unwrap();
+        let (steps, number) = p.trace(" C3B2A104\r\n");
+        let labels: Vec<&str> = steps.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(labels, ["trim", "reverse_bytes", "hex_to_dec"]);
+        assert_eq!(steps[1].1, "04A1B2C3");
+        assert_eq!(number.unwrap(), "77705923");
+        assert_eq!(p.apply(" C3B2A104\r\n").unwrap(), "77705923");
+
+        let (steps, number) = p.trace("XYZ1");
+        assert_eq!(
+            steps.len(),
+            1,
+            "reverse_bytes fails on non-hex: only trim ran"
+        );
+        assert!(number.is_err());
     }
 
     #[test]

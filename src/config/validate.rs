@@ -26,6 +26,7 @@ impl Config {
         self.validate_identity()?;
         self.validate_readers()?;
         self.validate_workflows()?;
+        self.service.validate()?;
         self.validate_demo()
     }
 

@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::pin::PinPolicy;
 use crate::auth::DeviceCodeOffer;
+use crate::service_menu::{Operator, ServiceEffect, ServiceEvent, ServiceMenu};
 
 /// How long a notice ("Signed out", "Card not recognised") stays on screen.
 const NOTICE_TTL: Duration = Duration::from_secs(8);
@@ -14,6 +15,8 @@ const NOTICE_TTL: Duration = Duration::from_secs(8);
 const MIN_TYPED_BADGE: usize = 4;
 /// Longest badge number the PIN pad accepts.
 const MAX_TYPED_BADGE: usize = 32;
+/// Longest service PIN the pad accepts.
+pub(crate) const MAX_SERVICE_PIN: usize = 16;
 /// Shown for a badge tap where `pin.login_mode = "pin"`.
 const CARDS_OFF: &str = "Badge sign-in is turned off here. Use the PIN pad.";
 /// Shown when a badge was tapped whose reader could get no number from it.
@@ -58,6 +61,10 @@ pub struct KioskSettings {
     pub pin_max_length: usize,
     pub login_mode: LoginMode,
     pub microsoft_enabled: bool,
+    /// The service menu closes after this long untouched (config `service.inactivity_timeout_secs`).
+    pub service_timeout: Duration,
+    /// A service PIN is configured: the long press on the panel name asks for it.
+    pub service_pin_enabled: bool,
 }
 
 impl Default for KioskSettings {
@@ -69,6 +76,8 @@ impl Default for KioskSettings {
             pin_max_length: 8,
             login_mode: LoginMode::CardOrPin,
             microsoft_enabled: true,
+            service_timeout: Duration::from_secs(120),
+            service_pin_enabled: false,
         }
     }
 }
@@ -143,6 +152,12 @@ pub enum Screen {
         title: String,
         detail: String,
     },
+    /// PIN pad collecting the service PIN (after the long press on the panel name).
+    ServicePin,
+    /// Waiting for the service PIN to be checked.
+    CheckingServicePin,
+    /// The service menu is open; its state is in the [`ServiceMenu`].
+    Service,
 }
 
 /// Why a session ended.
@@ -241,6 +256,16 @@ pub enum Event {
     OpenService,
     /// Idle: the panel name in the header was held (the service-PIN pad opens).
     ServiceLongPress,
+    /// Answer to [`Effect::VerifyServicePin`]: `message` says why not (wrong, locked).
+    ServicePinChecked {
+        attempt: u64,
+        ok: bool,
+        message: String,
+    },
+    /// Something on a service page, or an answer to a service effect.
+    Service(ServiceEvent),
+    /// The technician left the service menu (Exit service).
+    ExitService,
 }
 
 /// Something the adapters must do.
@@ -284,6 +309,16 @@ pub enum Effect {
         oid: String,
         reason: SignOutReason,
     },
+    /// Check the service PIN (and its lockout); answer with ServicePinChecked.
+    VerifyServicePin {
+        attempt: u64,
+        pin: SecretString,
+    },
+    /// Something the service menu needs done, on behalf of `operator` (for the audit).
+    Service {
+        operator: Operator,
+        effect: ServiceEffect,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -306,7 +341,9 @@ pub struct Kiosk {
     pending_card: Option<SecretString>,
     /// First entry of a new PIN, until it is confirmed.
     first_pin: Option<SecretString>,
-    attempt: u64,
+    pub(crate) attempt: u64,
+    /// The open service menu (screen [`Screen::Service`]).
+    pub(crate) service: Option<ServiceMenu>,
 }
 
 impl Kiosk {
@@ -321,6 +358,7 @@ impl Kiosk {
             pending_card: None,
             first_pin: None,
             attempt: 0,
+            service: None,
         }
     }
 
@@ -354,7 +392,14 @@ impl Kiosk {
                 self.last_activity = now;
                 Vec::new()
             }
+            Event::CardUnreadable if self.screen == Screen::Service => {
+                self.service_unreadable_card(now)
+            }
             Event::CardUnreadable => self.on_unreadable_card(now),
+            other if self.in_service_screens() => {
+                self.last_activity = now;
+                self.on_service_input(other, now)
+            }
             other => {
                 self.last_activity = now;
                 self.on_input(other, now)
@@ -364,6 +409,14 @@ impl Kiosk {
 
     fn on_input(&mut self, event: Event, now: Instant) -> Vec<Effect> {
         match (&self.screen, event) {
+            // --- into the service menu ------------------------------------------------------
+            (Screen::Home, Event::OpenService) => self.open_service_as_technician(now),
+            (Screen::Idle, Event::ServiceLongPress) if self.settings.service_pin_enabled => {
+                self.digits.clear();
+                self.screen = Screen::ServicePin;
+                Vec::new()
+            }
+
             // --- card taps ---------------------------------------------------------------
             (
                 Screen::Idle | Screen::EnterBadge | Screen::EnterPin { .. },
@@ -752,6 +805,12 @@ impl Kiosk {
 
     fn on_tick(&mut self, now: Instant) -> Vec<Effect> {
         match &self.screen {
+            Screen::Service => self.service_tick(now),
+            Screen::ServicePin if self.idle_for(now) >= self.settings.inactivity_timeout => {
+                self.digits.clear();
+                self.screen = Screen::Idle;
+                Vec::new()
+            }
             Screen::DeviceCode {
                 offer: Some(offer),
                 shown_at,
@@ -793,7 +852,8 @@ impl Kiosk {
         }
     }
 
-    fn sign_out(&mut self, reason: SignOutReason, now: Instant) -> Vec<Effect> {
+    pub(crate) fn sign_out(&mut self, reason: SignOutReason, now: Instant) -> Vec<Effect> {
+        self.service = None;
         self.digits.clear();
         self.first_pin = None;
         self.screen = Screen::Idle;
@@ -815,7 +875,7 @@ impl Kiosk {
         }
     }
 
-    fn idle_for(&self, now: Instant) -> Duration {
+    pub(crate) fn idle_for(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.last_activity)
     }
 
@@ -839,12 +899,13 @@ impl Kiosk {
 
     fn pad_max_len(&self) -> usize {
         match self.screen {
+            Screen::ServicePin => MAX_SERVICE_PIN,
             Screen::EnterPin { .. } | Screen::SetPin { .. } => self.settings.pin_max_length,
             _ => MAX_TYPED_BADGE,
         }
     }
 
-    fn notify(&mut self, text: String, is_error: bool, now: Instant) {
+    pub(crate) fn notify(&mut self, text: String, is_error: bool, now: Instant) {
         self.notice = Some(Notice {
             text,
             is_error,

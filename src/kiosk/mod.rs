@@ -8,10 +8,11 @@
 //! Time is passed in with every event, so tests drive it without sleeping.
 
 mod machine;
+mod service_entry;
 mod view;
 
 pub use machine::{
     AuthMethod, Effect, Event, Kiosk, KioskSettings, LoginMode, Screen, SessionUser, SignOutReason,
     WorkflowEntry,
 };
-pub use view::{View, ViewPage};
+pub use view::{human_bytes, View, ViewPage};

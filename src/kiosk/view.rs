@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::machine::{Kiosk, Screen, WorkflowEntry};
+use crate::service_menu::ServiceView;
 
 /// The page the panel shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub enum ViewPage {
     Scanning,
     Uploading,
     Result,
+    /// The service menu; its page is in [`View::service`].
+    Service,
 }
 
 /// Everything the panel needs to draw one frame of the session.
@@ -39,6 +42,8 @@ pub struct View {
     pub display_name: String,
     pub user_detail: String,
     pub can_set_pin: bool,
+    /// Home offers "Service".
+    pub can_service: bool,
     pub workflows: Vec<WorkflowEntry>,
     pub progress_title: String,
     pub progress_detail: String,
@@ -46,6 +51,8 @@ pub struct View {
     pub result_ok: bool,
     pub result_title: String,
     pub result_detail: String,
+    /// The service menu's pages, while it is open.
+    pub service: Option<ServiceView>,
 }
 
 impl Kiosk {
@@ -70,6 +77,7 @@ impl Kiosk {
             display_name: String::new(),
             user_detail: String::new(),
             can_set_pin: self.can_set_pin(),
+            can_service: self.can_service(),
             workflows: Vec::new(),
             progress_title: String::new(),
             progress_detail: String::new(),
@@ -77,6 +85,7 @@ impl Kiosk {
             result_ok: false,
             result_title: String::new(),
             result_detail: String::new(),
+            service: None,
         };
         if let Some(n) = &self.notice {
             v.message = n.text.clone();
@@ -171,6 +180,19 @@ impl Kiosk {
                 } else {
                     (*sent as f64 / *total as f64) as f32
                 };
+            }
+            Screen::ServicePin => {
+                v.page = ViewPage::Pin;
+                v.pin_prompt = "Service PIN".into();
+                v.pin_max_length = super::machine::MAX_SERVICE_PIN;
+            }
+            Screen::CheckingServicePin => {
+                v.page = ViewPage::Busy;
+                v.busy_text = "Checking the service PIN…".into();
+            }
+            Screen::Service => {
+                v.page = ViewPage::Service;
+                v.service = self.service.as_ref().map(|m| m.view());
             }
             Screen::Result { ok, title, detail } => {
                 v.page = ViewPage::Result;

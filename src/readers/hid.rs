@@ -16,6 +16,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -173,13 +174,18 @@ impl HidReader {
         on_card: impl Fn(CardRead) + Send + 'static,
     ) -> Result<HidHandle, HidError> {
         let (stop_rx, stop_tx) = std::io::pipe().map_err(HidError::Spawn)?;
+        let grabbed = Arc::new(Mutex::new(None));
+        let shown = grabbed.clone();
+        let wanted = format!("{selector:?}");
         let thread = std::thread::Builder::new()
             .name("hid-reader".into())
-            .spawn(move || run(&selector, &settings, &stop_rx, &on_card))
+            .spawn(move || run(&selector, &settings, &stop_rx, &on_card, &shown))
             .map_err(HidError::Spawn)?;
         Ok(HidHandle {
             stop: Some(stop_tx),
             thread: Some(thread),
+            wanted,
+            grabbed,
         })
     }
 }
@@ -189,9 +195,31 @@ impl HidReader {
 pub struct HidHandle {
     stop: Option<std::io::PipeWriter>,
     thread: Option<JoinHandle<()>>,
+    wanted: String,
+    grabbed: Arc<Mutex<Option<String>>>,
+}
+
+/// What the wedge reader thread is doing, for the technician's reader check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HidStatus {
+    /// The configured device, as the selector reads.
+    pub wanted: String,
+    /// The device node (and its name) grabbed now; `None` while waiting for it.
+    pub grabbed: Option<String>,
 }
 
 impl HidHandle {
+    pub fn status(&self) -> HidStatus {
+        HidStatus {
+            wanted: self.wanted.clone(),
+            grabbed: self
+                .grabbed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+
     pub fn stop(mut self) -> Result<(), HidError> {
         self.stop_inner()
     }
@@ -258,7 +286,9 @@ fn run(
     settings: &HidSettings,
     stop: &std::io::PipeReader,
     on_card: &dyn Fn(CardRead),
+    grabbed: &Mutex<Option<String>>,
 ) {
+    let set_grabbed = |v: Option<String>| *grabbed.lock().unwrap_or_else(|e| e.into_inner()) = v;
     let mut decoder = HidDecoder::new(settings.wedge);
     let mut reported_missing = false;
     loop {
@@ -284,10 +314,16 @@ fn run(
         reported_missing = false;
         tracing::info!(path = %path.display(), name = device.name().unwrap_or(""),
             "keyboard-wedge reader grabbed");
+        set_grabbed(Some(format!(
+            "{} ({})",
+            path.display(),
+            device.name().unwrap_or("unnamed")
+        )));
         decoder.reset();
         let stopped = read_device(&mut device, &mut decoder, stop, on_card);
         // Dropping the device closes it, which releases the grab.
         drop(device);
+        set_grabbed(None);
         decoder.reset();
         if stopped {
             return;

@@ -57,6 +57,14 @@ impl ReaderHandles {
         self.pcsc.as_ref().map(pcsc::PcscHandle::status)
     }
 
+    /// Both readers' status at once (the reader check page).
+    pub fn snapshot(&self) -> ReaderSnapshot {
+        ReaderSnapshot {
+            pcsc: self.pcsc_status(),
+            wedge: self.hid.as_ref().map(hid::HidHandle::status),
+        }
+    }
+
     /// Stops every reader and waits for its thread.
     pub fn stop(self) -> Result<(), ReaderError> {
         let ReaderHandles { pcsc, hid } = self;
@@ -65,6 +73,13 @@ impl ReaderHandles {
         pcsc_result?;
         Ok(())
     }
+}
+
+/// What the running readers report; `None` for a reader that is not configured.
+#[derive(Debug, Clone, Default)]
+pub struct ReaderSnapshot {
+    pub pcsc: Option<pcsc::PcscStatus>,
+    pub wedge: Option<hid::HidStatus>,
 }
 
 /// Starts the PC/SC reader when `readers.pcsc.enabled` and the keyboard-wedge reader when

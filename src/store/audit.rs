@@ -25,7 +25,8 @@ pub struct AuditEntry {
 pub struct AuditQuery {
     /// Entries whose actor or subject is any of these (a user's oid, `technician:<oid>`, UPN).
     pub involving: Vec<String>,
-    pub action: Option<String>,
+    /// Entries with any of these actions; empty = every action.
+    pub actions: Vec<String>,
     /// Entries at or after this time.
     pub since: Option<DateTime<Utc>>,
     /// Paging cursor: entries older than this id (the last id of the previous page).
@@ -37,7 +38,7 @@ impl Default for AuditQuery {
     fn default() -> Self {
         AuditQuery {
             involving: Vec::new(),
-            action: None,
+            actions: Vec::new(),
             since: None,
             before_id: None,
             limit: 50,
@@ -76,8 +77,13 @@ impl Store {
                 list.into(),
             );
         }
-        if let Some(action) = &q.action {
-            arg(&mut sql, " AND action = ?", action.clone().into());
+        if !q.actions.is_empty() {
+            let list = serde_json::Value::from(q.actions.clone()).to_string();
+            arg(
+                &mut sql,
+                " AND action IN (SELECT value FROM json_each(?))",
+                list.into(),
+            );
         }
         if let Some(since) = q.since {
             arg(&mut sql, " AND at >= ?", ts(since).into());
@@ -201,7 +207,7 @@ mod tests {
         };
         assert_eq!(ids(tech), [5, 2]);
         let enrolls = AuditQuery {
-            action: Some("card_enroll".into()),
+            actions: vec!["card_enroll".into()],
             ..Default::default()
         };
         assert_eq!(ids(enrolls), [4, 1]);

@@ -417,6 +417,22 @@ impl Store {
         })
     }
 
+    /// Technician "delete": removes a job that nobody is uploading (queued or failed) and
+    /// returns its spool path for the caller to remove; `None` when there is no such job or
+    /// it is being uploaded right now. One statement, so an uploader cannot claim it meanwhile.
+    pub fn discard_idle_job(&self, id: Uuid) -> Result<Option<PathBuf>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "DELETE FROM jobs WHERE id = ?1 AND state IN ('queued', 'failed')
+                 RETURNING spool_path",
+                [id.to_string()],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(PathBuf::from))
+        })
+    }
+
     /// Removes a job row (after its spool file is gone); returns whether it existed.
     pub fn delete_job(&self, id: Uuid) -> Result<bool, StoreError> {
         self.with(|c| Ok(c.execute("DELETE FROM jobs WHERE id = ?1", [id.to_string()])? > 0))

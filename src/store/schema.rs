@@ -97,6 +97,17 @@ CREATE TABLE panel_lockout (
 ) STRICT;
 "#;
 
+/// The service-PIN pad's own panel-wide lockout (same shape as `panel_lockout`). One row.
+const SERVICE_PIN: &str = r#"
+CREATE TABLE service_pin_lockout (
+    id              INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    failures        INTEGER NOT NULL CHECK (failures >= 0),
+    last_failure_at TEXT,
+    locked_until    TEXT,
+    updated_at      TEXT NOT NULL
+) STRICT;
+"#;
+
 /// Upload leases: which process holds a job it is uploading, and until when (workflow::lease).
 const V3: &str = r#"
 ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
@@ -160,6 +171,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(V2),
     M::up(V3),
     M::up(CARDS_ADMIN).foreign_key_check(),
+    M::up(SERVICE_PIN),
 ];
 
 /// The `user_version` a database has once every migration ran.

@@ -936,3 +936,219 @@ fn a_revoked_identity_mid_scan_cancels_the_scan() {
     ));
     assert!(k.session().is_none());
 }
+
+// --- who may enter the service menu ----------------------------------------------------------
+
+fn technician(method: AuthMethod) -> SessionUser {
+    SessionUser {
+        is_technician: true,
+        method,
+        ..user()
+    }
+}
+
+fn signed_in_as(u: SessionUser, t0: Instant) -> Kiosk {
+    let mut k = Kiosk::new(
+        KioskSettings {
+            service_pin_enabled: true,
+            ..settings()
+        },
+        t0,
+    );
+    k.handle(card("123456"), t0);
+    let attempt = k.current_attempt();
+    k.handle(Event::AuthSucceeded { attempt, user: u }, t0);
+    assert_eq!(k.view(t0).page, ViewPage::Home);
+    k
+}
+
+fn service_records(fx: &[Effect]) -> Vec<&'static str> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Service {
+                effect: crate::service_menu::ServiceEffect::Record { action, .. },
+                ..
+            } => Some(*action),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn technicians_enter_online_or_offline_others_never() {
+    let t0 = Instant::now();
+    // Online (Microsoft sign-in) and offline within the grace (a badge tap the cache
+    // answered): the session carries the role either way.
+    for method in [AuthMethod::Microsoft, AuthMethod::Card] {
+        let mut k = signed_in_as(technician(method), t0);
+        assert!(k.view(t0).can_service);
+        let fx = k.handle(Event::OpenService, t0);
+        assert_eq!(service_records(&fx), ["service_open"]);
+        let v = k.view(t0);
+        assert_eq!(v.page, ViewPage::Service);
+        assert_eq!(v.service.unwrap().actor, "Adele Vance (technician)");
+    }
+    // No role (or a role Entra took away at the last refresh): no button, and the event alone
+    // opens nothing.
+    let mut k = signed_in_as(user(), t0);
+    assert!(!k.view(t0).can_service);
+    assert!(k.handle(Event::OpenService, t0).is_empty());
+    assert_eq!(k.view(t0).page, ViewPage::Home);
+}
+
+#[test]
+fn the_service_menu_takes_badge_taps_and_exit_returns_home() {
+    let t0 = Instant::now();
+    let mut k = signed_in_as(technician(AuthMethod::Microsoft), t0);
+    k.handle(Event::OpenService, t0);
+    // A tap in the menu neither signs out nor looks anyone up.
+    let fx = k.handle(card("555555"), t0);
+    assert!(fx.is_empty(), "{fx:?}");
+    assert_eq!(k.view(t0).page, ViewPage::Service);
+    // Nor do session buttons.
+    assert!(k.handle(Event::SignOut, t0).is_empty());
+    let fx = k.handle(Event::ExitService, t0);
+    assert_eq!(service_records(&fx), ["service_exit"]);
+    assert_eq!(k.view(t0).page, ViewPage::Home);
+    assert!(k.service_menu().is_none());
+}
+
+#[test]
+fn the_menus_own_timeout_signs_a_technician_out() {
+    let t0 = Instant::now();
+    let mut k = signed_in_as(technician(AuthMethod::Microsoft), t0);
+    k.handle(Event::OpenService, t0);
+    // Far beyond the session's 60 s, within the menu's 120 s: still open.
+    let t1 = t0 + Duration::from_secs(110);
+    assert!(k.handle(Event::Tick, t1).is_empty());
+    assert_eq!(k.view(t1).page, ViewPage::Service);
+    let t2 = t0 + Duration::from_secs(121);
+    let fx = k.handle(Event::Tick, t2);
+    assert_eq!(service_records(&fx), ["service_exit"]);
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::EndSession {
+            reason: SignOutReason::Inactivity,
+            ..
+        }
+    )));
+    assert_eq!(k.view(t2).page, ViewPage::Idle);
+}
+
+#[test]
+fn a_technician_revoked_while_servicing_is_out_at_once() {
+    let t0 = Instant::now();
+    let mut k = signed_in_as(technician(AuthMethod::Card), t0);
+    k.handle(Event::OpenService, t0);
+    let fx = k.handle(
+        Event::IdentityRevoked {
+            oid: "oid-1".into(),
+        },
+        t0,
+    );
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::EndSession {
+            reason: SignOutReason::Revoked,
+            ..
+        }
+    )));
+    assert_eq!(k.view(t0).page, ViewPage::Idle);
+    assert!(k.service_menu().is_none());
+}
+
+fn type_pin(k: &mut Kiosk, pin: &str, t: Instant) -> Vec<Effect> {
+    for d in pin.bytes() {
+        k.handle(Event::PinDigit(d - b'0'), t);
+    }
+    k.handle(Event::PinSubmit, t)
+}
+
+#[test]
+fn service_pin_long_press_right_wrong_locked_and_timeout() {
+    let t0 = Instant::now();
+    // Without a configured service PIN the long press does nothing.
+    let mut k = Kiosk::new(settings(), t0);
+    k.handle(Event::ServiceLongPress, t0);
+    assert_eq!(k.view(t0).page, ViewPage::Idle);
+
+    let mut k = Kiosk::new(
+        KioskSettings {
+            service_pin_enabled: true,
+            ..settings()
+        },
+        t0,
+    );
+    k.handle(Event::ServiceLongPress, t0);
+    let v = k.view(t0);
+    assert_eq!(
+        (v.page, v.pin_prompt.as_str()),
+        (ViewPage::Pin, "Service PIN")
+    );
+
+    // Wrong: back on the pad with the message (the lockout message comes the same way).
+    let fx = type_pin(&mut k, "1111", t0);
+    let attempt = match fx.as_slice() {
+        [Effect::VerifyServicePin { attempt, pin }] => {
+            assert_eq!(pin.expose_secret(), "1111");
+            *attempt
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(k.view(t0).page, ViewPage::Busy);
+    k.handle(
+        Event::ServicePinChecked {
+            attempt,
+            ok: false,
+            message: "Too many wrong service PINs. Try again in 60 s.".into(),
+        },
+        t0,
+    );
+    let v = k.view(t0);
+    assert_eq!(v.page, ViewPage::Pin);
+    assert!(v.message.contains("Try again") && v.message_is_error);
+    assert_eq!(v.pin_length, 0, "the pad was wiped");
+
+    // Right: the menu opens with the service-PIN operator.
+    type_pin(&mut k, "2468", t0);
+    let attempt = k.current_attempt();
+    let fx = k.handle(
+        Event::ServicePinChecked {
+            attempt,
+            ok: true,
+            message: String::new(),
+        },
+        t0,
+    );
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::Service {
+            operator: crate::service_menu::Operator::ServicePin,
+            ..
+        }]
+    ));
+    assert_eq!(k.view(t0).service.unwrap().actor, "Service PIN");
+    // Leaving goes to idle (nobody is signed in), on exit and on timeout alike.
+    k.handle(Event::ExitService, t0);
+    assert_eq!(k.view(t0).page, ViewPage::Idle);
+
+    k.handle(Event::ServiceLongPress, t0);
+    type_pin(&mut k, "2468", t0);
+    let attempt = k.current_attempt();
+    k.handle(
+        Event::ServicePinChecked {
+            attempt,
+            ok: true,
+            message: String::new(),
+        },
+        t0,
+    );
+    let late = t0 + Duration::from_secs(121);
+    assert!(k
+        .handle(Event::Tick, late)
+        .iter()
+        .all(|e| !matches!(e, Effect::EndSession { .. })));
+    let v = k.view(late);
+    assert_eq!(v.page, ViewPage::Idle);
+    assert!(v.message.contains("inactivity"));
+}
