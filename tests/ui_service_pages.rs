@@ -156,6 +156,16 @@ impl Panel {
         i_slint_backend_testing::mock_elapsed_time(Duration::ZERO);
     }
 
+    /// A key from a keyboard (or a keyboard-wedge reader that is not grabbed).
+    fn key(&self, text: &str) {
+        self.window
+            .window()
+            .dispatch_event(WindowEvent::KeyPressed { text: text.into() });
+        self.window
+            .window()
+            .dispatch_event(WindowEvent::KeyReleased { text: text.into() });
+    }
+
     fn pointer(&self, event: WindowEvent) {
         self.window.window().dispatch_event(event);
     }
@@ -342,8 +352,8 @@ fn search_value(panel: &Panel) -> String {
 #[test]
 fn tap_badge_page_shows_prompt_subject_detail_and_the_batch_counter() {
     let panel = Panel::page("service-tap-badge");
-    assert!(panel.has_text("Tap the new badge now"));
-    assert!(panel.has_text("For Adele Vance"));
+    assert!(panel.has_text("Tap the new badge for Adele Vance now"));
+    assert!(panel.has_text("Adele Vance"));
     assert!(panel.has_text("This replaces •••• 0042 (at most 1 badge per user)."));
     assert!(!panel.has_text("3 badges enrolled"));
 
@@ -357,7 +367,35 @@ fn tap_badge_page_shows_prompt_subject_detail_and_the_batch_counter() {
     });
     assert!(panel.has_text("Tap the next badge"));
     assert!(panel.has_text("3 badges enrolled"));
-    assert!(!panel.has_text("For Adele Vance"));
+    assert!(!panel.has_text("Adele Vance"));
+}
+
+#[test]
+fn keys_reach_the_badge_path_only_on_pages_that_wait_for_a_badge() {
+    let card_keys = |panel: &Panel| -> Vec<String> {
+        panel
+            .take()
+            .into_iter()
+            .filter_map(|g| match g {
+                Got::Kiosk(UiCommand::CardKey(k)) => Some(k),
+                _ => None,
+            })
+            .collect()
+    };
+    let panel = Panel::page("service-tap-badge");
+    for k in ["0", "4", "\n"] {
+        panel.key(k);
+    }
+    assert_eq!(card_keys(&panel), ["0", "4", "\n"]);
+
+    panel.service(&service_state("service-readers"));
+    panel.key("7");
+    assert_eq!(card_keys(&panel), ["7"]);
+
+    // Picking a user types on the on-screen keyboard only.
+    panel.service(&service_state("service-pick-user"));
+    panel.key("7");
+    assert_eq!(card_keys(&panel), Vec::<String>::new());
 }
 
 #[test]
@@ -372,8 +410,13 @@ fn conflict_page_moves_or_keeps_the_badge() {
 #[test]
 fn cards_page_revokes_and_offers_pin_actions_only_when_they_apply() {
     let panel = Panel::page("service-cards");
-    assert!(panel.has_text("Adele Vance"));
+    assert!(panel.has_text("Cards of Adele Vance"));
     assert!(panel.has_text("PIN locked"));
+    assert!(
+        panel.has_text("Never used"),
+        "\"never\" reads as a sentence"
+    );
+    assert!(panel.has_text("Last used today 08:12"));
     assert_eq!(
         panel.press_service("Revoke •••• 0042"),
         [C::RevokeCard("•••• 0042".into())]
