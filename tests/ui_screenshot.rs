@@ -9,8 +9,10 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use mfp_kiosk::ui::screenshot::{
-    render_png, render_rgb, sample_state, ScreenshotError, SAMPLE_PAGES,
+    render_png, render_rgb, sample, sample_state, ScreenshotError, SAMPLE_PAGES,
+    SERVICE_SAMPLE_PAGES,
 };
+use mfp_kiosk::ui::service::ServiceUiState;
 use mfp_kiosk::ui::{UiPage, UiState};
 
 const SIZES: [(u32, u32); 3] = [(1024, 600), (800, 480), (1280, 800)];
@@ -103,6 +105,63 @@ fn every_sample_page_renders_at_every_panel_size() {
             );
         }
     }
+}
+
+#[test]
+fn every_service_page_renders_at_the_smallest_panel() {
+    // 800x480 is where the service pages are tightest; the kiosk pages' test above covers
+    // the PNG path and the other sizes.
+    let (w, h) = (800, 480);
+    let menu = render_rgb(&sample("service-menu").unwrap(), w, h).unwrap();
+    for page in SERVICE_SAMPLE_PAGES {
+        let rgb = render_rgb(&sample(page).unwrap(), w, h).unwrap();
+        let colours = rgb
+            .iter()
+            .map(|p| (p.r, p.g, p.b))
+            .collect::<HashSet<_>>()
+            .len();
+        assert!(colours > 40, "{page}: only {colours} colours");
+        let body_dark = rgb[(w * h / 7) as usize..]
+            .iter()
+            .filter(|p| u32::from(p.r) + u32::from(p.g) + u32::from(p.b) < 200)
+            .count();
+        assert!(body_dark > 500, "{page}: only {body_dark} dark text pixels");
+        // The Service state reaches the window: every page but the menu differs from it.
+        if *page != "service-menu" {
+            let differing = rgb.iter().zip(&menu).filter(|(a, b)| a != b).count();
+            assert!(
+                differing > (w * h / 20) as usize,
+                "{page} looks like the menu ({differing} pixels differ)"
+            );
+        }
+    }
+}
+
+#[test]
+fn confirm_dialog_dims_the_page_behind_it() {
+    let asking = sample("service-confirm").unwrap();
+    let calm = sample("service-outbox").unwrap();
+    assert_eq!(
+        ServiceUiState {
+            confirm_text: String::new(),
+            ..asking.service.clone()
+        },
+        calm.service,
+        "the two samples differ only by the dialog"
+    );
+    // Light pixels of the body (below the header): the backdrop darkens everything but the
+    // dialog itself.
+    let light = |scene: &mfp_kiosk::ui::screenshot::Sample| {
+        render_rgb(scene, 1024, 600).unwrap()[1024 * 80..]
+            .iter()
+            .filter(|p| p.r > 230 && p.g > 230 && p.b > 230)
+            .count()
+    };
+    let (with_dialog, without) = (light(&asking), light(&calm));
+    assert!(
+        with_dialog * 2 < without,
+        "{with_dialog} light pixels with the dialog, {without} without"
+    );
 }
 
 #[test]
@@ -207,6 +266,11 @@ fn write_docs_screenshots() {
         let state = sample_state(page).unwrap();
         render_png(&state, 1024, 600, &docs.join(format!("{page}.png"))).unwrap();
     }
+    for page in SERVICE_SAMPLE_PAGES {
+        let scene = sample(page).unwrap();
+        render_png(&scene, 1024, 600, &docs.join(format!("{page}.png"))).unwrap();
+        render_png(&scene, 800, 480, &docs.join(format!("{page}-800x480.png"))).unwrap();
+    }
     if let Some(dir) = std::env::var_os("UI_SHOTS_DIR") {
         let dir = Path::new(&dir);
         std::fs::create_dir_all(dir).unwrap();
@@ -226,6 +290,12 @@ fn write_docs_screenshots() {
                 &dir.join(format!("{page}-countdown-800x480.png")),
             )
             .unwrap();
+        }
+        for page in SERVICE_SAMPLE_PAGES {
+            let scene = sample(page).unwrap();
+            for (w, h) in SIZES {
+                render_png(&scene, w, h, &dir.join(format!("{page}-{w}x{h}.png"))).unwrap();
+            }
         }
     }
 }

@@ -370,12 +370,20 @@ mod tests {
             P::Outbox,
             P::Health,
             P::Audit,
+            P::Outbox,
         ];
         assert_eq!(
             pages,
             want.map(|p| (UiPage::Service, p)).to_vec(),
             "sample pages out of order or on the wrong page"
         );
+        let confirm = sample("service-confirm").unwrap().service;
+        assert!(!confirm.confirm_text.is_empty());
+        assert!(sample("service-outbox")
+            .unwrap()
+            .service
+            .confirm_text
+            .is_empty());
         // The kiosk pages keep the Service global at its defaults.
         assert_eq!(sample("home").unwrap().service, ServiceUiState::default());
     }

@@ -149,8 +149,6 @@ pub enum ServiceCommand {
     ToggleShift,
     PickUser(String),
     MoveCard,
-    /// Conflict page: leave the badge with its owner (back to tapping; the batch run goes on).
-    CancelMove,
     Confirm,
     CancelConfirm,
     RevokeCard(String),
@@ -355,8 +353,6 @@ pub fn bind(window: &MainWindow, sink: impl Fn(ServiceCommand) + Clone + 'static
     service.on_pick_user(move |id| k(C::PickUser(id.to_string())));
     let k = sink.clone();
     service.on_move_card(move || k(C::MoveCard));
-    let k = sink.clone();
-    service.on_cancel_move(move || k(C::CancelMove));
     let k = sink.clone();
     service.on_confirm(move || k(C::Confirm));
     let k = sink.clone();

@@ -18,6 +18,8 @@ pub const SERVICE_SAMPLE_PAGES: &[&str] = &[
     "service-outbox",
     "service-health",
     "service-audit",
+    // The outbox asking to confirm a delete: the dialog every page can show.
+    "service-confirm",
 ];
 
 fn row(label: &str, value: &str, ok: bool) -> UiServiceRow {
@@ -51,7 +53,7 @@ pub fn service_sample(page: &str) -> Option<ServiceUiState> {
         },
         "service-pick-user" => ServiceUiState {
             page: UiServicePage::PickUser,
-            title: "Enroll a badge for someone".into(),
+            title: "Batch enrollment: whose badge was that?".into(),
             query: "ad".into(),
             users: vec![
                 user("u1", "Adele Vance", "adele.vance@contoso.com"),
@@ -64,15 +66,15 @@ pub fn service_sample(page: &str) -> Option<ServiceUiState> {
         },
         "service-tap-badge" => ServiceUiState {
             page: UiServicePage::TapBadge,
-            title: "Enroll a badge for someone".into(),
+            title: "Enroll a badge".into(),
             subject: "Adele Vance".into(),
-            prompt: "Tap the new badge now".into(),
+            prompt: "Tap the new badge for Adele Vance now".into(),
             detail: "This replaces •••• 0042 (at most 1 badge per user).".into(),
             ..base
         },
         "service-conflict" => ServiceUiState {
             page: UiServicePage::Conflict,
-            title: "Enroll a badge for someone".into(),
+            title: "Badge already enrolled".into(),
             subject: "Adele Vance".into(),
             prompt: "Badge •••• 5923 belongs to Brad Adams. Move it to Adele Vance?".into(),
             detail: "Brad Adams will no longer sign in with this badge.".into(),
@@ -80,7 +82,7 @@ pub fn service_sample(page: &str) -> Option<ServiceUiState> {
         },
         "service-cards" => ServiceUiState {
             page: UiServicePage::Cards,
-            title: "A user's cards".into(),
+            title: "Cards of Adele Vance".into(),
             user_name: "Adele Vance".into(),
             cards: vec![
                 UiServiceCard {
@@ -93,7 +95,7 @@ pub fn service_sample(page: &str) -> Option<ServiceUiState> {
                     masked: "•••• 0042".into(),
                     bound: "2026-09-14".into(),
                     bound_by: "jane.tech@contoso.com".into(),
-                    last_used: String::new(),
+                    last_used: "never".into(),
                 },
             ],
             has_pin: true,
@@ -161,10 +163,13 @@ pub fn service_sample(page: &str) -> Option<ServiceUiState> {
                     error: String::new(),
                 },
             ],
+            ..base
+        },
+        "service-confirm" => ServiceUiState {
             confirm_text: "Delete Brad Adams's scan \"Finance invoices\" (11.8 MB)? \
                            The file is removed from the panel and cannot be sent later."
                 .into(),
-            ..base
+            ..service_sample("service-outbox")?
         },
         "service-health" => ServiceUiState {
             page: UiServicePage::Health,
