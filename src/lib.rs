@@ -6,6 +6,7 @@
 slint::include_modules!();
 
 pub mod admin;
+pub mod alloc;
 pub mod app;
 pub mod auth;
 pub mod config;

@@ -152,12 +152,14 @@ enum OutboxAction {
 }
 
 fn main() -> Result<()> {
+    let allocator = mfp_kiosk::alloc::tame();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
+    tracing::debug!(?allocator, "allocator set up");
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
