@@ -64,10 +64,7 @@ fn main() {
             .get(i + 2)
             .and_then(|n| n.parse().ok())
             .expect("scan count");
-        let dpi = args
-            .get(i + 3)
-            .and_then(|n| n.parse().ok())
-            .expect("dpi");
+        let dpi = args.get(i + 3).and_then(|n| n.parse().ok()).expect("dpi");
         child(variant, scans, dpi);
         return;
     }
@@ -178,7 +175,12 @@ fn child(variant: Variant, scans: u32, dpi: u32) {
 
 /// A scan on the blocking pool, as `app::jobs` runs it, then the spooled PDF read back in
 /// upload-sized chunks on a worker thread and removed, as the outbox does.
-async fn scan_and_upload(variant: Variant, spool: &Arc<std::path::PathBuf>, n: u32, o: ScanOptions) {
+async fn scan_and_upload(
+    variant: Variant,
+    spool: &Arc<std::path::PathBuf>,
+    n: u32,
+    o: ScanOptions,
+) {
     let path = spool.join(format!("{n}.pdf"));
     let scan_path = path.clone();
     let out = tokio::task::spawn_blocking(move || scan(variant, &o, &scan_path))
@@ -207,12 +209,15 @@ fn scan(variant: Variant, o: &ScanOptions, out: &Path) -> ScanOutput {
     let cancel = AtomicBool::new(false);
     match variant {
         Variant::Product | Variant::BandedDefaultAllocator => {
-            scan_to_pdf(&mut SimulatedScanner::new(1), o, out, &cancel, &mut |_| {})
-                .expect("scan")
+            scan_to_pdf(&mut SimulatedScanner::new(1), o, out, &cancel, &mut |_| {}).expect("scan")
         }
         Variant::WholeRasterDefaultAllocator => {
             // What the scanner sources did before bands: each page drawn whole, then encoded.
-            let sides = if o.source == ScanSource::AdfDuplex { 2 } else { 1 };
+            let sides = if o.source == ScanSource::AdfDuplex {
+                2
+            } else {
+                1
+            };
             let mut writer = PdfWriter::create(out).expect("writer");
             for page_no in 1..=sides {
                 let page = render_page(o, page_no, page_no == 2);

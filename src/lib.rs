@@ -14,6 +14,7 @@ pub mod fsmode;
 pub mod graph;
 pub mod identity;
 pub mod kiosk;
+pub mod logging;
 pub mod readers;
 pub mod scan;
 pub mod secrets;

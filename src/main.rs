@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use slint::ComponentHandle;
-use tracing_subscriber::EnvFilter;
 
 use mfp_kiosk::admin;
 use mfp_kiosk::app::{self, cli_cards, cli_jobs, ui_bridge, Input, ViewSink};
@@ -153,13 +152,8 @@ enum OutboxAction {
 
 fn main() -> Result<()> {
     let allocator = mfp_kiosk::alloc::tame();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    tracing::debug!(?allocator, "allocator set up");
+    let logs = mfp_kiosk::logging::init();
+    tracing::debug!(?allocator, ?logs, "allocator and logging set up");
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
