@@ -71,6 +71,11 @@ impl PdfError {
     pub fn is_cancelled(&self) -> bool {
         matches!(self, PdfError::Scan(ScanError::Cancelled))
     }
+
+    /// True when the document did not fit on the disk (the partial file is already removed).
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, PdfError::Io { source, .. } if crate::admin::storage::is_storage_full(source))
+    }
 }
 
 /// Scans with `scanner` into a PDF at `out`, encoding each page as it arrives.
