@@ -6,6 +6,7 @@
 slint::include_modules!();
 
 pub mod admin;
+pub mod alloc;
 pub mod app;
 pub mod auth;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod fsmode;
 pub mod graph;
 pub mod identity;
 pub mod kiosk;
+pub mod logging;
 pub mod readers;
 pub mod scan;
 pub mod secrets;

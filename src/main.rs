@@ -6,7 +6,6 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use slint::ComponentHandle;
-use tracing_subscriber::EnvFilter;
 
 use mfp_kiosk::admin;
 use mfp_kiosk::app::{self, cli_cards, cli_jobs, service_bridge, ui_bridge, Input, ViewSink};
@@ -137,12 +136,9 @@ enum OutboxAction {
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let allocator = mfp_kiosk::alloc::tame();
+    let logs = mfp_kiosk::logging::init();
+    tracing::debug!(?allocator, ?logs, "allocator and logging set up");
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {

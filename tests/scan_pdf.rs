@@ -8,7 +8,7 @@ use lopdf::{Document, Object, ObjectId, Stream};
 use mfp_kiosk::scan::pdf::{scan_to_pdf, PdfError, ScanOutput};
 use mfp_kiosk::scan::simulated::{render_page, SimulatedScanner};
 use mfp_kiosk::scan::{
-    ColorMode, PageSize, RasterPage, ScanError, ScanOptions, ScanSource, Scanner,
+    ColorMode, PageFn, PageInfo, PageRows, PageSize, ScanError, ScanOptions, ScanSource, Scanner,
 };
 use zune_jpeg::zune_core::bytestream::ZCursor;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
@@ -325,17 +325,42 @@ impl Scanner for TruncatingScanner {
     fn scan(
         &mut self,
         opts: &ScanOptions,
-        on_page: &mut dyn FnMut(RasterPage) -> Result<(), ScanError>,
+        on_page: &mut PageFn<'_>,
         _cancel: &AtomicBool,
     ) -> Result<u32, ScanError> {
-        on_page(render_page(opts, 1, false))?;
+        on_page(&mut render_page(opts, 1, false).rows())?;
         let mut bad = render_page(opts, 2, false);
+        let height = bad.height_px;
         bad.data.truncate(bad.data.len() / 2);
-        if let Err(e) = on_page(bad) {
+        // Announces the full height, delivers half the rows.
+        let mut rows = Announcing {
+            inner: bad.rows(),
+            height: Some(height),
+        };
+        if let Err(e) = on_page(&mut rows) {
             self.error_seen_by_scanner = Some(e.to_string());
             return Err(e);
         }
         Ok(2)
+    }
+}
+
+/// A row stream that announces a height of its own choosing.
+struct Announcing<R> {
+    inner: R,
+    height: Option<u32>,
+}
+
+impl<R: PageRows> PageRows for Announcing<R> {
+    fn info(&self) -> PageInfo {
+        PageInfo {
+            height_px: self.height,
+            ..self.inner.info()
+        }
+    }
+
+    fn read_rows(&mut self, band: &mut [u8]) -> Result<usize, ScanError> {
+        self.inner.read_rows(band)
     }
 }
 

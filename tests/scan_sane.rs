@@ -49,7 +49,7 @@ fn scan(o: ScanOptions) -> Result<Vec<mfp_kiosk::scan::RasterPage>, ScanError> {
     let n = SaneScanner::new(Some("test:0".into())).scan(
         &o,
         &mut |p| {
-            pages.push(p);
+            pages.push(mfp_kiosk::scan::collect_page(p)?);
             Ok(())
         },
         &AtomicBool::new(false),

@@ -2,7 +2,7 @@
 //! administrator's words.
 //!
 //! Checks, in order: the config (already validated when it was loaded; here its cloud endpoints
-//! are checked for belonging together), Entra's OpenID discovery document, the signing keys
+//! are checked for belonging together), free space of the state directory and the spool, Entra's OpenID discovery document, the signing keys
 //! (JWKS), the app registration (a device code is requested and polled once: Entra checks the
 //! client before the code, so this finds an unknown client id or disabled public client flows
 //! without any user), and Microsoft Graph (reachable, answers 401 without a token). With
@@ -27,6 +27,7 @@ const GRAPH_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
     Config,
+    Storage,
     Discovery,
     SigningKeys,
     AppRegistration,
@@ -38,6 +39,7 @@ impl Check {
     pub fn label(self) -> &'static str {
         match self {
             Check::Config => "config",
+            Check::Storage => "storage",
             Check::Discovery => "discovery",
             Check::SigningKeys => "signing keys",
             Check::AppRegistration => "app registration",
@@ -159,6 +161,7 @@ pub async fn diagnose(
         report.push(Check::Config, Status::Warning, warning);
     }
 
+    check_storage(config, &mut report);
     let client = connect(config, &mut report).await;
     check_graph(config, &mut report).await;
     match client {
@@ -171,6 +174,48 @@ pub async fn diagnose(
         _ => {}
     }
     report
+}
+
+/// Free space where the database and the spooled scans live (one line when both are on the
+/// same filesystem).
+fn check_storage(config: &Config, report: &mut Report) {
+    use super::storage::{self, human, LOW_SPACE_BYTES, TOO_LITTLE_SPACE_BYTES};
+    let state = config.state_dir();
+    let spool = config.spool_dir();
+    let mut places = vec![("state directory", state.clone())];
+    if !storage::same_filesystem(&state, &spool).unwrap_or(false) {
+        places.push(("spool", spool));
+    }
+    for (what, dir) in places {
+        match storage::space(&dir) {
+            Ok(space) => {
+                let status = if space.available < TOO_LITTLE_SPACE_BYTES {
+                    Status::Problem
+                } else if space.available < LOW_SPACE_BYTES {
+                    Status::Warning
+                } else {
+                    Status::Ok
+                };
+                let mut message = format!(
+                    "{what} {}: {} free of {}",
+                    dir.display(),
+                    human(space.available),
+                    human(space.total)
+                );
+                if status != Status::Ok {
+                    message.push_str(
+                        "; scans may not fit: free space there (queued scans leave as they are delivered)",
+                    );
+                }
+                report.push(Check::Storage, status, message);
+            }
+            Err(e) => report.push(
+                Check::Storage,
+                Status::Warning,
+                format!("{what} {}: free space unknown ({e})", dir.display()),
+            ),
+        }
+    }
 }
 
 /// Discovery, signing keys and app registration; the client when discovery worked.

@@ -9,6 +9,9 @@
 //!   a text QR code), provisioning the user exactly as the panel does, printing the identity and
 //!   never a token.
 //!
+//! - [`storage`]: free space of the state directory and the spool, for `doctor` and the service
+//!   menu's health page, and the plain sentence a full disk gives the user.
+//!
 //! [`advice`] turns Entra's answers into those administrator sentences; both tools use it.
 
 pub mod advice;
@@ -16,3 +19,4 @@ pub mod cards;
 pub mod doctor;
 pub mod outbox;
 pub mod signin;
+pub mod storage;

@@ -19,7 +19,7 @@ use crate::auth::entra::EntraError;
 use crate::auth::DeviceCodeOffer;
 use crate::config::Config;
 use crate::identity::UserRecord;
-use crate::scan::{RasterPage, ScanError, ScanOptions, Scanner};
+use crate::scan::{PageFn, ScanError, ScanOptions, Scanner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
@@ -79,7 +79,7 @@ impl Scanner for NotScanning {
     fn scan(
         &mut self,
         _opts: &ScanOptions,
-        _on_page: &mut dyn FnMut(RasterPage) -> Result<(), ScanError>,
+        _on_page: &mut PageFn<'_>,
         _cancel: &AtomicBool,
     ) -> Result<u32, ScanError> {
         Err(ScanError::Device(

@@ -38,6 +38,9 @@ pub enum JobError {
     Scan(#[from] crate::scan::pdf::PdfError),
     #[error("the scan was cancelled")]
     Cancelled,
+    /// The scan (or its record) did not fit on the panel's storage; nothing of it is kept.
+    #[error("{}", crate::admin::storage::STORAGE_FULL_MESSAGE)]
+    StorageFull,
     #[error("file name template: {0}")]
     Template(#[from] template::TemplateError),
     #[error("store: {0}")]
@@ -177,6 +180,14 @@ fn finished_event(result: Result<Delivered, JobError>, workflow_id: &str) -> Eve
             title: "Scan cancelled".into(),
             detail: "Nothing was sent.".into(),
         },
+        Err(JobError::StorageFull) => Event::JobFinished {
+            ok: false,
+            title: "Scan not saved".into(),
+            detail: format!(
+                "{}. Nothing was sent; scans already waiting still go out.",
+                crate::admin::storage::STORAGE_FULL_MESSAGE
+            ),
+        },
         Err(e) => {
             tracing::error!(error = %e, workflow_id, "scan job failed");
             Event::JobFinished {
@@ -244,6 +255,10 @@ pub async fn scan_and_deliver(
     let output = match scan.await.map_err(|e| JobError::Task(e.to_string()))? {
         Ok(output) => output,
         Err(e) if e.is_cancelled() => return Err(JobError::Cancelled),
+        Err(e) if e.is_storage_full() => {
+            storage_full(services, &e.to_string());
+            return Err(JobError::StorageFull);
+        }
         Err(e) => return Err(e.into()),
     };
     on_event(Event::ScanDone {
@@ -264,7 +279,7 @@ pub async fn scan_and_deliver(
     let folder = template::render_folder(&wf.folder, &ctx)?;
     let file_name = template::render(&wf.file_name, &ctx)?;
     // The job is durable from here on: the PDF is fsync'd in the spool, the row is in SQLite.
-    let job = services.store.insert_job(
+    let recorded = services.store.insert_job(
         &NewJob {
             id: job_id,
             user_oid: oid.to_string(),
@@ -277,7 +292,21 @@ pub async fn scan_and_deliver(
             pages: output.pages,
         },
         Utc::now(),
-    )?;
+    );
+    let job = match recorded {
+        Ok(job) => job,
+        Err(e) => {
+            // Without its row nobody would ever send or delete the spooled PDF.
+            if let Err(rm) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %rm, "cannot remove unrecorded scan");
+            }
+            if e.is_storage_full() {
+                storage_full(services, &e.to_string());
+                return Err(JobError::StorageFull);
+            }
+            return Err(e.into());
+        }
+    };
     services.audit(
         oid,
         "scan_queued",
@@ -329,6 +358,17 @@ pub async fn scan_and_deliver(
         }
     };
     Ok((job.id, delivered))
+}
+
+/// Logs a scan that did not fit, with what is left, for the technician.
+fn storage_full(services: &Services, error: &str) {
+    let free = crate::admin::storage::free_bytes(&services.spool_dir).ok();
+    tracing::error!(
+        error,
+        spool = %services.spool_dir.display(),
+        free_bytes = free,
+        "scan did not fit on the panel's storage; partial file removed"
+    );
 }
 
 fn short_reason(error: &str) -> String {
@@ -420,6 +460,27 @@ pub async fn outbox_worker(services: Arc<Services>, sessions: SessionTokens) {
         }
         if let Err(e) = outbox.purge_failed(Utc::now(), FAILED_RETENTION) {
             tracing::error!(error = %e, "outbox: cannot purge expired failed jobs");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_ends_the_job_with_the_plain_sentence() {
+        match finished_event(Err(JobError::StorageFull), "wf") {
+            Event::JobFinished { ok, title, detail } => {
+                assert!(!ok);
+                assert_eq!(title, "Scan not saved");
+                assert!(
+                    detail.starts_with(crate::admin::storage::STORAGE_FULL_MESSAGE),
+                    "{detail}"
+                );
+                assert!(!detail.contains("os error"), "{detail}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -1,14 +1,18 @@
 //! Scanner sources behind one trait, and document assembly into PDF.
 //!
-//! A [`Scanner`] hands pages over one at a time through a callback, so a 50-sheet ADF job never
-//! holds more than one raster in memory; [`pdf::scan_to_pdf`] encodes each page as it arrives and
-//! streams it into the output file. Sources: [`simulated::SimulatedScanner`] (demo and tests)
-//! and [`sane::SaneScanner`] (libsane: USB, network, eSCL/AirScan and WSD scanners).
+//! A [`Scanner`] hands pages over one at a time through a callback, and each page as a
+//! [`PageRows`] stream the consumer reads in bands of rows ([`BAND_ROWS`] at a time), so no
+//! whole page raster (26 MB for colour A4 at 300 dpi) ever exists: scanner lines go straight
+//! into the JPEG or Flate encoder of [`pdf::scan_to_pdf`] and from there into the output file.
+//! On a 512 MB board this matters twice: the peak stays a few hundred kilobytes per job, and
+//! glibc has no page-sized blocks to keep in its per-thread arenas afterwards (see
+//! [`crate::alloc`]). Sources: [`simulated::SimulatedScanner`] (demo and tests) and
+//! [`sane::SaneScanner`] (libsane: USB, network, eSCL/AirScan and WSD scanners).
+//! [`RasterPage`] is a whole page in memory, for tests and small images only.
 //!
-//! Raster layout ([`RasterPage::data`]): rows top to bottom, no padding except for
-//! [`ColorMode::BlackWhite`], whose rows are packed 1 bit per pixel, most significant bit first,
-//! each row padded to a whole byte, and **a set bit means black ink** (the SANE lineart
-//! convention).
+//! Row layout: rows top to bottom, no padding except for [`ColorMode::BlackWhite`], whose rows
+//! are packed 1 bit per pixel, most significant bit first, each row padded to a whole byte, and
+//! **a set bit means black ink** (the SANE lineart convention).
 
 use std::sync::atomic::AtomicBool;
 
@@ -116,7 +120,39 @@ impl ScanOptions {
     }
 }
 
-/// One scanned page, uncompressed. See the module doc for the byte layout.
+/// Rows a consumer reads per [`PageRows::read_rows`] call: a multiple of the 16-row MCU of a
+/// 4:2:0 JPEG, and 32 rows of colour A4 at 600 dpi are still under 1 MB.
+pub const BAND_ROWS: usize = 32;
+
+/// What a page is, known before its first row is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageInfo {
+    pub width_px: u32,
+    /// The number of rows, when the scanner knows it up front; `None` for feeders that detect
+    /// the end of the sheet as they go (SANE reports `lines = -1`).
+    pub height_px: Option<u32>,
+    pub dpi: u32,
+    pub color: ColorMode,
+}
+
+impl PageInfo {
+    /// Bytes in one row.
+    pub fn row_bytes(&self) -> usize {
+        row_bytes(self.color, self.width_px)
+    }
+}
+
+/// One page being scanned, read top to bottom in bands of whole rows.
+pub trait PageRows {
+    /// Size and format of the page.
+    fn info(&self) -> PageInfo;
+
+    /// Fills the start of `band` with as many whole rows as fit (`band` holds at least one row)
+    /// and returns how many it wrote; 0 means the page has ended. Rows are never revisited.
+    fn read_rows(&mut self, band: &mut [u8]) -> Result<usize, ScanError>;
+}
+
+/// One scanned page, uncompressed, whole in memory. See the module doc for the byte layout.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RasterPage {
     pub width_px: u32,
@@ -161,6 +197,41 @@ impl RasterPage {
             f64::from(self.width_px) * 72.0 / dpi,
             f64::from(self.height_px) * 72.0 / dpi,
         )
+    }
+
+    /// The page as a row stream.
+    pub fn rows(&self) -> RasterRows<'_> {
+        RasterRows {
+            page: self,
+            next_row: 0,
+        }
+    }
+}
+
+/// [`RasterPage::rows`]: a whole page read back band by band.
+pub struct RasterRows<'a> {
+    page: &'a RasterPage,
+    next_row: usize,
+}
+
+impl PageRows for RasterRows<'_> {
+    fn info(&self) -> PageInfo {
+        PageInfo {
+            width_px: self.page.width_px,
+            height_px: Some(self.page.height_px),
+            dpi: self.page.dpi,
+            color: self.page.color,
+        }
+    }
+
+    fn read_rows(&mut self, band: &mut [u8]) -> Result<usize, ScanError> {
+        let rb = self.page.row_bytes().max(1);
+        let available = self.page.data.len() / rb - self.next_row.min(self.page.data.len() / rb);
+        let n = (band.len() / rb).min(available);
+        let start = self.next_row * rb;
+        band[..n * rb].copy_from_slice(&self.page.data[start..start + n * rb]);
+        self.next_row += n;
+        Ok(n)
     }
 }
 
@@ -211,15 +282,44 @@ pub trait Scanner: Send {
     /// Human-readable name for the service menu and logs.
     fn name(&self) -> &str;
 
-    /// Scans with `opts`, handing each page to `on_page` as soon as it is complete. Checks
-    /// `cancel` between pages and returns [`ScanError::Cancelled`] when it is set. An error from
-    /// `on_page` stops the scan and is returned as is. Returns the number of pages delivered.
+    /// Scans with `opts`, handing each page to `on_page` as soon as it starts; `on_page` reads
+    /// the page's rows while the paper moves. Checks `cancel` between pages and between bands
+    /// and returns [`ScanError::Cancelled`] when it is set. An error from `on_page` stops the
+    /// scan and is returned as is. Rows `on_page` leaves unread are discarded. Returns the
+    /// number of pages delivered.
     fn scan(
         &mut self,
         opts: &ScanOptions,
-        on_page: &mut dyn FnMut(RasterPage) -> Result<(), ScanError>,
+        on_page: &mut PageFn<'_>,
         cancel: &AtomicBool,
     ) -> Result<u32, ScanError>;
+}
+
+/// The page consumer of [`Scanner::scan`].
+pub type PageFn<'a> = dyn FnMut(&mut dyn PageRows) -> Result<(), ScanError> + 'a;
+
+/// Reads a whole page into memory: for tests and small pages only, never on the scan path.
+pub fn collect_page(page: &mut dyn PageRows) -> Result<RasterPage, ScanError> {
+    let info = page.info();
+    let rb = info.row_bytes().max(1);
+    let mut data = Vec::new();
+    let mut band = vec![0u8; rb * BAND_ROWS];
+    loop {
+        let n = page.read_rows(&mut band)?;
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&band[..n * rb]);
+    }
+    let height_px = u32::try_from(data.len() / rb)
+        .map_err(|_| ScanError::BadPage("more than 2^32 rows".into()))?;
+    Ok(RasterPage {
+        width_px: info.width_px,
+        height_px,
+        dpi: info.dpi,
+        color: info.color,
+        data,
+    })
 }
 
 #[cfg(test)]

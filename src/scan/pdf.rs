@@ -4,8 +4,12 @@
 //! memory until `save`, so memory would grow with the page count of an ADF job. This writer
 //! emits each object as soon as it exists and keeps only the byte offset of every object for the
 //! cross-reference table; the JPEG or Flate encoder writes straight into the file and the stream
-//! length goes into a separate object written right after the stream. So at most one raster
-//! (owned by the caller) and the encoder's working buffers are in memory at any time.
+//! length goes into a separate object written right after the stream. Pages arrive as row
+//! streams ([`PageRows`]): the encoder pulls one band of [`BAND_ROWS`] rows at a time from the
+//! scanner, so what is in memory is one band, the encoder's working rows (16 rows of YCbCr for
+//! JPEG) and the file buffer, whatever the page size. A page whose height the scanner does not
+//! know up front is first spooled row by row to a hidden file beside the PDF (JPEG needs the
+//! height in its header), then encoded from there.
 //!
 //! Colour and gray pages are JPEG (`/DCTDecode`); black-and-white pages are 1-bit
 //! `/FlateDecode` images. Each page's MediaBox is the page's physical size (`px * 72 / dpi`
@@ -16,12 +20,15 @@
 //! so the final path only ever names a complete PDF. An unfinished writer removes its temporary
 //! file when dropped.
 
+use std::cell::{Cell, RefCell};
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{ColorMode, RasterPage, ScanError, ScanOptions, Scanner};
+use super::{
+    ColorMode, PageInfo, PageRows, RasterPage, ScanError, ScanOptions, Scanner, BAND_ROWS,
+};
 
 /// JPEG quality for colour and gray pages: text stays crisp, a 200 dpi A4 page is ~200–400 kB.
 const JPEG_QUALITY: u8 = 85;
@@ -64,6 +71,11 @@ impl PdfError {
     pub fn is_cancelled(&self) -> bool {
         matches!(self, PdfError::Scan(ScanError::Cancelled))
     }
+
+    /// True when the document did not fit on the disk (the partial file is already removed).
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, PdfError::Io { source, .. } if crate::admin::storage::is_storage_full(source))
+    }
 }
 
 /// Scans with `scanner` into a PDF at `out`, encoding each page as it arrives.
@@ -83,7 +95,7 @@ pub fn scan_to_pdf(
     // The scanner only sees a ScanError from the sink; the typed error is kept here.
     let mut sink_error: Option<PdfError> = None;
     let result = {
-        let mut on_page = |page: RasterPage| match writer.add_page(&page) {
+        let mut on_page = |page: &mut dyn PageRows| match writer.add_page_rows(page) {
             Ok(()) => {
                 progress(writer.pages());
                 Ok(())
@@ -120,6 +132,7 @@ pub fn scan_to_pdf(
 pub struct PdfWriter {
     out: Counting<BufWriter<File>>,
     temp: TempFile,
+    dir: PathBuf,
     final_path: PathBuf,
     /// Byte offset of each object, indexed by object number (index 0 unused).
     offsets: Vec<Option<u64>>,
@@ -148,6 +161,7 @@ impl PdfWriter {
                 count: 0,
             },
             temp,
+            dir: dir.to_path_buf(),
             final_path: out.to_path_buf(),
             offsets: vec![None; FIRST_FREE_ID as usize],
             page_ids: Vec::new(),
@@ -165,29 +179,115 @@ impl PdfWriter {
         self.page_ids.len() as u32
     }
 
-    /// Encodes `page` and appends it as the next page. A malformed page is refused without
-    /// harm; after any other error the writer only refuses further work.
+    /// Encodes a whole in-memory page and appends it as the next page. A malformed page is
+    /// refused without harm; after any other error the writer only refuses further work.
     pub fn add_page(&mut self, page: &RasterPage) -> Result<(), PdfError> {
         if self.broken {
             return Err(PdfError::Incomplete);
         }
-        let page_no = self.pages() + 1;
         page.check_layout().map_err(|e| PdfError::BadPage {
-            page: page_no,
+            page: self.pages() + 1,
             reason: e.to_string(),
         })?;
-        let result = self.write_page(page, page_no);
+        self.add_page_rows(&mut page.rows())
+    }
+
+    /// Encodes a page as its rows arrive and appends it as the next page. A page whose
+    /// announced size is unusable is refused without harm; after any other error (a page that
+    /// ends early or runs long, the scanner failing, a full disk) the writer only refuses
+    /// further work.
+    pub fn add_page_rows(&mut self, page: &mut dyn PageRows) -> Result<(), PdfError> {
+        if self.broken {
+            return Err(PdfError::Incomplete);
+        }
+        let page_no = self.pages() + 1;
+        let info = page.info();
+        if info.width_px == 0 || info.dpi == 0 || info.height_px == Some(0) {
+            return Err(PdfError::BadPage {
+                page: page_no,
+                reason: format!(
+                    "empty page {}x{:?} px at {} dpi",
+                    info.width_px, info.height_px, info.dpi
+                ),
+            });
+        }
+        let result = match info.height_px {
+            Some(height) => self.write_page(info, height, page, page_no),
+            None => self.write_unsized_page(info, page, page_no),
+        };
         self.broken = result.is_err();
         result
     }
 
-    fn write_page(&mut self, page: &RasterPage, page_no: u32) -> Result<(), PdfError> {
+    /// A page of unknown height: rows to a hidden file beside the PDF, then encoded from it.
+    fn write_unsized_page(
+        &mut self,
+        info: PageInfo,
+        page: &mut dyn PageRows,
+        page_no: u32,
+    ) -> Result<(), PdfError> {
+        let name = self
+            .final_path
+            .file_name()
+            .map(|n| format!("{}.rows", n.to_string_lossy()))
+            .unwrap_or_else(|| "page.rows".into());
+        let (spool, file) = TempFile::create(&self.dir, &name)?;
+        let io_err = |source| PdfError::Io {
+            path: spool.path.clone(),
+            source,
+        };
+        let rb = info.row_bytes();
+        let mut w = BufWriter::with_capacity(64 * 1024, file);
+        let mut band = vec![0u8; rb * BAND_ROWS];
+        let mut rows: u64 = 0;
+        loop {
+            let n = page
+                .read_rows(&mut band)
+                .map_err(|e| page_error(e, page_no))?;
+            if n == 0 {
+                break;
+            }
+            w.write_all(&band[..n * rb]).map_err(io_err)?;
+            rows += n as u64;
+        }
+        w.into_inner().map_err(|e| io_err(e.into_error()))?;
+        // The spool was created write-only; read it back through a second descriptor.
+        let file = File::open(&spool.path).map_err(io_err)?;
+        let height =
+            u32::try_from(rows)
+                .ok()
+                .filter(|&h| h > 0)
+                .ok_or_else(|| PdfError::BadPage {
+                    page: page_no,
+                    reason: format!("{rows} rows"),
+                })?;
+        let info = PageInfo {
+            height_px: Some(height),
+            ..info
+        };
+        let mut spooled = FileRows {
+            info,
+            file: BufReader::with_capacity(64 * 1024, file),
+            left: rows,
+            path: &spool.path,
+        };
+        self.write_page(info, height, &mut spooled, page_no)
+        // `spool` is dropped here, removing the file.
+    }
+
+    fn write_page(
+        &mut self,
+        info: PageInfo,
+        height: u32,
+        page: &mut dyn PageRows,
+        page_no: u32,
+    ) -> Result<(), PdfError> {
         let image_id = self.alloc();
         let length_id = self.alloc();
         let content_id = self.alloc();
         let page_id = self.alloc();
 
-        let (color_space, bits, filter, decode) = match page.color {
+        let (color_space, bits, filter, decode) = match info.color {
             ColorMode::Color => ("/DeviceRGB", 8, "/DCTDecode", ""),
             ColorMode::Gray => ("/DeviceGray", 8, "/DCTDecode", ""),
             // PDF gray 0 is black; our rasters use 1 for black, so invert on decode.
@@ -196,24 +296,29 @@ impl PdfWriter {
         self.begin_object(image_id)?;
         self.raw(
             format!(
-                "<< /Type /XObject /Subtype /Image /Width {} /Height {} /ColorSpace {color_space} \
+                "<< /Type /XObject /Subtype /Image /Width {} /Height {height} /ColorSpace {color_space} \
                  /BitsPerComponent {bits}{decode} /Filter {filter} /Length {length_id} 0 R >>\nstream\n",
-                page.width_px, page.height_px
+                info.width_px
             )
             .as_bytes(),
         )?;
         let start = self.out.count;
-        match page.color {
-            ColorMode::Color | ColorMode::Gray => self.write_jpeg(page, page_no)?,
-            ColorMode::BlackWhite => self.write_flate(&page.data)?,
+        let mut band = Band::new(info, height, page);
+        match info.color {
+            ColorMode::Color | ColorMode::Gray => self.write_jpeg(&mut band, page_no)?,
+            ColorMode::BlackWhite => self.write_flate(&mut band, page_no)?,
         }
+        band.expect_end().map_err(|e| page_error(e, page_no))?;
         let length = self.out.count - start;
         self.raw(b"\nendstream\nendobj\n")?;
         self.begin_object(length_id)?;
         self.raw(format!("{length}\nendobj\n").as_bytes())?;
 
-        let (w, h) = page.size_points();
-        let (w, h) = (num(w), num(h));
+        let dpi = f64::from(info.dpi);
+        let (w, h) = (
+            num(f64::from(info.width_px) * 72.0 / dpi),
+            num(f64::from(height) * 72.0 / dpi),
+        );
         let content = format!("q\n{w} 0 0 {h} 0 0 cm\n/Im0 Do\nQ\n");
         self.begin_object(content_id)?;
         self.raw(
@@ -312,45 +417,237 @@ impl PdfWriter {
         })
     }
 
-    fn write_jpeg(&mut self, page: &RasterPage, page_no: u32) -> Result<(), PdfError> {
+    fn write_jpeg(&mut self, band: &mut Band<'_>, page_no: u32) -> Result<(), PdfError> {
+        let info = band.info;
         let too_big = || PdfError::BadPage {
             page: page_no,
             reason: format!(
                 "{}x{} px exceeds the JPEG limit of 65535 px per side",
-                page.width_px, page.height_px
+                info.width_px, band.height
             ),
         };
-        let width = u16::try_from(page.width_px).map_err(|_| too_big())?;
-        let height = u16::try_from(page.height_px).map_err(|_| too_big())?;
-        let dpi = u16::try_from(page.dpi).unwrap_or(u16::MAX);
-        let color_type = match page.color {
-            ColorMode::Gray => jpeg_encoder::ColorType::Luma,
-            _ => jpeg_encoder::ColorType::Rgb,
+        let width = u16::try_from(info.width_px).map_err(|_| too_big())?;
+        let height = u16::try_from(band.height).map_err(|_| too_big())?;
+        let dpi = u16::try_from(info.dpi).unwrap_or(u16::MAX);
+        // The encoder pulls rows through `fill_buffers`, which cannot fail: a failing page is
+        // noted in `failed`, and the output then refuses the next write, which stops the encoder
+        // within one row of blocks instead of encoding the rest of the page.
+        let failed = Cell::new(false);
+        let source = JpegRows {
+            band: RefCell::new(band),
+            width,
+            height,
+            failed: &failed,
         };
-        let mut encoder = jpeg_encoder::Encoder::new(&mut self.out, JPEG_QUALITY);
+        let out = StopOnFailure {
+            inner: &mut self.out,
+            failed: &failed,
+        };
+        let mut encoder = jpeg_encoder::Encoder::new(out, JPEG_QUALITY);
         encoder.set_density(jpeg_encoder::Density::Inch { x: dpi, y: dpi });
-        encoder
-            .encode(&page.data, width, height, color_type)
-            .map_err(|e| match e {
-                jpeg_encoder::EncodingError::IoError(source) => PdfError::Io {
-                    path: self.temp.path.clone(),
-                    source,
-                },
-                other => PdfError::Jpeg {
-                    page: page_no,
-                    reason: other.to_string(),
-                },
-            })
-    }
-
-    fn write_flate(&mut self, data: &[u8]) -> Result<(), PdfError> {
-        let mut z = flate2::write::ZlibEncoder::new(&mut self.out, flate2::Compression::default());
-        z.write_all(data)
-            .and_then(|()| z.finish().map(drop))
-            .map_err(|source| PdfError::Io {
+        let result = encoder.encode_image(&source);
+        let band = source.band.into_inner();
+        if let Some(e) = band.error.take() {
+            return Err(page_error(e, page_no));
+        }
+        result.map_err(|e| match e {
+            jpeg_encoder::EncodingError::IoError(source) => PdfError::Io {
                 path: self.temp.path.clone(),
                 source,
-            })
+            },
+            other => PdfError::Jpeg {
+                page: page_no,
+                reason: other.to_string(),
+            },
+        })
+    }
+
+    fn write_flate(&mut self, band: &mut Band<'_>, page_no: u32) -> Result<(), PdfError> {
+        let path = self.temp.path.clone();
+        let mut z = flate2::write::ZlibEncoder::new(&mut self.out, flate2::Compression::default());
+        for y in 0..band.height {
+            let row = band.row(y).map_err(|e| page_error(e, page_no))?;
+            z.write_all(row).map_err(|source| PdfError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        z.finish()
+            .map(drop)
+            .map_err(|source| PdfError::Io { path, source })
+    }
+}
+
+/// A page's typed error from what its row stream said.
+fn page_error(e: ScanError, page: u32) -> PdfError {
+    match e {
+        ScanError::BadPage(reason) => PdfError::BadPage { page, reason },
+        other => PdfError::Scan(other),
+    }
+}
+
+/// The band of rows being encoded: rows are read from the page [`BAND_ROWS`] at a time and
+/// handed out one by one, strictly top to bottom (the last row may be asked for again, as the
+/// JPEG encoder pads the bottom of the image with it).
+struct Band<'p> {
+    info: PageInfo,
+    height: u32,
+    page: &'p mut dyn PageRows,
+    buf: Vec<u8>,
+    row_bytes: usize,
+    /// Page row of `buf`'s first row, and rows in `buf`.
+    first: u32,
+    rows: u32,
+    error: Option<ScanError>,
+}
+
+impl<'p> Band<'p> {
+    fn new(info: PageInfo, height: u32, page: &'p mut dyn PageRows) -> Self {
+        let row_bytes = info.row_bytes();
+        Band {
+            info,
+            height,
+            page,
+            buf: vec![0; row_bytes * BAND_ROWS],
+            row_bytes,
+            first: 0,
+            rows: 0,
+            error: None,
+        }
+    }
+
+    /// Row `y` of the page, reading the next band when `y` is past this one.
+    fn row(&mut self, y: u32) -> Result<&[u8], ScanError> {
+        while y >= self.first + self.rows {
+            self.first += self.rows;
+            let n = self.page.read_rows(&mut self.buf)?;
+            if n == 0 {
+                return Err(ScanError::BadPage(format!(
+                    "the page ended after {} of the {} rows announced",
+                    self.first, self.height
+                )));
+            }
+            self.rows = n as u32;
+        }
+        let at = (y - self.first) as usize * self.row_bytes;
+        Ok(&self.buf[at..at + self.row_bytes])
+    }
+
+    /// Checks that the page has no rows beyond its announced height.
+    fn expect_end(&mut self) -> Result<(), ScanError> {
+        let extra = match self.first + self.rows {
+            end if end > self.height => end - self.height,
+            _ => self.page.read_rows(&mut self.buf)? as u32,
+        };
+        if extra > 0 {
+            return Err(ScanError::BadPage(format!(
+                "the page runs past the {} rows announced",
+                self.height
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The band as the JPEG encoder's image: RGB or gray rows to YCbCr or luma samples.
+struct JpegRows<'b, 'p> {
+    band: RefCell<&'b mut Band<'p>>,
+    width: u16,
+    height: u16,
+    failed: &'b Cell<bool>,
+}
+
+impl jpeg_encoder::ImageBuffer for &JpegRows<'_, '_> {
+    fn get_jpeg_color_type(&self) -> jpeg_encoder::JpegColorType {
+        match self.band.borrow().info.color {
+            ColorMode::Gray => jpeg_encoder::JpegColorType::Luma,
+            _ => jpeg_encoder::JpegColorType::Ycbcr,
+        }
+    }
+
+    fn width(&self) -> u16 {
+        self.width
+    }
+
+    fn height(&self) -> u16 {
+        self.height
+    }
+
+    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
+        let mut band = self.band.borrow_mut();
+        let gray = band.info.color == ColorMode::Gray;
+        if !self.failed.get() {
+            match band.row(u32::from(y)) {
+                Ok(row) if gray => {
+                    buffers[0].extend_from_slice(row);
+                    return;
+                }
+                Ok(row) => {
+                    for px in row.chunks_exact(3) {
+                        let (l, cb, cr) = jpeg_encoder::rgb_to_ycbcr(px[0], px[1], px[2]);
+                        buffers[0].push(l);
+                        buffers[1].push(cb);
+                        buffers[2].push(cr);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    band.error = Some(e);
+                    self.failed.set(true);
+                }
+            }
+        }
+        // Filler keeps the encoder's buffers the size it expects until the output stops it.
+        let channels = if gray { 1 } else { 3 };
+        for b in buffers.iter_mut().take(channels) {
+            b.resize(b.len() + usize::from(self.width), 0);
+        }
+    }
+}
+
+/// The PDF output as the JPEG encoder sees it: refuses writes once the page failed.
+struct StopOnFailure<'a, W> {
+    inner: W,
+    failed: &'a Cell<bool>,
+}
+
+impl<W: Write> Write for StopOnFailure<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.failed.get() {
+            return Err(io::Error::other("the page stopped"));
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A spooled page read back.
+struct FileRows<'a> {
+    info: PageInfo,
+    file: BufReader<File>,
+    left: u64,
+    path: &'a Path,
+}
+
+impl PageRows for FileRows<'_> {
+    fn info(&self) -> PageInfo {
+        self.info
+    }
+
+    fn read_rows(&mut self, band: &mut [u8]) -> Result<usize, ScanError> {
+        let rb = self.info.row_bytes();
+        let n = (band.len() / rb).min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        self.file.read_exact(&mut band[..n * rb]).map_err(|e| {
+            ScanError::Device(format!(
+                "reading back the spooled page {}: {e}",
+                self.path.display()
+            ))
+        })?;
+        self.left -= n as u64;
+        Ok(n)
     }
 }
 

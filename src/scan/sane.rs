@@ -6,8 +6,9 @@
 //! A scan: open the device (the configured one, else `SANE_DEFAULT_DEVICE`, else the first
 //! found), set mode / depth, resolution, source and scan area from [`ScanOptions`] (snapped to
 //! what the device offers), then `sane_start` / `sane_read` page by page until the feeder is
-//! empty (or once for the glass). Each page is handed over as soon as it is read, so only one
-//! raster is in memory. The cancel flag is checked between reads; `sane_cancel` stops the
+//! empty (or once for the glass). Each page is handed over as a row stream the moment
+//! `sane_start` succeeds and its lines are read from the device as the consumer asks for them,
+//! so no page raster is ever held (see [`super`]). The cancel flag is checked between reads; `sane_cancel` stops the
 //! device. SANE is not thread-safe across handles, so every call holds one process-wide lock;
 //! callers run scans on a blocking thread, never the UI thread.
 
@@ -17,7 +18,9 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use libloading::Library;
 
-use super::{row_bytes, ColorMode, RasterPage, ScanError, ScanOptions, ScanSource, Scanner};
+use super::{
+    row_bytes, ColorMode, PageFn, PageInfo, PageRows, ScanError, ScanOptions, ScanSource, Scanner,
+};
 
 type Status = c_int;
 type Handle = *mut c_void;
@@ -45,7 +48,6 @@ const FRAME_GRAY: c_int = 0;
 const FRAME_RGB: c_int = 1;
 
 const FIXED_SCALE: f64 = 65536.0;
-const READ_CHUNK: usize = 64 * 1024;
 
 #[repr(C)]
 struct RawDevice {
@@ -535,12 +537,12 @@ impl<'a> Session<'a> {
         Ok(dpi)
     }
 
-    /// Reads one page; `None` when the feeder is empty.
-    fn read_page(
-        &mut self,
+    /// Starts the next page; `None` when the feeder is empty.
+    fn start_page<'s>(
+        &'s mut self,
         dpi: u32,
-        cancel: &AtomicBool,
-    ) -> Result<Option<RasterPage>, ScanError> {
+        cancel: &'s AtomicBool,
+    ) -> Result<Option<SaneRows<'s, 'a>>, ScanError> {
         // SAFETY: handle is open.
         let status = unsafe { (self.api.start)(self.handle) };
         if status == STATUS_NO_DOCS {
@@ -567,54 +569,155 @@ impl<'a> Session<'a> {
             .ok()
             .filter(|b| *b > 0)
             .ok_or_else(|| ScanError::BadPage(format!("{} bytes per line", p.bytes_per_line)))?;
-        let mut raw = Vec::with_capacity(src_line * usize::try_from(p.lines).unwrap_or(0).max(1));
-        let mut buf = vec![0u8; READ_CHUNK];
-        loop {
-            if cancel.load(Ordering::SeqCst) {
+        let out_line = row_bytes(color, width);
+        let needed = if p.depth == 16 {
+            2 * out_line
+        } else {
+            out_line
+        };
+        if src_line < needed {
+            return Err(ScanError::BadPage(format!(
+                "{src_line} bytes per line cannot hold {width} pixels"
+            )));
+        }
+        // -1 (unknown, e.g. a feeder that finds the end of the sheet itself) and 0 alike.
+        let lines = u32::try_from(p.lines).ok().filter(|&l| l > 0);
+        Ok(Some(SaneRows {
+            session: self,
+            cancel,
+            info: PageInfo {
+                width_px: width,
+                height_px: lines,
+                dpi,
+                color,
+            },
+            depth: p.depth,
+            line: vec![0; src_line],
+            rows_read: 0,
+            eof: false,
+        }))
+    }
+}
+
+/// The lines of the page being scanned, read from the device as they are asked for.
+struct SaneRows<'s, 'a> {
+    session: &'s mut Session<'a>,
+    cancel: &'s AtomicBool,
+    info: PageInfo,
+    depth: c_int,
+    /// One device line (`bytes_per_line`), filled by as many `sane_read`s as it takes.
+    line: Vec<u8>,
+    rows_read: u32,
+    eof: bool,
+}
+
+impl SaneRows<'_, '_> {
+    /// Reads the next whole device line into `self.line`; false at the end of the page.
+    fn next_line(&mut self) -> Result<bool, ScanError> {
+        let api = self.session.api;
+        let mut filled = 0;
+        while filled < self.line.len() {
+            if self.cancel.load(Ordering::SeqCst) {
                 // SAFETY: handle is open.
-                unsafe { (self.api.cancel)(self.handle) };
+                unsafe { (api.cancel)(self.session.handle) };
                 return Err(ScanError::Cancelled);
             }
             let mut len: c_int = 0;
-            // SAFETY: `buf` has READ_CHUNK bytes.
+            let want = c_int::try_from(self.line.len() - filled).unwrap_or(c_int::MAX);
+            // SAFETY: `line[filled..]` has at least `want` bytes.
             let status = unsafe {
-                (self.api.read)(self.handle, buf.as_mut_ptr(), READ_CHUNK as c_int, &mut len)
+                (api.read)(
+                    self.session.handle,
+                    self.line[filled..].as_mut_ptr(),
+                    want,
+                    &mut len,
+                )
             };
             match status {
-                STATUS_GOOD => raw.extend_from_slice(&buf[..usize::try_from(len).unwrap_or(0)]),
-                STATUS_EOF => break,
-                s => self.api.check(s, "reading the page")?,
+                STATUS_GOOD => {
+                    filled += usize::try_from(len)
+                        .unwrap_or(0)
+                        .min(self.line.len() - filled)
+                }
+                // A partial last line is dropped, as before.
+                STATUS_EOF => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                s => api.check(s, "reading the page")?,
             }
         }
-        let lines = raw.len() / src_line;
-        if lines == 0 {
-            return Err(ScanError::BadPage("the scanner sent an empty page".into()));
+        Ok(true)
+    }
+
+    /// Reads to the end of the page so the device is ready for `sane_start` again.
+    fn drain(&mut self) -> Result<u32, ScanError> {
+        let mut extra = 0;
+        while !self.eof && self.next_line()? {
+            extra += 1;
         }
-        let height =
-            u32::try_from(lines).map_err(|_| ScanError::BadPage(format!("{lines} lines")))?;
-        let out_line = row_bytes(color, width);
-        let mut data = Vec::with_capacity(out_line * lines);
-        for row in raw.chunks_exact(src_line) {
-            if p.depth == 16 {
+        Ok(extra)
+    }
+}
+
+impl PageRows for SaneRows<'_, '_> {
+    fn info(&self) -> PageInfo {
+        self.info
+    }
+
+    fn read_rows(&mut self, band: &mut [u8]) -> Result<usize, ScanError> {
+        let out_line = self.info.row_bytes();
+        let mut n = 0;
+        for row in band.chunks_exact_mut(out_line) {
+            if self.info.height_px == Some(self.rows_read) {
+                // SANE promises exactly `lines` lines; one that sends more is cut to them.
+                let extra = self.drain()?;
+                if extra > 0 {
+                    tracing::warn!(
+                        extra,
+                        lines = self.rows_read,
+                        "scanner sent more lines than announced; cut"
+                    );
+                }
+                break;
+            }
+            if self.eof || !self.next_line()? {
+                if self.rows_read == 0 {
+                    return Err(ScanError::BadPage("the scanner sent an empty page".into()));
+                }
+                if let Some(announced) = self.info.height_px {
+                    // Short page: pad with paper so the announced height (already in the
+                    // JPEG header) holds; a lost strip at the bottom beats a lost scan.
+                    tracing::warn!(
+                        announced,
+                        sent = self.rows_read,
+                        "scanner sent fewer lines than announced; padded"
+                    );
+                    let paper = if self.info.color == ColorMode::BlackWhite {
+                        0
+                    } else {
+                        0xff
+                    };
+                    row.fill(paper);
+                    self.rows_read += 1;
+                    n += 1;
+                    continue;
+                }
+                break;
+            }
+            if self.depth == 16 {
                 // Native-endian 16-bit samples: keep the high byte.
-                let samples = out_line;
-                for s in 0..samples {
-                    let v = u16::from_ne_bytes([row[2 * s], row[2 * s + 1]]);
-                    data.push((v >> 8) as u8);
+                for (s, out) in row.iter_mut().enumerate() {
+                    let v = u16::from_ne_bytes([self.line[2 * s], self.line[2 * s + 1]]);
+                    *out = (v >> 8) as u8;
                 }
             } else {
-                data.extend_from_slice(&row[..out_line.min(row.len())]);
+                row.copy_from_slice(&self.line[..out_line]);
             }
+            self.rows_read += 1;
+            n += 1;
         }
-        let page = RasterPage {
-            width_px: width,
-            height_px: height,
-            dpi,
-            color,
-            data,
-        };
-        page.check_layout()?;
-        Ok(Some(page))
+        Ok(n)
     }
 }
 
@@ -626,7 +729,7 @@ impl Scanner for SaneScanner {
     fn scan(
         &mut self,
         opts: &ScanOptions,
-        on_page: &mut dyn FnMut(RasterPage) -> Result<(), ScanError>,
+        on_page: &mut PageFn<'_>,
         cancel: &AtomicBool,
     ) -> Result<u32, ScanError> {
         opts.validate()?;
@@ -651,10 +754,11 @@ impl Scanner for SaneScanner {
             if cancel.load(Ordering::SeqCst) {
                 return Err(ScanError::Cancelled);
             }
-            match session.read_page(dpi, cancel)? {
-                Some(page) => {
+            match session.start_page(dpi, cancel)? {
+                Some(mut page) => {
                     pages += 1;
-                    on_page(page)?;
+                    on_page(&mut page)?;
+                    page.drain()?;
                 }
                 None if pages == 0 => return Err(ScanError::NoPaper("document feeder")),
                 None => break,

@@ -3,13 +3,18 @@
 //! Each page is white paper with a coloured header band, a title, paragraphs of word-shaped ink
 //! blocks, a footer rule and the page number drawn large in seven-segment digits. The layout
 //! varies a little from page to page (feed offset, paragraph count, word widths) but is fully
-//! determined by the page number, so tests can rely on it. Drawing is done with whole-row slice
-//! fills, so a 300 dpi A4 colour page takes a few tens of milliseconds in an optimised build.
+//! determined by the page number, so tests can rely on it. A page is laid out once as a list
+//! of rectangles and then drawn band by band as the consumer reads it, like the lines coming
+//! off a real sensor: no whole-page raster exists (see [`super`]). Drawing is done with
+//! whole-row slice fills, so a 300 dpi A4 colour page takes a few tens of milliseconds in an
+//! optimised build.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{row_bytes, ColorMode, RasterPage, ScanError, ScanOptions, ScanSource, Scanner};
+use super::{
+    ColorMode, PageFn, PageInfo, PageRows, RasterPage, ScanError, ScanOptions, ScanSource, Scanner,
+};
 
 /// Simulated scanner with a stack of paper in its feeder.
 #[derive(Debug, Clone)]
@@ -80,7 +85,7 @@ impl Scanner for SimulatedScanner {
     fn scan(
         &mut self,
         opts: &ScanOptions,
-        on_page: &mut dyn FnMut(RasterPage) -> Result<(), ScanError>,
+        on_page: &mut PageFn<'_>,
         cancel: &AtomicBool,
     ) -> Result<u32, ScanError> {
         opts.validate()?;
@@ -98,27 +103,110 @@ impl Scanner for SimulatedScanner {
             }
             self.wait(cancel)?;
             let back_side = duplex && page_no % 2 == 0;
-            let page = render_page(opts, page_no, back_side);
-            tracing::debug!(
-                page_no,
-                width = page.width_px,
-                height = page.height_px,
-                "page scanned"
-            );
-            on_page(page)?;
+            let mut page = SimulatedPage::new(opts, page_no, back_side);
+            page.cancel = Some(cancel);
+            on_page(&mut page)?;
+            if cancel.load(Ordering::Acquire) {
+                return Err(ScanError::Cancelled);
+            }
+            tracing::debug!(page_no, rows = page.next_row, "page scanned");
         }
         Ok(total)
     }
 }
 
-/// Draws page `page_no` (1-based) for `opts`.
+/// Recycled office paper is never quite white.
+const PAPER: [u8; 3] = [250, 250, 246];
+
+/// One simulated page being read: its layout, drawn band by band on demand.
+pub struct SimulatedPage<'a> {
+    info: PageInfo,
+    height: u32,
+    rects: Vec<Rect>,
+    next_row: u32,
+    /// Checked before each band, as a real scanner checks between reads.
+    cancel: Option<&'a AtomicBool>,
+}
+
+impl SimulatedPage<'_> {
+    /// Page `page_no` (1-based) for `opts`, no row read yet.
+    pub fn new(opts: &ScanOptions, page_no: u32, back_side: bool) -> Self {
+        let (w, h) = opts.page_size.size_px(opts.dpi);
+        SimulatedPage {
+            info: PageInfo {
+                width_px: w,
+                height_px: Some(h),
+                dpi: opts.dpi,
+                color: opts.color,
+            },
+            height: h,
+            rects: layout(opts, page_no, back_side).rects,
+            next_row: 0,
+            cancel: None,
+        }
+    }
+}
+
+impl PageRows for SimulatedPage<'_> {
+    fn info(&self) -> PageInfo {
+        self.info
+    }
+
+    fn read_rows(&mut self, band: &mut [u8]) -> Result<usize, ScanError> {
+        if self.cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
+            return Err(ScanError::Cancelled);
+        }
+        let stride = self.info.row_bytes();
+        let rows = (band.len() / stride).min((self.height - self.next_row) as usize);
+        if rows == 0 {
+            return Ok(0);
+        }
+        let mut c = Canvas {
+            width: i64::from(self.info.width_px),
+            y0: i64::from(self.next_row),
+            rows: rows as i64,
+            color: self.info.color,
+            stride,
+            data: &mut band[..rows * stride],
+        };
+        c.paint(&self.rects);
+        self.next_row += rows as u32;
+        Ok(rows)
+    }
+}
+
+/// Draws page `page_no` (1-based) for `opts` whole, for tests that compare a scan with its
+/// original.
 pub fn render_page(opts: &ScanOptions, page_no: u32, back_side: bool) -> RasterPage {
+    let mut page = SimulatedPage::new(opts, page_no, back_side);
+    let (w, h) = (page.info.width_px, page.height);
+    let mut data = vec![0u8; page.info.row_bytes() * h as usize];
+    let mut c = Canvas {
+        width: i64::from(w),
+        y0: 0,
+        rows: i64::from(h),
+        color: opts.color,
+        stride: page.info.row_bytes(),
+        data: &mut data,
+    };
+    c.paint(&page.rects);
+    page.next_row = h;
+    RasterPage {
+        width_px: w,
+        height_px: h,
+        dpi: opts.dpi,
+        color: opts.color,
+        data,
+    }
+}
+
+/// The ink of a page as rectangles, in drawing order (later ones cover earlier ones).
+fn layout(opts: &ScanOptions, page_no: u32, back_side: bool) -> Layout {
     let (w, h) = opts.page_size.size_px(opts.dpi);
     let mut rng = SplitMix64(0x5ca1_ab1e ^ (u64::from(page_no) << 32));
     let mm = |v: f64| (v / 25.4 * f64::from(opts.dpi)).round() as i64;
 
-    // Recycled office paper is never quite white.
-    let mut c = Canvas::new(w, h, opts.color, [250, 250, 246]);
+    let mut c = Layout { rects: Vec::new() };
     let ink = [28, 28, 34];
     let (width, height) = (i64::from(w), i64::from(h));
     // Sheets never feed perfectly straight in: shift the whole layout a little.
@@ -135,13 +223,7 @@ pub fn render_page(opts: &ScanOptions, page_no: u32, back_side: bool) -> RasterP
         let band = band_colours[(page_no as usize - 1) % band_colours.len()];
         let band_h = mm(16.0);
         c.fill_rect(left, top, text_w, band_h, band);
-        c.fill_rect(
-            left + mm(4.0),
-            top + mm(3.0),
-            mm(10.0),
-            mm(10.0),
-            [250, 250, 246],
-        );
+        c.fill_rect(left + mm(4.0), top + mm(3.0), mm(10.0), mm(10.0), PAPER);
         let mut x = left + mm(18.0);
         for _ in 0..3 {
             let word = mm(rng.range(10, 30) as f64);
@@ -210,14 +292,7 @@ pub fn render_page(opts: &ScanOptions, page_no: u32, back_side: bool) -> RasterP
         draw_seven_segment(&mut c, x, y, digit_w, digit_h, d - b'0', [150, 20, 20]);
         x += digit_w + gap;
     }
-
-    RasterPage {
-        width_px: w,
-        height_px: h,
-        dpi: opts.dpi,
-        color: opts.color,
-        data: c.data,
-    }
+    c
 }
 
 /// Segments a..g (top, top-right, bottom-right, bottom, bottom-left, top-left, middle) lit
@@ -227,7 +302,7 @@ const SEGMENTS: [u8; 10] = [
     0b111_1111, 0b110_1111,
 ];
 
-fn draw_seven_segment(c: &mut Canvas, x: i64, y: i64, w: i64, h: i64, digit: u8, colour: [u8; 3]) {
+fn draw_seven_segment(c: &mut Layout, x: i64, y: i64, w: i64, h: i64, digit: u8, colour: [u8; 3]) {
     let Some(&lit) = SEGMENTS.get(usize::from(digit)) else {
         return;
     };
@@ -249,40 +324,54 @@ fn draw_seven_segment(c: &mut Canvas, x: i64, y: i64, w: i64, h: i64, digit: u8,
     }
 }
 
-/// A raster in one of the three layouts, drawn with clipped rectangle fills.
-struct Canvas {
-    width: i64,
-    height: i64,
-    color: ColorMode,
-    stride: usize,
-    data: Vec<u8>,
+/// A rectangle of one colour, in page pixels.
+#[derive(Debug, Clone, Copy)]
+struct Rect {
+    x: i64,
+    y: i64,
+    w: i64,
+    h: i64,
+    colour: [u8; 3],
 }
 
-impl Canvas {
-    fn new(width: u32, height: u32, color: ColorMode, paper: [u8; 3]) -> Self {
-        let stride = row_bytes(color, width);
-        let pixels = width as usize * height as usize;
-        let data = match color {
-            ColorMode::Color => paper.repeat(pixels),
-            ColorMode::Gray => vec![luma(paper); pixels],
-            ColorMode::BlackWhite => {
-                vec![if is_black(paper) { 0xff } else { 0 }; stride * height as usize]
-            }
-        };
-        Canvas {
-            width: i64::from(width),
-            height: i64::from(height),
-            color,
-            stride,
-            data,
+/// Collects a page's rectangles.
+struct Layout {
+    rects: Vec<Rect>,
+}
+
+impl Layout {
+    fn fill_rect(&mut self, x: i64, y: i64, w: i64, h: i64, colour: [u8; 3]) {
+        if w > 0 && h > 0 {
+            self.rects.push(Rect { x, y, w, h, colour });
+        }
+    }
+}
+
+/// Rows `y0..y0 + rows` of a page in one of the three layouts, drawn with clipped fills.
+struct Canvas<'a> {
+    width: i64,
+    y0: i64,
+    rows: i64,
+    color: ColorMode,
+    stride: usize,
+    data: &'a mut [u8],
+}
+
+impl Canvas<'_> {
+    /// Paper, then every rectangle that reaches into these rows.
+    fn paint(&mut self, rects: &[Rect]) {
+        self.fill_rect(0, self.y0, self.width, self.rows, PAPER);
+        for r in rects {
+            self.fill_rect(r.x, r.y, r.w, r.h, r.colour);
         }
     }
 
+    /// Fills a rectangle given in page coordinates, clipped to this band.
     fn fill_rect(&mut self, x: i64, y: i64, w: i64, h: i64, colour: [u8; 3]) {
         let x0 = x.clamp(0, self.width) as usize;
         let x1 = (x + w).clamp(0, self.width) as usize;
-        let y0 = y.clamp(0, self.height) as usize;
-        let y1 = (y + h).clamp(0, self.height) as usize;
+        let y0 = (y - self.y0).clamp(0, self.rows) as usize;
+        let y1 = (y + h - self.y0).clamp(0, self.rows) as usize;
         if x0 >= x1 || y0 >= y1 {
             return;
         }
@@ -400,6 +489,31 @@ mod tests {
     }
 
     #[test]
+    fn bands_of_any_height_draw_the_same_page_as_a_whole_render() {
+        for mode in [ColorMode::Color, ColorMode::Gray, ColorMode::BlackWhite] {
+            let o = opts(mode);
+            let whole = render_page(&o, 3, false);
+            for band_rows in [1, 7, 32] {
+                let mut page = SimulatedPage::new(&o, 3, false);
+                let banded = crate::scan::collect_page(&mut page).unwrap();
+                assert_eq!(banded, whole, "{mode:?}, collected");
+                let mut page = SimulatedPage::new(&o, 3, false);
+                let mut band = vec![0u8; whole.row_bytes() * band_rows];
+                let mut rows = Vec::new();
+                loop {
+                    let n = page.read_rows(&mut band).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    assert!(n <= band_rows);
+                    rows.extend_from_slice(&band[..n * whole.row_bytes()]);
+                }
+                assert!(rows == whole.data, "{mode:?}, bands of {band_rows} rows");
+            }
+        }
+    }
+
+    #[test]
     fn pages_are_deterministic_and_differ_from_each_other() {
         let o = opts(ColorMode::Gray);
         assert_eq!(render_page(&o, 2, false), render_page(&o, 2, false));
@@ -422,14 +536,27 @@ mod tests {
         );
     }
 
+    /// Ink pixels (value 0) of a digit drawn on a 40 x 80 gray canvas.
+    fn digit_ink(digit: u8) -> usize {
+        let mut l = Layout { rects: Vec::new() };
+        draw_seven_segment(&mut l, 0, 0, 40, 80, digit, [0, 0, 0]);
+        let mut data = vec![0u8; 40 * 80];
+        Canvas {
+            width: 40,
+            y0: 0,
+            rows: 80,
+            color: ColorMode::Gray,
+            stride: 40,
+            data: &mut data,
+        }
+        .paint(&l.rects);
+        data.iter().filter(|&&v| v == 0).count()
+    }
+
     #[test]
     fn seven_segment_digits_light_the_right_segments() {
-        let mut c = Canvas::new(40, 80, ColorMode::Gray, [255, 255, 255]);
-        draw_seven_segment(&mut c, 0, 0, 40, 80, 8, [0, 0, 0]);
-        let eight = c.data.iter().filter(|&&v| v == 0).count();
-        let mut c1 = Canvas::new(40, 80, ColorMode::Gray, [255, 255, 255]);
-        draw_seven_segment(&mut c1, 0, 0, 40, 80, 1, [0, 0, 0]);
-        let one = c1.data.iter().filter(|&&v| v == 0).count();
+        let eight = digit_ink(8);
+        let one = digit_ink(1);
         // "1" is the right column only: segment thickness 10 px over the full height.
         assert_eq!(one, 10 * 80);
         // "8": both full-height columns plus the three bars between them.

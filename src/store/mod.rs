@@ -79,6 +79,20 @@ pub enum StoreError {
     Corrupt { what: &'static str, value: String },
 }
 
+impl StoreError {
+    /// True when SQLite could not write because the disk (or the quota) is full.
+    pub fn is_storage_full(&self) -> bool {
+        let sqlite = match self {
+            StoreError::Sqlite(e) | StoreError::Open { source: e, .. } => e,
+            StoreError::CreateFile { source, .. } => {
+                return crate::admin::storage::is_storage_full(source)
+            }
+            _ => return false,
+        };
+        sqlite.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+    }
+}
+
 /// Handle to the database; cheap to clone, usable from any thread.
 #[derive(Clone)]
 pub struct Store {
