@@ -12,6 +12,9 @@
 //! tenant must not hit Entra in bursts), the first cycle starts at a random point of the first
 //! interval (panels that boot together do not check together), and "Entra unreachable" (which
 //! includes 429 and 503) doubles the gap before the next check; three in a row end the cycle.
+//! A 429 from the token endpoint carries `Retry-After`: the next check waits at least that
+//! long, whatever the pace says (Entra throttles the whole app registration, so asking early
+//! only prolongs it).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +40,8 @@ pub struct CheckReport {
     pub revoked: usize,
     pub needs_sign_in: usize,
     pub unreachable: usize,
+    /// Answers of 429 whose `Retry-After` the next check waited out.
+    pub throttled_waits: usize,
     /// The cycle ended early: Entra refused the panel's registration, or was unreachable
     /// [`UNREACHABLE_LIMIT`] times in a row.
     pub stopped_early: bool,
@@ -83,9 +88,12 @@ pub async fn check_all(
     };
     let mut report = CheckReport::default();
     let mut unreachable_in_a_row = 0u32;
+    let mut asked_to_wait: Option<Duration> = None;
     for (i, oid) in oids.iter().enumerate() {
         if i > 0 {
-            tokio::time::sleep(backoff(gap, unreachable_in_a_row)).await;
+            let wait =
+                backoff(gap, unreachable_in_a_row).max(asked_to_wait.take().unwrap_or_default());
+            tokio::time::sleep(wait).await;
         }
         report.checked += 1;
         let failure = match services.silent_refresh(oid).await {
@@ -96,6 +104,10 @@ pub async fn check_all(
             }
             Err(e) => e,
         };
+        if let Some(wait) = failure.retry_after() {
+            report.throttled_waits += 1;
+            asked_to_wait = Some(wait);
+        }
         let s = services.clone();
         let who = oid.clone();
         let consequence =

@@ -582,6 +582,20 @@ fn injected_fault(shared: &Shared, endpoint: SimEndpoint, tenant: &str) -> Optio
             )
             .into_response(),
         ),
+        EndpointFault::Throttled(wait) => {
+            let mut response = EntraError::new(
+                &HeaderMap::new(),
+                "temporarily_unavailable",
+                Some(50196),
+                "The server terminated an operation because it encountered a client request loop. Please contact your app vendor.".into(),
+            )
+            .into_response();
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Some(response)
+        }
         EndpointFault::Gateway(status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
             Some(

@@ -139,6 +139,8 @@ pub(crate) enum EndpointFault {
     Gateway(u16),
     /// HTTP 400 with Entra's JSON error body: this `error` and AADSTS code.
     OAuth { error: &'static str, code: u32 },
+    /// HTTP 429 with `Retry-After` and Entra's throttling body (AADSTS50196-style).
+    Throttled(Duration),
 }
 
 /// What kind of token the simulated Entra issued.
