@@ -18,8 +18,11 @@ use crate::auth::card::CardPipeline;
 use crate::auth::pin::PinPolicy;
 use crate::identity::provisioning::UsernameRule;
 
+mod directory;
 mod toml_errors;
 mod validate;
+
+pub use directory::{CardAttribute, DirectoryConfig};
 
 use toml_errors::{classify_data_error, line_col, one_line};
 use validate::service_url;
@@ -116,6 +119,8 @@ pub struct Config {
     pub readers: ReadersConfig,
     #[serde(default)]
     pub workflows: Vec<WorkflowConfig>,
+    #[serde(default)]
+    pub directory: DirectoryConfig,
     #[serde(default)]
     pub demo: DemoConfig,
 }

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod directory;
 pub mod fsmode;
 pub mod graph;
 pub mod identity;

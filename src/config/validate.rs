@@ -26,6 +26,9 @@ impl Config {
         self.validate_identity()?;
         self.validate_readers()?;
         self.validate_workflows()?;
+        let tenant = self.entra.tenant.trim();
+        self.directory
+            .validate(is_guid(tenant) || is_domain(tenant))?;
         self.validate_demo()
     }
 
