@@ -248,8 +248,11 @@ async fn run_inner(
     let tenant = token_tenant(token.expose_secret()).unwrap_or_else(|| dir.fallback_tenant.clone());
     drop(token);
 
-    // Groups first, widening the filter until it covers every nested group.
-    let mut tracked = dir.groups.clone();
+    // Groups first, widening the filter until it covers every nested group; start from the
+    // nesting the last run found, so an unchanged tree keeps its delta link.
+    let s = store.clone();
+    let roots = dir.groups.clone();
+    let mut tracked = blocking(move || s.dir_group_closure(&roots)).await?;
     for _ in 0..MAX_NESTING_ROUNDS {
         sync_groups(store, dir, &tracked, report).await?;
         let s = store.clone();
