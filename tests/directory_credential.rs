@@ -32,7 +32,10 @@ async fn setup() -> Setup {
     config.graph.endpoint = sim.graph_endpoint().to_string();
     let (key, cert) = mfp_kiosk::directory::credential::default_paths(&config);
     keygen::generate(&key, &cert, "test", false).unwrap();
-    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert!(matches!(
         keygen::generate(&key, &cert, "test", false),
         Err(DirectoryError::Exists(_))
@@ -85,7 +88,10 @@ async fn assertions_are_checked_like_entra_does() {
     assert_eq!(body["error"], "invalid_client");
     // For another audience.
     let other = cred
-        .assertion(&s.config.entra.client_id, "https://login.microsoftonline.com/x/oauth2/v2.0/token")
+        .assertion(
+            &s.config.entra.client_id,
+            "https://login.microsoftonline.com/x/oauth2/v2.0/token",
+        )
         .unwrap()
         .unwrap();
     let (status, body) = post(&s, other.expose_secret()).await;
@@ -105,10 +111,9 @@ async fn an_expired_assertion_is_refused() {
     let s = setup().await;
     let (key, _) = mfp_kiosk::directory::credential::default_paths(&s.config);
     let cert = mfp_kiosk::directory::credential::default_paths(&s.config).1;
-    let der = mfp_kiosk::directory::credential::certificate_der(
-        &std::fs::read_to_string(cert).unwrap(),
-    )
-    .unwrap();
+    let der =
+        mfp_kiosk::directory::credential::certificate_der(&std::fs::read_to_string(cert).unwrap())
+            .unwrap();
     let endpoint = mfp_kiosk::directory::credential::token_endpoint(&s.config).unwrap();
     let now = chrono::Utc::now().timestamp();
     let claims = serde_json::json!({

@@ -31,7 +31,10 @@ use crate::secrets::{self, DeviceKey};
 use crate::store::{DirUser, LinkUpdate, MemberDelta, RunCounts, Store};
 
 /// Directory users reconciled per transaction.
-const BATCH: usize = 500;
+const BATCH: usize = 2_000;
+/// Delta entries staged per transaction: a few pages, so a large tenant costs tens of commits
+/// (each one a WAL sync), not hundreds, while memory still holds only these entries.
+const STAGE_BATCH: usize = 5_000;
 /// Rounds of "found nested groups, widen the filter" in one run.
 const MAX_NESTING_ROUNDS: usize = 8;
 
@@ -281,11 +284,14 @@ async fn sync_groups(
         Some(l) if l.scope == scope && dir.delta.is_ours(&l.link) => (l.link, false, l.epoch),
         _ => (start.clone(), true, next_epoch(store).await?),
     };
+    let (mut members, mut removed_groups) = (Vec::new(), Vec::new());
     loop {
         let page = match dir.delta.groups_page(&link).await {
             Ok(p) => p,
             Err(DirectoryError::DeltaExpired) if !full => {
                 tracing::warn!("groups delta link expired: full resync");
+                members.clear();
+                removed_groups.clear();
                 full = true;
                 epoch = next_epoch(store).await?;
                 link = start.clone();
@@ -295,8 +301,6 @@ async fn sync_groups(
         };
         report.counts.pages += 1;
         report.counts.throttled_waits += u64::from(page.throttled_waits);
-        let mut members = Vec::new();
-        let mut removed_groups = Vec::new();
         for GroupEntry {
             id,
             removed,
@@ -321,17 +325,15 @@ async fn sync_groups(
             epoch,
             sweep: full,
         });
-        let s = store.clone();
-        blocking(move || {
-            s.dir_stage_members(
-                &members,
-                &removed_groups,
-                epoch,
-                update.as_ref(),
-                Utc::now(),
-            )
-        })
-        .await?;
+        if update.is_some() || members.len() + removed_groups.len() >= STAGE_BATCH {
+            let s = store.clone();
+            let (m, r) = (
+                std::mem::take(&mut members),
+                std::mem::take(&mut removed_groups),
+            );
+            blocking(move || s.dir_stage_members(&m, &r, epoch, update.as_ref(), Utc::now()))
+                .await?;
+        }
         report.counts.full_resync |= full;
         match (page.next_link, page.delta_link) {
             (Some(next), _) => link = next,
@@ -365,11 +367,16 @@ async fn sync_users(
         Some(l) if l.scope == scope && dir.delta.is_ours(&l.link) => (l.link, false, l.epoch),
         _ => (start.clone(), true, next_epoch(store).await?),
     };
+    let (mut users, mut removed) = (Vec::new(), Vec::new());
     loop {
         let page = match dir.delta.users_page(&link).await {
             Ok(p) => p,
             Err(DirectoryError::DeltaExpired) if !full => {
                 tracing::warn!("users delta link expired: full resync");
+                // The full round re-reads everything; unstaged entries of the expired round
+                // must not be marked as seen by it.
+                users.clear();
+                removed.clear();
                 full = true;
                 epoch = next_epoch(store).await?;
                 link = start.clone();
@@ -380,8 +387,6 @@ async fn sync_users(
         report.counts.pages += 1;
         report.counts.throttled_waits += u64::from(page.throttled_waits);
         report.counts.users_seen += page.entries.len() as u64;
-        let mut users = Vec::with_capacity(page.entries.len());
-        let mut removed = Vec::new();
         for e in &page.entries {
             match &e.removed {
                 Some(_) => removed.push(e.id.clone()),
@@ -396,9 +401,11 @@ async fn sync_users(
             epoch,
             sweep: full,
         });
-        let s = store.clone();
-        blocking(move || s.dir_stage_users(&users, &removed, epoch, update.as_ref(), Utc::now()))
-            .await?;
+        if update.is_some() || users.len() + removed.len() >= STAGE_BATCH {
+            let s = store.clone();
+            let (u, r) = (std::mem::take(&mut users), std::mem::take(&mut removed));
+            blocking(move || s.dir_stage_users(&u, &r, epoch, update.as_ref(), Utc::now())).await?;
+        }
         report.counts.full_resync |= full;
         match (page.next_link, page.delta_link) {
             (Some(next), _) => link = next,

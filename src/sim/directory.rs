@@ -479,11 +479,23 @@ pub(crate) async fn groups_delta(
         if g.deleted {
             continue;
         }
-        for (mid, m) in &g.members {
+        // Resume after the cursor's member when the cursor is in this group.
+        let after =
+            c.a.strip_prefix(&self_key)
+                .filter(|_| c.a.starts_with(&self_key))
+                .map(str::to_string);
+        if after.is_none() && self_key <= c.a && !c.a.is_empty() {
+            continue;
+        }
+        let from = match &after {
+            Some(a) => std::ops::Bound::Excluded(a.clone()),
+            None => std::ops::Bound::Unbounded,
+        };
+        for (mid, m) in g
+            .members
+            .range::<String, _>((from, std::ops::Bound::Unbounded))
+        {
             let key = format!("{gid}/{mid}");
-            if key <= c.a {
-                continue;
-            }
             let wanted = if c.f {
                 m.present
             } else {
