@@ -54,11 +54,8 @@ fn main() {
         config.entra.client_id = sim.client_id().to_string();
         config.entra.allowed_tenants = vec![sim.tenant_id().to_string()];
         config.graph.endpoint = sim.graph_endpoint().to_string();
-        let mut services = Services::new(
-            config,
-            Box::new(|| Box::new(SimulatedScanner::new(1))),
-        )
-        .expect("services");
+        let mut services = Services::new(config, Box::new(|| Box::new(SimulatedScanner::new(1))))
+            .expect("services");
         services.sim = Some(sim);
         let services = Arc::new(services);
         let (controller, handle) = Controller::new(services.clone(), sink);
@@ -118,7 +115,10 @@ fn main() {
         elapsed.as_secs_f64() * 1000.0 / f64::from(sessions)
     );
     let (_, rss1, fds1) = figures[0];
-    println!("{:>10} {:>10} {:>8} {:>10} {:>8}", "after", "RSS MB", "ratio", "open fds", "ratio");
+    println!(
+        "{:>10} {:>10} {:>8} {:>10} {:>8}",
+        "after", "RSS MB", "ratio", "open fds", "ratio"
+    );
     for (n, rss, fds) in &figures {
         println!(
             "{:>10} {:>10.1} {:>7.2}x {:>10} {:>7.2}x",

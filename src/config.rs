@@ -18,10 +18,12 @@ use crate::auth::card::CardPipeline;
 use crate::auth::pin::PinPolicy;
 use crate::identity::provisioning::UsernameRule;
 
+mod directory;
 mod service;
 mod toml_errors;
 mod validate;
 
+pub use directory::{CardAttribute, DirectoryConfig};
 pub use service::ServiceConfig;
 
 use toml_errors::{classify_data_error, line_col, one_line};
@@ -119,6 +121,8 @@ pub struct Config {
     pub readers: ReadersConfig,
     #[serde(default)]
     pub workflows: Vec<WorkflowConfig>,
+    #[serde(default)]
+    pub directory: DirectoryConfig,
     #[serde(default)]
     pub demo: DemoConfig,
     #[serde(default)]

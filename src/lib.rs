@@ -10,6 +10,7 @@ pub mod alloc;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod directory;
 pub mod fsmode;
 pub mod graph;
 pub mod identity;

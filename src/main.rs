@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand};
 use slint::ComponentHandle;
 
 use mfp_kiosk::admin;
-use mfp_kiosk::app::{self, cli_cards, cli_jobs, service_bridge, ui_bridge, Input, ViewSink};
+use mfp_kiosk::app::{
+    self, cli_cards, cli_directory, cli_jobs, service_bridge, ui_bridge, Input, ViewSink,
+};
 use mfp_kiosk::config::Config;
 
 /// The config the device uses when no --config is given.
@@ -78,6 +80,16 @@ enum Command {
         #[command(subcommand)]
         action: CardsAction,
     },
+    /// Directory sync with the app credential: `keygen`, `sync`.
+    Directory {
+        #[command(subcommand)]
+        action: DirectoryAction,
+    },
+    /// Reports: `provisioning` (directory sync runs and offboarding checks).
+    Report {
+        #[command(subcommand)]
+        report: ReportKind,
+    },
     /// The audit log, newest first.
     Audit(cli_cards::AuditArgs),
     /// Ask for a new service PIN twice (not shown) and print its `[service] pin_hash` line.
@@ -113,6 +125,35 @@ enum CardsAction {
         suffix: Option<String>,
         #[arg(long)]
         all: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DirectoryAction {
+    /// Write the app credential: a private key and a self-signed certificate to upload.
+    Keygen {
+        /// Replace an existing key and certificate.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run one directory sync now.
+    Sync,
+}
+
+#[derive(Subcommand)]
+enum ReportKind {
+    /// Sync runs and offboarding checks, newest first, with per-user changes.
+    Provisioning {
+        /// Only runs that changed this user (UPN or object id).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only runs since: `7d`, `24h` or a date `YYYY-MM-DD` (UTC).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
     },
 }
 
@@ -219,6 +260,36 @@ fn main() -> Result<()> {
         Command::Audit(args) => {
             let config = load_config(cli.config.as_deref(), cli.demo)?;
             let code = cli_cards::audit_command(config, &args, &mut std::io::stdout())?;
+            std::process::exit(code)
+        }
+        Command::Directory { action } => {
+            let config = load_config(cli.config.as_deref(), cli.demo)?;
+            let out = &mut std::io::stdout();
+            let code = match action {
+                DirectoryAction::Keygen { force } => {
+                    cli_directory::keygen_command(config, force, out)?
+                }
+                DirectoryAction::Sync => cli_directory::sync_command(config, cli.demo, out)?,
+            };
+            std::process::exit(code)
+        }
+        Command::Report {
+            report:
+                ReportKind::Provisioning {
+                    user,
+                    since,
+                    json,
+                    limit,
+                },
+        } => {
+            let config = load_config(cli.config.as_deref(), cli.demo)?;
+            let args = cli_directory::ReportArgs {
+                user,
+                since,
+                json,
+                limit,
+            };
+            let code = cli_directory::report_command(config, &args, &mut std::io::stdout())?;
             std::process::exit(code)
         }
         Command::CheckConfig => {

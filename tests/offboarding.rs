@@ -193,3 +193,39 @@ async fn a_card_sign_in_gives_the_same_verdict() {
     assert_eq!(a.status, UserStatus::Revoked);
     assert!(matches!(tap(&k, ADELE).await, Event::CardUnknown { .. }));
 }
+
+#[tokio::test]
+async fn a_throttled_token_endpoint_is_waited_out() {
+    let k = kiosk(|_| {}, |_| {}).await;
+    for (upn, badge) in [
+        ("adele@contoso.example", ADELE),
+        ("alex@contoso.example", ALEX),
+    ] {
+        let user = k.user(upn);
+        k.sign_in(&user.oid, Some(badge)).await.unwrap();
+        k.sessions.remove(&user.oid);
+    }
+    let retry_after = Duration::from_secs(2);
+    k.sim.throttle_token_endpoint(1, retry_after);
+    let started = std::time::Instant::now();
+    let report = offboarding::check_all(&k.services, Duration::ZERO, &|_: &str| {}).await;
+    assert_eq!(
+        (
+            report.checked,
+            report.unreachable,
+            report.throttled_waits,
+            report.still_active
+        ),
+        (2, 1, 1, 1),
+        "{report:?}"
+    );
+    assert!(
+        started.elapsed() >= retry_after,
+        "the second check waited for Retry-After ({:?})",
+        started.elapsed()
+    );
+    // A 429 is not a verdict: nobody was marked.
+    for user in k.services.store.list_users().unwrap() {
+        assert_eq!(user.status, UserStatus::Active, "{}", user.upn);
+    }
+}

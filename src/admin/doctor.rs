@@ -33,6 +33,7 @@ pub enum Check {
     AppRegistration,
     Graph,
     SignIn,
+    Directory,
 }
 
 impl Check {
@@ -45,6 +46,7 @@ impl Check {
             Check::AppRegistration => "app registration",
             Check::Graph => "Microsoft Graph",
             Check::SignIn => "sign-in",
+            Check::Directory => "directory sync",
         }
     }
 }
@@ -164,6 +166,7 @@ pub async fn diagnose(
     check_storage(config, &mut report);
     let client = connect(config, &mut report).await;
     check_graph(config, &mut report).await;
+    check_directory(config, &mut report).await;
     match client {
         Some(client) if options.sign_in => check_sign_in(config, &client, out, &mut report).await,
         None if options.sign_in => report.push(
@@ -215,6 +218,41 @@ fn check_storage(config: &Config, report: &mut Report) {
                 format!("{what} {}: free space unknown ({e})", dir.display()),
             ),
         }
+    }
+}
+
+/// `[directory]`: which credential (a client secret is weaker than a certificate: it travels
+/// with every token request and is copied wherever the file is), and whether Entra grants an
+/// app-only token with it.
+async fn check_directory(config: &Config, report: &mut Report) {
+    use crate::directory::credential::{AppCredential, AppTokens};
+    if !config.directory.enabled {
+        return;
+    }
+    let credential = match AppCredential::load(config) {
+        Ok(c) => c,
+        Err(e) => return report.push(Check::Directory, Status::Problem, e.to_string()),
+    };
+    if credential.is_secret() {
+        report.push(
+            Check::Directory,
+            Status::Warning,
+            "directory.client_secret_file: a client secret is weaker than a certificate (it is \
+             sent with every request, expires silently and is copied with the file); prefer \
+             `mfp-kiosk directory keygen` and upload the certificate",
+        );
+    }
+    let tokens = match AppTokens::new(config, credential) {
+        Ok(t) => t,
+        Err(e) => return report.push(Check::Directory, Status::Problem, e.to_string()),
+    };
+    match tokens.token().await {
+        Ok(_) => report.push(
+            Check::Directory,
+            Status::Ok,
+            "Entra grants the app-only token (client credentials)",
+        ),
+        Err(e) => report.push(Check::Directory, Status::Problem, e.to_string()),
     }
 }
 

@@ -2,9 +2,11 @@
 //! machine's effects, and bridges it to the Slint UI.
 
 pub mod cli_cards;
+pub mod cli_directory;
 pub mod cli_jobs;
 pub mod cli_service;
 pub mod controller;
+pub mod directory_worker;
 pub mod jobs;
 pub mod my_scans;
 pub mod offboarding;
@@ -112,7 +114,7 @@ pub fn wedge_settings(config: &Config, demo: bool) -> WedgeSettings {
 
 /// Starts the simulated cloud (demo) and points the config at it.
 #[cfg(feature = "demo")]
-async fn start_sim(config: &mut Config) -> Result<crate::sim::SimCloud, StartError> {
+pub(crate) async fn start_sim(config: &mut Config) -> Result<crate::sim::SimCloud, StartError> {
     use crate::sim::{SimCloud, SimOptions};
     let mut opts = SimOptions::demo(config.demo_drive_dir());
     // A shorter polling interval than Entra's usual 5 s keeps the demo brisk; the client
@@ -123,6 +125,17 @@ async fn start_sim(config: &mut Config) -> Result<crate::sim::SimCloud, StartErr
             config.demo.auto_approve_after_secs,
         ));
     }
+    // The kiosk group of the demo tenant: a few hundred users, most with a badge.
+    let (users, mut group, attrs) = crate::sim::demo_directory(300, crate::sim::DEMO_DOMAIN);
+    group.members.extend(
+        opts.users
+            .iter()
+            .filter(|u| u.upn.starts_with("alex") || u.upn.starts_with("megan"))
+            .map(|u| u.oid.clone()),
+    );
+    opts.users.extend(users);
+    opts.groups.push(group);
+    opts.user_attributes = attrs;
     let sim = SimCloud::start(opts)
         .await
         .map_err(|e| StartError::Sim(e.to_string()))?;
@@ -131,6 +144,12 @@ async fn start_sim(config: &mut Config) -> Result<crate::sim::SimCloud, StartErr
     config.entra.client_id = sim.client_id().to_string();
     config.entra.allowed_tenants = vec![sim.tenant_id().to_string()];
     config.graph.endpoint = sim.graph_endpoint().to_string();
+    if config.directory.enabled {
+        crate::directory::keygen::demo_credential(config, |pem| {
+            sim.register_app_certificate(pem).map(|_| ())
+        })
+        .map_err(|e| StartError::Sim(e.to_string()))?;
+    }
     tracing::info!(authority = %config.entra.authority_host, graph = %config.graph.endpoint,
         drive = %config.demo_drive_dir().display(), "simulated Entra and Graph listening on loopback");
     Ok(sim)
@@ -169,6 +188,7 @@ pub async fn start(mut config: Config, demo: bool, sink: ViewSink) -> Result<Run
     let controller = tokio::spawn(controller.run());
     let outbox = tokio::spawn(jobs::outbox_worker(services.clone(), sessions.clone()));
     let offboarding = tokio::spawn(offboarding::worker(services.clone(), handle.clone()));
+    tokio::spawn(directory_worker::worker(services.clone(), handle.clone()));
     Ok(Running {
         handle,
         services,

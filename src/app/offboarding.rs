@@ -12,6 +12,12 @@
 //! tenant must not hit Entra in bursts), the first cycle starts at a random point of the first
 //! interval (panels that boot together do not check together), and "Entra unreachable" (which
 //! includes 429 and 503) doubles the gap before the next check; three in a row end the cycle.
+//! Every cycle is recorded in the provisioning report (kind `offboarding_check`), with each
+//! identity it revoked or sent back to a Microsoft sign-in.
+//!
+//! A 429 from the token endpoint carries `Retry-After`: the next check waits at least that
+//! long, whatever the pace says (Entra throttles the whole app registration, so asking early
+//! only prolongs it).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +43,8 @@ pub struct CheckReport {
     pub revoked: usize,
     pub needs_sign_in: usize,
     pub unreachable: usize,
+    /// Answers of 429 whose `Retry-After` the next check waited out.
+    pub throttled_waits: usize,
     /// The cycle ended early: Entra refused the panel's registration, or was unreachable
     /// [`UNREACHABLE_LIMIT`] times in a row.
     pub stopped_early: bool,
@@ -81,11 +89,25 @@ pub async fn check_all(
             };
         }
     };
+    let s = services.clone();
+    let run_id = tokio::task::spawn_blocking(move || {
+        s.store
+            .start_provisioning_run("offboarding", "offboarding_check", chrono::Utc::now())
+    })
+    .await
+    .ok()
+    .and_then(|r| {
+        r.map_err(|e| tracing::warn!(error = %e, "cannot record the check"))
+            .ok()
+    });
     let mut report = CheckReport::default();
     let mut unreachable_in_a_row = 0u32;
+    let mut asked_to_wait: Option<Duration> = None;
     for (i, oid) in oids.iter().enumerate() {
         if i > 0 {
-            tokio::time::sleep(backoff(gap, unreachable_in_a_row)).await;
+            let wait =
+                backoff(gap, unreachable_in_a_row).max(asked_to_wait.take().unwrap_or_default());
+            tokio::time::sleep(wait).await;
         }
         report.checked += 1;
         let failure = match services.silent_refresh(oid).await {
@@ -96,6 +118,10 @@ pub async fn check_all(
             }
             Err(e) => e,
         };
+        if let Some(wait) = failure.retry_after() {
+            report.throttled_waits += 1;
+            asked_to_wait = Some(wait);
+        }
         let s = services.clone();
         let who = oid.clone();
         let consequence =
@@ -118,10 +144,19 @@ pub async fn check_all(
             RefreshConsequence::NeedsSignIn => {
                 unreachable_in_a_row = 0;
                 report.needs_sign_in += 1;
+                record(
+                    services,
+                    run_id,
+                    oid,
+                    "needs_signin",
+                    "Entra refused the cached sign-in",
+                )
+                .await;
             }
-            RefreshConsequence::Revoked(_) => {
+            RefreshConsequence::Revoked(gone) => {
                 unreachable_in_a_row = 0;
                 report.revoked += 1;
+                record(services, run_id, oid, "revoked", gone.reason()).await;
                 on_revoked(oid);
             }
         }
@@ -140,12 +175,62 @@ pub async fn check_all(
         }
     );
     tracing::info!(%detail, "offboarding check done");
+    if let Some(id) = run_id {
+        let counts = crate::store::RunCounts {
+            checked: report.checked as u64,
+            revoked: report.revoked as u64,
+            needs_sign_in: report.needs_sign_in as u64,
+            unreachable: report.unreachable as u64,
+            throttled_waits: report.throttled_waits as u64,
+            ..Default::default()
+        };
+        let outcome = if report.stopped_early { "failed" } else { "ok" };
+        let error = report.stopped_early.then(|| {
+            "stopped early: Entra unreachable or the panel's registration refused".to_string()
+        });
+        let s = services.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            s.store.finish_provisioning_run(
+                id,
+                outcome,
+                &counts,
+                error.as_deref(),
+                chrono::Utc::now(),
+            )
+        })
+        .await;
+    }
     let s = services.clone();
     let _ = tokio::task::spawn_blocking(move || {
         s.audit("system", "offboarding_check", "panel", &detail)
     })
     .await;
     report
+}
+
+/// Adds one identity's change to the check's provisioning run.
+async fn record(
+    services: &Arc<Services>,
+    run_id: Option<i64>,
+    oid: &str,
+    change: &str,
+    detail: &str,
+) {
+    let Some(id) = run_id else { return };
+    let s = services.clone();
+    let (oid, change, detail) = (oid.to_string(), change.to_string(), detail.to_string());
+    let _ = tokio::task::spawn_blocking(move || {
+        let upn = s
+            .store
+            .user_by_oid(&oid)
+            .ok()
+            .flatten()
+            .map(|u| u.upn)
+            .unwrap_or_default();
+        s.store
+            .record_provisioning_change(id, &oid, &upn, &change, &detail)
+    })
+    .await;
 }
 
 /// Runs [`check_all`] every `identity.offboarding_interval_minutes`, ending the open session of

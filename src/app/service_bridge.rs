@@ -148,8 +148,6 @@ pub fn service_event(command: ServiceCommand) -> Option<Event> {
         ServiceCommand::ToggleShift => ServiceEvent::ToggleShift,
         ServiceCommand::PickUser(oid) => ServiceEvent::PickUser(oid),
         ServiceCommand::MoveCard => ServiceEvent::MoveCard,
-        // Not moving it: back to waiting for a badge (for that user, or the batch's next).
-        ServiceCommand::CancelMove => ServiceEvent::Back,
         ServiceCommand::Confirm => ServiceEvent::Confirm,
         ServiceCommand::CancelConfirm => ServiceEvent::CancelConfirm,
         ServiceCommand::RevokeCard(m) => ServiceEvent::RevokeCard(m),

@@ -3,7 +3,6 @@
 //! Graph checks in the same words plus the clock's skew against Entra's `Date` header (tokens
 //! are refused when the clock is minutes off).
 
-use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Local, Utc};
@@ -11,30 +10,12 @@ use chrono::{DateTime, Local, Utc};
 use super::service_ops::info;
 use super::services::Services;
 use crate::admin::doctor::{self, DoctorOptions, Status};
+use crate::admin::storage;
 use crate::kiosk::human_bytes;
 use crate::service_menu::InfoRow;
 
-/// Less free space than this in the state directory is a problem: a colour scan needs tens
-/// of megabytes of spool.
-const LOW_SPACE: u64 = 200 * 1024 * 1024;
 /// A clock further off than this breaks token validation (Entra allows 5 minutes).
 const SKEW_LIMIT: Duration = Duration::from_secs(120);
-
-/// Bytes free for unprivileged writers on the filesystem holding `path`.
-pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // The field types differ between targets (32-bit on armv7 without LFS).
-    #[allow(clippy::useless_conversion)]
-    let free = u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize));
-    Ok(free)
-}
 
 /// The rows the page shows at once.
 pub fn local_rows(services: &Services) -> Vec<InfoRow> {
@@ -43,11 +24,16 @@ pub fn local_rows(services: &Services) -> Vec<InfoRow> {
         info("Version", env!("CARGO_PKG_VERSION"), true),
         info("Uptime", uptime(services.started_at.elapsed()), true),
     ];
-    rows.push(match free_bytes(state) {
-        Ok(free) => info(
+    rows.push(match storage::space(state) {
+        Ok(space) => info(
             "Free space",
-            format!("{} free in {}", human_bytes(free), state.display()),
-            free >= LOW_SPACE,
+            format!(
+                "{} free of {} in {}",
+                storage::human(space.available),
+                storage::human(space.total),
+                state.display()
+            ),
+            space.available >= storage::LOW_SPACE_BYTES,
         ),
         Err(e) => info("Free space", format!("cannot read: {e}"), false),
     });
@@ -66,6 +52,26 @@ pub fn local_rows(services: &Services) -> Vec<InfoRow> {
     rows.push(match queued {
         Ok(n) => info("Outbox", format!("{n} job(s) not yet delivered"), true),
         Err(e) => info("Outbox", format!("cannot read: {e}"), false),
+    });
+    rows.push(match services.store.last_provisioning_run() {
+        Ok(Some(run)) => {
+            let when = run
+                .ended_at
+                .unwrap_or(run.started_at)
+                .with_timezone(&Local)
+                .format("%Y-%m-%d %H:%M");
+            let c = &run.counts;
+            info(
+                "Last directory run",
+                format!(
+                    "{} {} at {when}: {}; {} created, {} updated, {} revoked",
+                    run.source, run.kind, run.outcome, c.created, c.updated, c.revoked
+                ),
+                run.error.is_none(),
+            )
+        }
+        Ok(None) => info("Last directory run", "none yet", true),
+        Err(e) => info("Last directory run", format!("cannot read: {e}"), false),
     });
     rows.push(info(
         "Clock",
@@ -167,12 +173,5 @@ mod tests {
         assert_eq!(uptime(Duration::from_secs(59)), "0 min");
         assert_eq!(uptime(Duration::from_secs(3 * 3600 + 120)), "3 h 2 min");
         assert_eq!(uptime(Duration::from_secs(2 * 86_400 + 7200)), "2 d 2 h");
-    }
-
-    #[test]
-    fn free_space_of_a_real_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(free_bytes(dir.path()).unwrap() > 0);
-        assert!(free_bytes(&dir.path().join("missing")).is_err());
     }
 }

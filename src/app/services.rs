@@ -102,6 +102,14 @@ impl ServiceError {
         }
     }
 
+    /// How long Entra asked the panel to wait before its next token request (429).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ServiceError::Entra(e) | ServiceError::RefreshRejected(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+
     /// What this failure of [`Services::silent_refresh`] means for the offline cache. Entra's
     /// answers are judged by [`RefreshVerdict::of`]; of the panel's own failures, only those
     /// about the user's cached grant (none stored, unreadable, refused, for someone else) send

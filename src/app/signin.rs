@@ -170,6 +170,17 @@ async fn open_session(
                 }
             }
         }
+        Err(ServiceError::NoRefreshToken) if directory_vouches(services, &user.oid).await => {
+            // Provisioned by the directory sync, never signed in with Microsoft here: the
+            // directory's last confirmation stands in for Entra, within the offline grace
+            // (each sync renews it; a disabled account was revoked by the sync that saw it).
+            // The session has no delegated token: a workflow needing one asks for a
+            // Microsoft sign-in.
+            if let Err(e) = services.check_offline_grace(&user) {
+                return failed(attempt, &e);
+            }
+            user
+        }
         Err(e) => match e.refresh_verdict() {
             RefreshVerdict::Unreachable => {
                 // Microsoft could not be asked: the identity cache decides, within the grace.
@@ -207,6 +218,17 @@ async fn open_session(
         attempt,
         user: services.session_user(&user, method),
     }
+}
+
+/// Whether the directory sync provisions `oid` and last saw it enabled and in scope.
+async fn directory_vouches(services: &Arc<Services>, oid: &str) -> bool {
+    let s = services.clone();
+    let oid = oid.to_string();
+    tokio::task::spawn_blocking(move || s.store.dir_user_active(&oid))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(false)
 }
 
 /// Runs [`crate::kiosk::Effect::StartDeviceCode`] to its end, sending DeviceCodeReady and then

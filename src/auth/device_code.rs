@@ -175,12 +175,25 @@ pub enum DeviceCodeError {
     },
     #[error("Entra's {endpoint} endpoint answered HTTP {status} without an OAuth error body")]
     HttpStatus { endpoint: &'static str, status: u16 },
+    /// HTTP 429: Entra throttles this client; `retry_after` is its `Retry-After`, which the
+    /// caller must wait out before asking again.
+    #[error("Entra's {endpoint} endpoint is throttling requests (HTTP 429){}", retry_text(.retry_after))]
+    Throttled {
+        endpoint: &'static str,
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("Entra's {endpoint} endpoint answered HTTP {status} redirecting to `{location}`; token requests never follow redirects")]
     Redirected {
         endpoint: &'static str,
         status: u16,
         location: String,
     },
+}
+
+fn retry_text(retry_after: &Option<std::time::Duration>) -> String {
+    retry_after
+        .map(|d| format!(", retry after {} s", d.as_secs()))
+        .unwrap_or_default()
 }
 
 fn expired_detail(body: &Option<Box<EntraErrorBody>>) -> String {
@@ -207,7 +220,7 @@ impl DeviceCodeError {
     /// failed. A readable OAuth error, a redirect or a 4xx page is an answer, not a hiccup.
     pub fn is_transient(&self) -> bool {
         match self {
-            DeviceCodeError::Network { .. } => true,
+            DeviceCodeError::Network { .. } | DeviceCodeError::Throttled { .. } => true,
             DeviceCodeError::HttpStatus { status, .. } => {
                 *status >= 500 || *status == 429 || *status == 408
             }
@@ -225,6 +238,10 @@ pub enum TransportError {
     Redirected { status: u16, location: String },
     #[error("HTTP {status} from the server")]
     ServerError { status: u16 },
+    #[error("HTTP 429 from the server")]
+    Throttled {
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("cannot build the HTTP request: {0}")]
     BadRequest(String),
 }
@@ -247,6 +264,12 @@ pub async fn send_without_redirects(
         return Err(TransportError::Redirected {
             status: status.as_u16(),
             location: location_of(response.headers()),
+        });
+    }
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        // Throttled: not an answer about the grant, and the wait Entra asks for matters.
+        return Err(TransportError::Throttled {
+            retry_after: crate::graph::parse_retry_after(response.headers()),
         });
     }
     if status.is_server_error() {
@@ -301,6 +324,12 @@ pub fn map_oauth_error(
         }
         RequestTokenError::Request(TransportError::ServerError { status }) => {
             Err(DeviceCodeError::HttpStatus { endpoint, status })
+        }
+        RequestTokenError::Request(TransportError::Throttled { retry_after }) => {
+            Err(DeviceCodeError::Throttled {
+                endpoint,
+                retry_after,
+            })
         }
         RequestTokenError::Request(TransportError::Redirected { status, location }) => {
             Err(DeviceCodeError::Redirected {

@@ -118,6 +118,14 @@ impl EntraError {
             .is_some_and(|b| b.error == "invalid_grant")
     }
 
+    /// How long Entra asked this client to wait (HTTP 429 `Retry-After`), if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            EntraError::DeviceCode(DeviceCodeError::Throttled { retry_after, .. }) => *retry_after,
+            _ => None,
+        }
+    }
+
     /// True when retrying later might succeed (network down, Entra hiccup).
     pub fn is_transient(&self) -> bool {
         match self {
@@ -370,7 +378,8 @@ impl EntraClient {
                 Err(DeviceCodeError::Network { source, .. }) => EntraError::Network(source),
                 Err(
                     other @ (DeviceCodeError::Redirected { .. }
-                    | DeviceCodeError::HttpStatus { .. }),
+                    | DeviceCodeError::HttpStatus { .. }
+                    | DeviceCodeError::Throttled { .. }),
                 ) => EntraError::DeviceCode(other),
                 Err(other) => EntraError::UnexpectedResponse(other.to_string()),
             });

@@ -27,6 +27,9 @@ impl Config {
         self.validate_readers()?;
         self.validate_workflows()?;
         self.service.validate()?;
+        let tenant = self.entra.tenant.trim();
+        self.directory
+            .validate(is_guid(tenant) || is_domain(tenant))?;
         self.validate_demo()
     }
 

@@ -257,6 +257,26 @@ pub fn provision(
     Ok(Provisioned { user, outcome })
 }
 
+/// The local username of a user created from the directory (no sign-in yet): the same rule as
+/// [`provision`], with the directory's `mailNickname`.
+pub fn directory_username(
+    rules: &ProvisioningRules,
+    upn: &str,
+    mail_nickname: Option<&str>,
+) -> Result<String, ProvisioningError> {
+    let (local, _) = upn
+        .rsplit_once('@')
+        .filter(|(l, d)| !l.is_empty() && !d.is_empty())
+        .ok_or_else(|| ProvisioningError::InvalidUpn { upn: upn.into() })?;
+    let nickname = mail_nickname.map(str::trim).filter(|n| !n.is_empty());
+    let base = match (rules.username_rule, nickname) {
+        (UsernameRule::MailNickname, Some(n)) => n.to_string(),
+        _ => strip_guest_marker(local),
+    };
+    make_username(&rules.username_prefix, &base)
+        .ok_or(ProvisioningError::NoUsername { source_value: base })
+}
+
 fn strip_guest_marker(local: &str) -> String {
     // Guests look like `adele_fabrikam.com#EXT#@contoso.onmicrosoft.com`.
     match local.to_ascii_lowercase().find("#ext#") {

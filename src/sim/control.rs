@@ -88,6 +88,17 @@ impl SimCloud {
             .push_back((endpoint, EndpointFault::OAuth { error, code }));
     }
 
+    /// Answers the next `count` token requests with HTTP 429 and `Retry-After: retry_after`, as
+    /// Entra does when an app registration is throttled.
+    pub fn throttle_token_endpoint(&self, count: usize, retry_after: std::time::Duration) {
+        let mut state = self.shared.state();
+        for _ in 0..count {
+            state
+                .endpoint_faults
+                .push_back((SimEndpoint::Token, EndpointFault::Throttled(retry_after)));
+        }
+    }
+
     /// Makes the next refresh grant answer with tokens (ID token included, validly signed) of
     /// `oid` instead of the grant's own user.
     pub fn next_refresh_as(&self, oid: &str) {

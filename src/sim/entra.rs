@@ -64,6 +64,16 @@ impl EntraError {
         }
     }
 
+    /// For the other simulated endpoints (app credentials, directory).
+    pub(crate) fn new_pub(
+        headers: &HeaderMap,
+        error: &'static str,
+        code: Option<u32>,
+        message: String,
+    ) -> Self {
+        Self::new(headers, error, code, message)
+    }
+
     /// Entra adds a `suberror` to some `invalid_grant` answers (e.g. `consent_required`).
     fn with_suberror(mut self, suberror: &'static str) -> Self {
         self.suberror = Some(suberror);
@@ -348,6 +358,11 @@ async fn token(
     let grant_type = required(&form, &headers, "grant_type")?;
     let client_id = required(&form, &headers, "client_id")?;
     check_client(&shared, &headers, client_id)?;
+    if grant_type == "client_credentials" {
+        return Ok(super::app_auth::grant(
+            &shared, &headers, &tenant, client_id, &form,
+        ));
+    }
     // A public client sends no secret; unless the registration allows public client flows,
     // Entra insists on one before it looks at the grant.
     if !shared.state().app.public_client_flows {
@@ -582,6 +597,20 @@ fn injected_fault(shared: &Shared, endpoint: SimEndpoint, tenant: &str) -> Optio
             )
             .into_response(),
         ),
+        EndpointFault::Throttled(wait) => {
+            let mut response = EntraError::new(
+                &HeaderMap::new(),
+                "temporarily_unavailable",
+                Some(50196),
+                "The server terminated an operation because it encountered a client request loop. Please contact your app vendor.".into(),
+            )
+            .into_response();
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Some(response)
+        }
         EndpointFault::Gateway(status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
             Some(

@@ -17,8 +17,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use url::Url;
 
+mod app_auth;
 mod chaos;
 mod control;
+mod directory;
+mod directory_control;
 mod drives;
 mod entra;
 mod graph;
@@ -31,6 +34,8 @@ mod state;
 mod tokens;
 mod upload_session;
 
+pub use app_auth::SERVICE_PRINCIPAL_OID;
+pub use directory_control::{demo_directory, SimGroup, DEMO_KIOSK_GROUP};
 pub use graph_state::{KillPhase, SimSite};
 
 pub use state::{IssuedToken, SignInPolicy, SimEndpoint, TokenKind};
@@ -138,6 +143,16 @@ pub struct SimOptions {
     pub upload_session_lifetime: Duration,
     /// Items per page of a folder listing (Graph's default is 200).
     pub children_page_size: usize,
+    /// Entries per page of `/users/delta` and `/groups/delta` at most (a client's smaller
+    /// `Prefer: odata.maxpagesize` wins).
+    pub directory_page_size: usize,
+    /// Directory groups and their members.
+    pub groups: Vec<SimGroup>,
+    /// Directory attributes of users beyond [`SimUser`]: `department`,
+    /// `onPremisesExtensionAttributes.extensionAttribute3`, `extension_<app>_<name>`, ...
+    pub user_attributes: Vec<(String, String, serde_json::Value)>,
+    /// Application permissions consented for the app (app-only tokens carry them as roles).
+    pub app_permissions: Vec<String>,
 }
 
 impl SimOptions {
@@ -158,6 +173,10 @@ impl SimOptions {
             sites: Vec::new(),
             upload_session_lifetime: Duration::from_secs(15 * 60),
             children_page_size: 200,
+            directory_page_size: 999,
+            groups: Vec::new(),
+            user_attributes: Vec::new(),
+            app_permissions: vec!["User.Read.All".into(), "GroupMember.Read.All".into()],
         }
     }
 
@@ -246,6 +265,12 @@ impl SimCloud {
         let graph_endpoint = Url::parse(&format!("{base}/v1.0"))
             .map_err(|e| SimError::Bind(std::io::Error::other(e)))?;
 
+        let directory_state = directory_control::initial_directory(
+            &opts.users,
+            &opts.groups,
+            &opts.user_attributes,
+            opts.directory_page_size,
+        );
         let shared = Arc::new(Shared {
             base,
             authority,
@@ -272,6 +297,11 @@ impl SimCloud {
                 ..Default::default()
             }),
             hashes: Mutex::new(Default::default()),
+            app_auth: Mutex::new(app_auth::AppAuth {
+                permissions: opts.app_permissions,
+                ..Default::default()
+            }),
+            directory: Mutex::new(directory_state),
         });
 
         let app = entra::routes()
@@ -372,13 +402,16 @@ impl SimCloud {
     /// Enables or disables an account; false if there is no such user.
     pub fn set_account_enabled(&self, oid: &str, enabled: bool) -> bool {
         let mut state = self.shared.state();
-        match state.users.iter_mut().find(|u| u.oid == oid) {
+        let user = match state.users.iter_mut().find(|u| u.oid == oid) {
             Some(user) => {
                 user.account_enabled = enabled;
-                true
+                user.clone()
             }
-            None => false,
-        }
+            None => return false,
+        };
+        drop(state);
+        self.shared.directory().put_user(&user);
+        true
     }
 
     /// Sets the app roles an administrator assigned to a user; tokens issued afterwards, also
@@ -399,11 +432,17 @@ impl SimCloud {
         let mut state = self.shared.state();
         let before = state.users.len();
         state.users.retain(|u| u.oid != oid);
-        state.users.len() != before
+        let removed = state.users.len() != before;
+        drop(state);
+        if removed {
+            self.shared.directory().delete_user(oid, "deleted");
+        }
+        removed
     }
 
     /// Adds a user (e.g. one hired after start).
     pub fn add_user(&self, user: SimUser) {
+        self.shared.directory().put_user(&user);
         self.shared.state().users.push(user);
     }
 

@@ -41,6 +41,10 @@ pub(crate) struct Shared {
     pub graph: Mutex<GraphState>,
     /// QuickXorHash of stored files by (path, size, mtime).
     pub hashes: Mutex<HashMap<HashKey, String>>,
+    /// The app registration's credentials and application permissions.
+    pub app_auth: Mutex<super::app_auth::AppAuth>,
+    /// Users and groups behind the delta queries.
+    pub directory: Mutex<super::directory::DirectoryState>,
 }
 
 pub(crate) type HashKey = (PathBuf, u64, Option<std::time::SystemTime>);
@@ -139,6 +143,8 @@ pub(crate) enum EndpointFault {
     Gateway(u16),
     /// HTTP 400 with Entra's JSON error body: this `error` and AADSTS code.
     OAuth { error: &'static str, code: u32 },
+    /// HTTP 429 with `Retry-After` and Entra's throttling body (AADSTS50196-style).
+    Throttled(Duration),
 }
 
 /// What kind of token the simulated Entra issued.
@@ -199,6 +205,16 @@ impl Shared {
 
     pub fn graph(&self) -> MutexGuard<'_, GraphState> {
         self.graph.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn app_auth(&self) -> MutexGuard<'_, super::app_auth::AppAuth> {
+        self.app_auth.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn directory(&self) -> MutexGuard<'_, super::directory::DirectoryState> {
+        self.directory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn hash_cache(&self) -> MutexGuard<'_, HashMap<HashKey, String>> {

@@ -18,9 +18,29 @@ pub struct CardRecord {
     pub bound_by: Option<String>,
     /// When it last signed its owner in.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Where the binding came from; a directory sync only ever removes its own.
+    pub source: CardSource,
 }
 
-/// Maps `hash, masked, bound_at, bound_by, last_used_at`.
+/// Where a card binding came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardSource {
+    /// Enrolled on a panel: self-enrollment, a technician, the CLI, an import.
+    Panel,
+    /// Bound by a directory sync from the directory's badge attribute.
+    Directory,
+}
+
+impl CardSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardSource::Panel => "panel",
+            CardSource::Directory => "directory",
+        }
+    }
+}
+
+/// Maps `hash, masked, bound_at, bound_by, last_used_at, source`.
 fn card_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CardRecord> {
     let hash: Vec<u8> = r.get(0)?;
     let hash: [u8; 32] = hash.try_into().map_err(|_| {
@@ -36,6 +56,10 @@ fn card_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CardRecord> {
         bound_at: col_ts(r, 2)?,
         bound_by: r.get(3)?,
         last_used_at: col_ts_opt(r, 4)?,
+        source: match r.get::<_, String>(5)?.as_str() {
+            "directory" => CardSource::Directory,
+            _ => CardSource::Panel,
+        },
     })
 }
 
@@ -170,10 +194,10 @@ impl Store {
     pub fn all_cards(&self) -> Result<Vec<(String, CardRecord)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT hash, masked, bound_at, bound_by, last_used_at, user_oid FROM cards
+                "SELECT hash, masked, bound_at, bound_by, last_used_at, source, user_oid FROM cards
                  ORDER BY user_oid, bound_at, rowid",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(5)?, card_from_row(r)?)))?;
+            let rows = stmt.query_map([], |r| Ok((r.get(6)?, card_from_row(r)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
@@ -197,7 +221,7 @@ impl Store {
     pub fn cards_for_user(&self, oid: &str) -> Result<Vec<CardRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT hash, masked, bound_at, bound_by, last_used_at FROM cards
+                "SELECT hash, masked, bound_at, bound_by, last_used_at, source FROM cards
                  WHERE user_oid = ?1 ORDER BY bound_at, rowid",
             )?;
             let rows = stmt.query_map([oid], card_from_row)?;

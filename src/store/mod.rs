@@ -17,20 +17,24 @@ use rusqlite::Connection;
 
 mod audit;
 mod cards;
+mod directory;
 mod import;
 mod jobs;
 mod panel;
 mod pins;
+mod provisioning;
 mod schema;
 mod search;
 mod tokens;
 mod users;
 
 pub use audit::{AuditEntry, AuditQuery};
-pub use cards::{BindOutcome, BindResult, CardRecord};
+pub use cards::{BindOutcome, BindResult, CardRecord, CardSource};
+pub use directory::{AppliedChange, Candidate, DirUser, LinkUpdate, MemberDelta, Plan, SyncLink};
 pub use import::ImportCard;
 pub use jobs::{JobRecord, JobState, NewJob};
 pub use pins::PinState;
+pub use provisioning::{ProvisioningChange, ProvisioningQuery, ProvisioningRun, RunCounts};
 pub use search::{MatchRank, UserHit, MAX_SEARCH_RESULTS};
 pub use users::Revoked;
 

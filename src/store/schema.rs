@@ -166,12 +166,94 @@ CREATE INDEX audit_by_actor ON audit (actor, id);
 CREATE INDEX audit_by_at ON audit (at);
 "#;
 
+/// Directory sync (issue 10): where a card came from, the directory as the last sync saw it
+/// (users with tombstones, group memberships, delta links), and the provisioning report.
+/// Self-contained like CARDS_ADMIN, so it can be renumbered at a merge.
+const DIRECTORY: &str = r#"
+-- `panel`: enrolled on a panel (self-enrollment, technician, CLI); `directory`: bound by a
+-- sync from the directory's badge attribute. A sync only ever removes `directory` cards.
+ALTER TABLE cards ADD COLUMN source TEXT NOT NULL DEFAULT 'panel'
+    CHECK (source IN ('panel', 'directory'));
+
+-- Every tenant user the users delta described (scope is decided from dir_members), with
+-- tombstones: a deleted user keeps its row with deleted = 1, so a panel user it provisioned can
+-- still be revoked. The badge is kept as the device key's hash and a masked suffix only.
+CREATE TABLE dir_users (
+    oid             TEXT PRIMARY KEY NOT NULL,
+    upn             TEXT NOT NULL,
+    display_name    TEXT NOT NULL,
+    mail            TEXT,
+    mail_nickname   TEXT,
+    enabled         INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    deleted         INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+    attrs_json      TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(attrs_json)),
+    card_hash       BLOB CHECK (card_hash IS NULL OR length(card_hash) = 32),
+    card_masked     TEXT,
+    -- Why the badge attribute could not be used (never the value itself).
+    card_error      TEXT,
+    -- 1 once a sync provisioned this user on the panel: leaving the scope then revokes.
+    managed         INTEGER NOT NULL DEFAULT 0 CHECK (managed IN (0, 1)),
+    -- Full resync number that last saw the row (mark and sweep).
+    seen_epoch      INTEGER NOT NULL,
+    updated_at      TEXT NOT NULL
+) STRICT;
+CREATE INDEX dir_users_card ON dir_users (card_hash) WHERE card_hash IS NOT NULL;
+CREATE INDEX dir_users_managed ON dir_users (oid) WHERE managed = 1;
+
+-- Direct members of the tracked groups (users and nested groups).
+CREATE TABLE dir_members (
+    group_id    TEXT NOT NULL,
+    member_id   TEXT NOT NULL,
+    is_group    INTEGER NOT NULL CHECK (is_group IN (0, 1)),
+    seen_epoch  INTEGER NOT NULL,
+    PRIMARY KEY (group_id, member_id)
+) STRICT, WITHOUT ROWID;
+
+-- The delta link of each query (`users`, `groups`), written in the transaction of the last
+-- page it covers; `scope` is what the link was made for (the groups filter).
+CREATE TABLE dir_sync (
+    name        TEXT PRIMARY KEY NOT NULL,
+    link        TEXT NOT NULL,
+    scope       TEXT NOT NULL DEFAULT '',
+    epoch       INTEGER NOT NULL,
+    updated_at  TEXT NOT NULL
+) STRICT;
+
+-- One row per sync run or offboarding check.
+CREATE TABLE provisioning_runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    source      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    ended_at    TEXT,
+    outcome     TEXT NOT NULL DEFAULT 'running'
+        CHECK (outcome IN ('running', 'ok', 'failed', 'interrupted')),
+    counts_json TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(counts_json)),
+    error       TEXT
+) STRICT;
+CREATE INDEX provisioning_runs_by_start ON provisioning_runs (started_at);
+
+-- What a run changed for one user, and why. Masked badge suffixes only.
+CREATE TABLE provisioning_changes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id      INTEGER NOT NULL REFERENCES provisioning_runs (id) ON DELETE CASCADE,
+    user_oid    TEXT NOT NULL,
+    upn         TEXT NOT NULL,
+    change      TEXT NOT NULL,
+    detail      TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX provisioning_changes_by_run ON provisioning_changes (run_id);
+CREATE INDEX provisioning_changes_by_user ON provisioning_changes (user_oid, run_id);
+CREATE INDEX provisioning_changes_by_upn ON provisioning_changes (upn COLLATE NOCASE, run_id);
+"#;
+
 static MIGRATIONS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2),
     M::up(V3),
     M::up(CARDS_ADMIN).foreign_key_check(),
     M::up(SERVICE_PIN),
+    M::up(DIRECTORY).foreign_key_check(),
 ];
 
 /// The `user_version` a database has once every migration ran.

@@ -86,37 +86,7 @@ impl Store {
     /// says. Fails with [`StoreError::Conflict`] if another non-revoked user has the same UPN or
     /// username.
     pub fn upsert_user(&self, u: &UserRecord) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO users (oid, tenant_id, upn, display_name, mail, username, roles_json,
-                     groups_json, is_technician, status, created_at, updated_at, last_online_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                 ON CONFLICT (oid) DO UPDATE SET
-                     tenant_id = excluded.tenant_id, upn = excluded.upn,
-                     display_name = excluded.display_name, mail = excluded.mail,
-                     username = excluded.username, roles_json = excluded.roles_json,
-                     groups_json = excluded.groups_json, is_technician = excluded.is_technician,
-                     status = excluded.status, updated_at = excluded.updated_at,
-                     last_online_at = excluded.last_online_at",
-                params![
-                    u.oid,
-                    u.tenant_id,
-                    u.upn,
-                    u.display_name,
-                    u.mail,
-                    u.username,
-                    to_json(&u.roles),
-                    to_json(&u.groups),
-                    u.is_technician,
-                    u.status.as_str(),
-                    ts(u.created_at),
-                    ts(u.updated_at),
-                    ts(u.last_online_at),
-                ],
-            )
-            .map_err(|e| conflict(e, u))?;
-            Ok(())
-        })
+        self.with(|c| upsert_in(c, u))
     }
 
     pub fn user_by_oid(&self, oid: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -198,33 +168,7 @@ impl Store {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<Revoked, StoreError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let n = tx.execute(
-                "UPDATE users SET status = 'revoked', updated_at = ?2 WHERE oid = ?1",
-                params![oid, ts(at)],
-            )?;
-            if n == 0 {
-                return Err(StoreError::UserNotFound(oid.to_string()));
-            }
-            let cards = tx.execute("DELETE FROM cards WHERE user_oid = ?1", [oid])?;
-            let pin = tx.execute("DELETE FROM pins WHERE user_oid = ?1", [oid])? > 0;
-            let refresh_token =
-                tx.execute("DELETE FROM refresh_tokens WHERE user_oid = ?1", [oid])? > 0;
-            let jobs_failed = tx.execute(
-                "UPDATE jobs SET state = 'failed', last_error = ?2, upload_url = NULL,
-                     next_attempt_at = NULL, updated_at = ?3
-                 WHERE user_oid = ?1 AND state = 'queued'",
-                params![oid, reason, ts(at)],
-            )?;
-            tx.commit()?;
-            Ok(Revoked {
-                cards,
-                pin,
-                refresh_token,
-                jobs_failed,
-            })
-        })
+        self.with_transaction(|tx| revoke_in(tx, oid, reason, at))
     }
 
     /// Deletes a user and, through foreign keys, their cards, PIN, token and jobs. Returns the
@@ -245,6 +189,70 @@ impl Store {
             Ok(spool)
         })
     }
+}
+
+/// [`Store::upsert_user`] on a connection or inside a caller's transaction.
+pub(super) fn upsert_in(c: &rusqlite::Connection, u: &UserRecord) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO users (oid, tenant_id, upn, display_name, mail, username, roles_json,
+             groups_json, is_technician, status, created_at, updated_at, last_online_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         ON CONFLICT (oid) DO UPDATE SET
+             tenant_id = excluded.tenant_id, upn = excluded.upn,
+             display_name = excluded.display_name, mail = excluded.mail,
+             username = excluded.username, roles_json = excluded.roles_json,
+             groups_json = excluded.groups_json, is_technician = excluded.is_technician,
+             status = excluded.status, updated_at = excluded.updated_at,
+             last_online_at = excluded.last_online_at",
+    )?
+    .execute(params![
+        u.oid,
+        u.tenant_id,
+        u.upn,
+        u.display_name,
+        u.mail,
+        u.username,
+        to_json(&u.roles),
+        to_json(&u.groups),
+        u.is_technician,
+        u.status.as_str(),
+        ts(u.created_at),
+        ts(u.updated_at),
+        ts(u.last_online_at),
+    ])
+    .map_err(|e| conflict(e, u))?;
+    Ok(())
+}
+
+/// [`Store::revoke_user`] inside a transaction of the caller (a directory sync batch).
+pub(super) fn revoke_in(
+    tx: &rusqlite::Transaction<'_>,
+    oid: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<Revoked, StoreError> {
+    let n = tx.execute(
+        "UPDATE users SET status = 'revoked', updated_at = ?2 WHERE oid = ?1",
+        params![oid, ts(at)],
+    )?;
+    if n == 0 {
+        return Err(StoreError::UserNotFound(oid.to_string()));
+    }
+    let cards = tx.execute("DELETE FROM cards WHERE user_oid = ?1", [oid])?;
+    let pin = tx.execute("DELETE FROM pins WHERE user_oid = ?1", [oid])? > 0;
+    let refresh_token = tx.execute("DELETE FROM refresh_tokens WHERE user_oid = ?1", [oid])? > 0;
+    let jobs_failed = tx.execute(
+        "UPDATE jobs SET state = 'failed', last_error = ?2, upload_url = NULL,
+             next_attempt_at = NULL, updated_at = ?3
+         WHERE user_oid = ?1 AND state = 'queued'",
+        params![oid, reason, ts(at)],
+    )?;
+    Ok(Revoked {
+        cards,
+        pin,
+        refresh_token,
+        jobs_failed,
+    })
 }
 
 #[cfg(test)]

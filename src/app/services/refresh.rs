@@ -189,6 +189,13 @@ impl Services {
                             RefreshConsequence::NeedsSignIn
                         }
                     },
+                    // A directory-provisioned user who never signed in with Microsoft has
+                    // no token to lose: nothing to mark.
+                    None if matches!(err, ServiceError::NoRefreshToken)
+                        && self.store.dir_user_active(oid).unwrap_or(false) =>
+                    {
+                        RefreshConsequence::NeedsSignIn
+                    }
                     None => {
                         if !matches!(err, ServiceError::Revoked) {
                             self.mark_needs_sign_in(oid);
