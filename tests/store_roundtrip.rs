@@ -99,12 +99,17 @@ fn fresh_file_gets_schema_wal_and_foreign_keys() {
         [
             "audit",
             "cards",
+            "dir_members",
+            "dir_sync",
+            "dir_users",
             "jobs",
             "panel_lockout",
             "pins",
+            "provisioning_changes",
+            "provisioning_runs",
             "refresh_tokens",
+            "service_pin_lockout",
             "users",
-            // The FTS5 user search table and its shadow tables.
             "users_search",
             "users_search_config",
             "users_search_content",

@@ -37,6 +37,8 @@ pub async fn kiosk(
     config.entra.client_id = sim.client_id().to_string();
     config.entra.allowed_tenants = vec![sim.tenant_id().to_string()];
     config.graph.endpoint = sim.graph_endpoint().to_string();
+    // The demo syncs its simulated directory; these tests aim at a fresh tenant and opt in.
+    config.directory.enabled = false;
     configure(&mut config);
     let services = mfp_kiosk::admin::signin::services(config).unwrap();
     Kiosk {
