@@ -150,7 +150,7 @@ fn main() {
 /// The child process: the simulated Entra and Graph on loopback, their addresses on stdout,
 /// running until stdin closes.
 fn sim_server() {
-    let drive = std::env::args().last().expect("drive dir");
+    let drive = std::env::args().next_back().expect("drive dir");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
