@@ -4,7 +4,8 @@
 //! tap links the badge through a device-code sign-in; every later one is a silent refresh.
 //!
 //! Prints resident memory and open file descriptors after the first session (the reference,
-//! same run), after the 100th and after the last, with last/first ratios. Both should stay flat.
+//! same run), after the 100th, 250th, 500th, 750th and the last, with ratios to the first.
+//! Both should stay flat.
 //! The simulated Entra and Graph run in a child process of this binary (the simulator keeps
 //! every token it issued and every file it received, which is not the panel's memory); it
 //! approves the first device-code sign-in by itself after a second.
@@ -111,7 +112,7 @@ fn main() {
         );
         handle.event(Event::SignOut);
         wait_for(&rx, "the idle page", |v| v.page == ViewPage::Idle);
-        if n == 1 || n == 100 || n == sessions {
+        if [1, 100, 250, 500, 750].contains(&n) || n == sessions {
             figures.push((n, rss(), open_fds()));
         }
     }
