@@ -4,13 +4,17 @@
 //! tap links the badge through a device-code sign-in; every later one is a silent refresh.
 //!
 //! Prints resident memory and open file descriptors after the first session (the reference,
-//! same run), after the 100th and after the last, with last/first ratios. Both should stay flat.
-//! The simulated Entra and Graph run in this process (their state grows with every upload, so
-//! a little RSS growth here is the simulator's).
+//! same run), after the 100th, 250th, 500th, 750th and the last, with ratios to the first.
+//! Both should stay flat.
+//! The simulated Entra and Graph run in a child process of this binary (the simulator keeps
+//! every token it issued and every file it received, which is not the panel's memory); it
+//! approves the first device-code sign-in by itself after a second.
 //!
 //! `cargo bench --bench soak_sessions` runs 1,000 sessions; without `--bench` (as `cargo test
-//! --all-targets` runs it) a smoke run of 5.
+//! --all-targets` runs it) a smoke run of 3.
 
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,10 +29,25 @@ use secrecy::SecretString;
 const BADGE: &str = "0004417321";
 
 fn main() {
+    if std::env::args().any(|a| a == "--sim-server") {
+        sim_server();
+        return;
+    }
     // As main() does, before any thread exists.
     let _ = mfp_kiosk::alloc::tame();
     let full = std::env::args().any(|a| a == "--bench");
-    let sessions: u32 = if full { 1_000 } else { 5 };
+    let drive = tempfile::tempdir().expect("drive dir");
+    let mut sim = Command::new(std::env::current_exe().expect("own path"))
+        .arg("--sim-server")
+        .arg(drive.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("simulated cloud process");
+    let mut lines = BufReader::new(sim.stdout.take().expect("sim stdout")).lines();
+    let mut endpoint = || lines.next().expect("sim line").expect("sim output");
+    let (authority, graph, tenant, client) = (endpoint(), endpoint(), endpoint(), endpoint());
+    let sessions: u32 = if full { 1_000 } else { 3 };
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -45,18 +64,14 @@ fn main() {
     let sink: ViewSink = Box::new(move |view| {
         let _ = tx.send(view.clone());
     });
+    config.entra.authority_host = authority;
+    config.entra.allowed_tenants = vec![tenant.clone()];
+    config.entra.tenant = tenant;
+    config.entra.client_id = client;
+    config.graph.endpoint = graph;
     let (handle, services) = rt.block_on(async {
-        let mut opts = SimOptions::demo(config.demo_drive_dir());
-        opts.device_code_interval_secs = 1;
-        let sim = SimCloud::start(opts).await.expect("simulated cloud");
-        config.entra.authority_host = sim.authority_host().to_string();
-        config.entra.tenant = sim.tenant_id().to_string();
-        config.entra.client_id = sim.client_id().to_string();
-        config.entra.allowed_tenants = vec![sim.tenant_id().to_string()];
-        config.graph.endpoint = sim.graph_endpoint().to_string();
-        let mut services = Services::new(config, Box::new(|| Box::new(SimulatedScanner::new(1))))
+        let services = Services::new(config, Box::new(|| Box::new(SimulatedScanner::new(1))))
             .expect("services");
-        services.sim = Some(sim);
         let services = Arc::new(services);
         let (controller, handle) = Controller::new(services.clone(), sink);
         let sessions = controller.sessions();
@@ -76,8 +91,7 @@ fn main() {
             v.page == ViewPage::Home || (v.page == ViewPage::DeviceCode && !v.user_code.is_empty())
         });
         let home = if view.page == ViewPage::DeviceCode {
-            // The first tap of the badge: link it with a Microsoft sign-in.
-            handle.send(Input::DemoApprove);
+            // The first tap of the badge: the simulator approves the sign-in that links it.
             wait_for(&rx, "the home page", |v| v.page == ViewPage::Home)
         } else {
             view
@@ -98,7 +112,7 @@ fn main() {
         );
         handle.event(Event::SignOut);
         wait_for(&rx, "the idle page", |v| v.page == ViewPage::Idle);
-        if n == 1 || n == 100 || n == sessions {
+        if [1, 100, 250, 500, 750].contains(&n) || n == sessions {
             figures.push((n, rss(), open_fds()));
         }
     }
@@ -130,6 +144,32 @@ fn main() {
         );
     }
     handle.send(Input::Quit);
+    drop(sim.stdin.take());
+    let _ = sim.wait();
+}
+
+/// The child process: the simulated Entra and Graph on loopback, their addresses on stdout,
+/// running until stdin closes.
+fn sim_server() {
+    let drive = std::env::args().next_back().expect("drive dir");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let sim = rt.block_on(async {
+        let mut opts = SimOptions::demo(drive);
+        opts.device_code_interval_secs = 1;
+        opts.auto_approve_after = Some(Duration::from_secs(1));
+        SimCloud::start(opts).await.expect("simulated cloud")
+    });
+    println!("{}", sim.authority_host());
+    println!("{}", sim.graph_endpoint());
+    println!("{}", sim.tenant_id());
+    println!("{}", sim.client_id());
+    // Serves until the parent closes our stdin.
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    drop(sim);
 }
 
 fn rss() -> u64 {

@@ -22,13 +22,16 @@
 
 use std::cell::{Cell, RefCell};
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
     ColorMode, PageInfo, PageRows, RasterPage, ScanError, ScanOptions, Scanner, BAND_ROWS,
 };
+
+mod rows;
+use rows::{Band, FileRows, JpegRows, StopOnFailure};
 
 /// JPEG quality for colour and gray pages: text stays crisp, a 200 dpi A4 page is ~200–400 kB.
 const JPEG_QUALITY: u8 = 85;
@@ -483,171 +486,6 @@ fn page_error(e: ScanError, page: u32) -> PdfError {
     match e {
         ScanError::BadPage(reason) => PdfError::BadPage { page, reason },
         other => PdfError::Scan(other),
-    }
-}
-
-/// The band of rows being encoded: rows are read from the page [`BAND_ROWS`] at a time and
-/// handed out one by one, strictly top to bottom (the last row may be asked for again, as the
-/// JPEG encoder pads the bottom of the image with it).
-struct Band<'p> {
-    info: PageInfo,
-    height: u32,
-    page: &'p mut dyn PageRows,
-    buf: Vec<u8>,
-    row_bytes: usize,
-    /// Page row of `buf`'s first row, and rows in `buf`.
-    first: u32,
-    rows: u32,
-    error: Option<ScanError>,
-}
-
-impl<'p> Band<'p> {
-    fn new(info: PageInfo, height: u32, page: &'p mut dyn PageRows) -> Self {
-        let row_bytes = info.row_bytes();
-        Band {
-            info,
-            height,
-            page,
-            buf: vec![0; row_bytes * BAND_ROWS],
-            row_bytes,
-            first: 0,
-            rows: 0,
-            error: None,
-        }
-    }
-
-    /// Row `y` of the page, reading the next band when `y` is past this one.
-    fn row(&mut self, y: u32) -> Result<&[u8], ScanError> {
-        while y >= self.first + self.rows {
-            self.first += self.rows;
-            let n = self.page.read_rows(&mut self.buf)?;
-            if n == 0 {
-                return Err(ScanError::BadPage(format!(
-                    "the page ended after {} of the {} rows announced",
-                    self.first, self.height
-                )));
-            }
-            self.rows = n as u32;
-        }
-        let at = (y - self.first) as usize * self.row_bytes;
-        Ok(&self.buf[at..at + self.row_bytes])
-    }
-
-    /// Checks that the page has no rows beyond its announced height.
-    fn expect_end(&mut self) -> Result<(), ScanError> {
-        let extra = match self.first + self.rows {
-            end if end > self.height => end - self.height,
-            _ => self.page.read_rows(&mut self.buf)? as u32,
-        };
-        if extra > 0 {
-            return Err(ScanError::BadPage(format!(
-                "the page runs past the {} rows announced",
-                self.height
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// The band as the JPEG encoder's image: RGB or gray rows to YCbCr or luma samples.
-struct JpegRows<'b, 'p> {
-    band: RefCell<&'b mut Band<'p>>,
-    width: u16,
-    height: u16,
-    failed: &'b Cell<bool>,
-}
-
-impl jpeg_encoder::ImageBuffer for &JpegRows<'_, '_> {
-    fn get_jpeg_color_type(&self) -> jpeg_encoder::JpegColorType {
-        match self.band.borrow().info.color {
-            ColorMode::Gray => jpeg_encoder::JpegColorType::Luma,
-            _ => jpeg_encoder::JpegColorType::Ycbcr,
-        }
-    }
-
-    fn width(&self) -> u16 {
-        self.width
-    }
-
-    fn height(&self) -> u16 {
-        self.height
-    }
-
-    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
-        let mut band = self.band.borrow_mut();
-        let gray = band.info.color == ColorMode::Gray;
-        if !self.failed.get() {
-            match band.row(u32::from(y)) {
-                Ok(row) if gray => {
-                    buffers[0].extend_from_slice(row);
-                    return;
-                }
-                Ok(row) => {
-                    for px in row.chunks_exact(3) {
-                        let (l, cb, cr) = jpeg_encoder::rgb_to_ycbcr(px[0], px[1], px[2]);
-                        buffers[0].push(l);
-                        buffers[1].push(cb);
-                        buffers[2].push(cr);
-                    }
-                    return;
-                }
-                Err(e) => {
-                    band.error = Some(e);
-                    self.failed.set(true);
-                }
-            }
-        }
-        // Filler keeps the encoder's buffers the size it expects until the output stops it.
-        let channels = if gray { 1 } else { 3 };
-        for b in buffers.iter_mut().take(channels) {
-            b.resize(b.len() + usize::from(self.width), 0);
-        }
-    }
-}
-
-/// The PDF output as the JPEG encoder sees it: refuses writes once the page failed.
-struct StopOnFailure<'a, W> {
-    inner: W,
-    failed: &'a Cell<bool>,
-}
-
-impl<W: Write> Write for StopOnFailure<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.failed.get() {
-            return Err(io::Error::other("the page stopped"));
-        }
-        self.inner.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// A spooled page read back.
-struct FileRows<'a> {
-    info: PageInfo,
-    file: BufReader<File>,
-    left: u64,
-    path: &'a Path,
-}
-
-impl PageRows for FileRows<'_> {
-    fn info(&self) -> PageInfo {
-        self.info
-    }
-
-    fn read_rows(&mut self, band: &mut [u8]) -> Result<usize, ScanError> {
-        let rb = self.info.row_bytes();
-        let n = (band.len() / rb).min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        self.file.read_exact(&mut band[..n * rb]).map_err(|e| {
-            ScanError::Device(format!(
-                "reading back the spooled page {}: {e}",
-                self.path.display()
-            ))
-        })?;
-        self.left -= n as u64;
-        Ok(n)
     }
 }
 
