@@ -99,9 +99,15 @@ fn fresh_file_gets_schema_wal_and_foreign_keys() {
         [
             "audit",
             "cards",
+            // Directory sync: the directory as last seen, delta links, provisioning report.
+            "dir_members",
+            "dir_sync",
+            "dir_users",
             "jobs",
             "panel_lockout",
             "pins",
+            "provisioning_changes",
+            "provisioning_runs",
             "refresh_tokens",
             "users",
             // The FTS5 user search table and its shadow tables.
