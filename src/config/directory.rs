@@ -289,7 +289,8 @@ mod tests {
 
     #[test]
     fn each_bad_value_names_its_key() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut crate::config::Config)>)> = vec![
+        type BreakIt = Box<dyn Fn(&mut crate::config::Config)>;
+        let cases: Vec<(&str, BreakIt)> = vec![
             ("directory.groups", Box::new(|c| c.directory.groups.clear())),
             (
                 "directory.groups[0]",
@@ -324,7 +325,10 @@ mod tests {
             ),
             (
                 "directory.enabled",
-                Box::new(|c| c.entra.tenant = "organizations".into()),
+                Box::new(|c| {
+                    c.entra.tenant = "organizations".into();
+                    c.entra.allowed_tenants = vec!["6f1c2b7e-94d3-4a51-8c0e-2d7f5a9b3e14".into()];
+                }),
             ),
         ];
         for (key, break_it) in cases {
