@@ -125,6 +125,10 @@ async fn directory_changes_follow_within_one_cycle() {
         assert!(store.cards_for_user(&oid(i)).unwrap().is_empty());
     }
     assert!(r.revoked.contains(&oid(1)));
+    let audited = store.recent_audit(50).unwrap();
+    assert!(audited.iter().any(|e| e.action == "user_revoked"
+        && e.actor == "directory"
+        && e.subject.as_deref() == Some(oid(1).as_str())));
 
     // Revoked means refused even offline: the badge is simply unknown now.
     k.sim.set_network_down(true);

@@ -99,6 +99,7 @@ fn fresh_file_gets_schema_wal_and_foreign_keys() {
         [
             "audit",
             "cards",
+            // Directory sync: the directory as last seen, delta links, provisioning report.
             "dir_members",
             "dir_sync",
             "dir_users",
@@ -108,8 +109,10 @@ fn fresh_file_gets_schema_wal_and_foreign_keys() {
             "provisioning_changes",
             "provisioning_runs",
             "refresh_tokens",
+            // The service-PIN pad's own lockout.
             "service_pin_lockout",
             "users",
+            // The FTS5 user search table and its shadow tables.
             "users_search",
             "users_search_config",
             "users_search_content",

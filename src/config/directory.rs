@@ -228,6 +228,14 @@ impl DirectoryConfig {
                 "needs directory.card_attribute: the attribute the cards are written to",
             ));
         }
+        if self.write_cards {
+            // Refused rather than ignored: an administrator must not believe badges reach the
+            // fleet when they do not.
+            return Err(invalid(
+                "directory.write_cards",
+                "fleet-wide write-back is not available in this version yet; leave it false",
+            ));
+        }
         if self.enabled {
             if self.groups.is_empty() {
                 return Err(ConfigError::Missing {
@@ -277,6 +285,59 @@ mod tests {
         );
         assert_eq!(CardAttribute::ExtensionAttribute(4).read(&user), None);
         assert_eq!(CardAttribute::EmployeeId.read(&user), Some("E1"));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_key() {
+        type BreakIt = Box<dyn Fn(&mut crate::config::Config)>;
+        let cases: Vec<(&str, BreakIt)> = vec![
+            ("directory.groups", Box::new(|c| c.directory.groups.clear())),
+            (
+                "directory.groups[0]",
+                Box::new(|c| c.directory.groups = vec!["kiosk-users".into()]),
+            ),
+            (
+                "directory.interval_minutes",
+                Box::new(|c| c.directory.interval_minutes = 1),
+            ),
+            (
+                "directory.card_attribute",
+                Box::new(|c| c.directory.card_attribute = Some("mail".into())),
+            ),
+            (
+                "directory.card_normalise[1]",
+                Box::new(|c| c.directory.card_normalise = vec!["trim".into(), "hex".into()]),
+            ),
+            (
+                "directory.write_cards",
+                Box::new(|c| {
+                    c.directory.write_cards = true;
+                    c.directory.card_attribute = None;
+                }),
+            ),
+            (
+                "directory.extra_attributes[0]",
+                Box::new(|c| c.directory.extra_attributes = vec!["office location".into()]),
+            ),
+            (
+                "directory.key_file",
+                Box::new(|c| c.directory.key_file = Some("app.key".into())),
+            ),
+            (
+                "directory.enabled",
+                Box::new(|c| {
+                    c.entra.tenant = "organizations".into();
+                    c.entra.allowed_tenants = vec!["6f1c2b7e-94d3-4a51-8c0e-2d7f5a9b3e14".into()];
+                }),
+            ),
+        ];
+        for (key, break_it) in cases {
+            let mut c = crate::config::Config::demo_default();
+            assert!(c.directory.enabled, "the demo syncs its directory");
+            break_it(&mut c);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{key}: {err}");
+        }
     }
 
     #[test]

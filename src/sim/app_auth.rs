@@ -54,6 +54,10 @@ pub(crate) fn parse_certificate(pem: &str) -> Result<(String, DecodingKey), SimE
     Ok((thumb, DecodingKey::from_rsa_der(&pkcs1)))
 }
 
+fn boxed_refused(headers: &HeaderMap, code: u32, message: String) -> Box<Response> {
+    Box::new(refused(headers, code, message))
+}
+
 fn refused(headers: &HeaderMap, code: u32, message: String) -> Response {
     let mut r = EntraError::new_pub(headers, "invalid_client", Some(code), message).into_response();
     *r.status_mut() = StatusCode::UNAUTHORIZED;
@@ -95,7 +99,7 @@ pub(crate) fn grant(
                 shared.url(&format!("/{}/oauth2/v2.0/token", shared.tenant_id)),
             ];
             if let Err(r) = check_assertion(&mut auth, headers, assertion, client_id, &endpoints) {
-                return r;
+                return *r;
             }
         }
         (None, Some(secret)) => {
@@ -171,12 +175,12 @@ fn check_assertion(
     assertion: &str,
     client_id: &str,
     endpoints: &[String],
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     let header = jsonwebtoken::decode_header(assertion)
-        .map_err(|_| refused(headers, 50027, "JWT token is invalid or malformed.".into()))?;
+        .map_err(|_| boxed_refused(headers, 50027, "JWT token is invalid or malformed.".into()))?;
     let thumb = header.x5t_s256.clone().unwrap_or_default();
     let Some((_, key)) = auth.certificates.iter().find(|(t, _)| *t == thumb) else {
-        return Err(refused(
+        return Err(boxed_refused(
             headers,
             700027,
             format!("Client assertion failed signature validation. [Reason - The key was not found., Thumbprint of key used by client: '{thumb}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{client_id}'.]"),
@@ -189,17 +193,17 @@ fn check_assertion(
     let data = jsonwebtoken::decode::<serde_json::Value>(assertion, key, &validation).map_err(
         |e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature
-            | jsonwebtoken::errors::ErrorKind::ImmatureSignature => refused(
+            | jsonwebtoken::errors::ErrorKind::ImmatureSignature => boxed_refused(
                 headers,
                 700024,
                 "Client assertion is not within its valid time range.".into(),
             ),
-            jsonwebtoken::errors::ErrorKind::InvalidAudience => refused(
+            jsonwebtoken::errors::ErrorKind::InvalidAudience => boxed_refused(
                 headers,
                 700027,
                 "Client assertion failed signature validation. [Reason - The audience of the assertion is not this token endpoint.]".into(),
             ),
-            _ => refused(
+            _ => boxed_refused(
                 headers,
                 700027,
                 "Client assertion failed signature validation. [Reason - The provided signature value did not match the expected signature value.]".into(),
@@ -210,7 +214,7 @@ fn check_assertion(
     if !claim("iss").eq_ignore_ascii_case(client_id)
         || !claim("sub").eq_ignore_ascii_case(client_id)
     {
-        return Err(refused(
+        return Err(boxed_refused(
             headers,
             700021,
             "Client assertion application identifier doesn't match 'client_id' parameter.".into(),
@@ -218,7 +222,7 @@ fn check_assertion(
     }
     let jti = claim("jti");
     if jti.is_empty() || !auth.seen_jti.insert(jti.to_string()) {
-        return Err(refused(
+        return Err(boxed_refused(
             headers,
             7000274,
             "The client assertion was already used: its jti was seen before.".into(),

@@ -217,10 +217,7 @@ fn decode(s: &str) -> Option<Cursor> {
 }
 
 /// Checks an app-only Graph token and one of `roles`.
-// The error is the HTTP answer itself, returned at once by the handler; boxing it buys
-// nothing in a simulator.
-#[allow(clippy::result_large_err)]
-fn authorize(shared: &Shared, headers: &HeaderMap, roles: &[&str]) -> Result<(), Response> {
+fn authorize(shared: &Shared, headers: &HeaderMap, roles: &[&str]) -> Result<(), Box<Response>> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -231,12 +228,12 @@ fn authorize(shared: &Shared, headers: &HeaderMap, roles: &[&str]) -> Result<(),
         .unwrap_or("")
         .trim();
     let unauthorized = |m: &str| {
-        graph_error(
+        Box::new(graph_error(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
             m,
             headers,
-        )
+        ))
     };
     if token.is_empty() {
         return Err(unauthorized("Access token is empty."));
@@ -261,12 +258,12 @@ fn authorize(shared: &Shared, headers: &HeaderMap, roles: &[&str]) -> Result<(),
         .unwrap_or_default();
     let app = claims.get("idtyp").and_then(|t| t.as_str()) == Some("app");
     if !app || !roles.iter().any(|r| granted.contains(r)) {
-        return Err(graph_error(
+        return Err(Box::new(graph_error(
             StatusCode::FORBIDDEN,
             "Authorization_RequestDenied",
             "Insufficient privileges to complete the operation.",
             headers,
-        ));
+        )));
     }
     Ok(())
 }
@@ -349,7 +346,7 @@ pub(crate) async fn users_delta(
         &headers,
         &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All"],
     ) {
-        return r;
+        return *r;
     }
     let mut d = shared.directory();
     d.users_delta_requests += 1;
@@ -449,7 +446,7 @@ pub(crate) async fn groups_delta(
             "Directory.Read.All",
         ],
     ) {
-        return r;
+        return *r;
     }
     let mut d = shared.directory();
     d.groups_delta_requests += 1;

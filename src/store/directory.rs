@@ -482,8 +482,22 @@ impl Store {
                     "INSERT INTO provisioning_changes (run_id, user_oid, upn, change, detail)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
+                // Offboarding and its reversal also go to the audit log, as the refresh
+                // verdict's do; the report has the rest.
+                let mut audit = tx.prepare_cached(
+                    "INSERT INTO audit (at, actor, action, subject, detail)
+                     VALUES (?1, 'directory', ?2, ?3, ?4)",
+                )?;
                 for (change, detail) in changes {
                     rec.execute(params![run_id, oid, cand.dir.upn, change, detail])?;
+                    let action = match change.as_str() {
+                        "revoked" => Some("user_revoked"),
+                        "re_enabled" => Some("user_reenabled"),
+                        _ => None,
+                    };
+                    if let Some(action) = action {
+                        audit.execute(params![at_s, action, oid, detail])?;
+                    }
                     applied.push(AppliedChange {
                         oid: oid.clone(),
                         upn: cand.dir.upn.clone(),
