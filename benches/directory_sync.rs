@@ -165,6 +165,11 @@ fn main() {
         ref_time.as_secs_f64()
     );
     println!("  ratio sync / reference: {ratio:.1}x");
+    println!(
+        "SUMMARY\tinitial directory sync, {n} users (RSS growth {growth_mib:.1} MiB)\t{:.1} s\tbulk import {:.1} s\t{ratio:.1}x\t< 30 s, < 64 MiB",
+        sync_time.as_secs_f64(),
+        ref_time.as_secs_f64()
+    );
     if full {
         let ok = sync_time.as_secs() < 30 && growth_mib < 64.0;
         println!("  {}", if ok { "PASS" } else { "FAIL" });

@@ -118,6 +118,19 @@ fn main() {
             mb(duplex_peak),
             arenas
         );
+        if v == Variant::Product {
+            println!(
+                "SUMMARY\tRSS after {scans} colour scans ({dpi} dpi)\t{:.1} MB\tafter the first {:.1} MB\t{ratio:.2}x\t<= 1.5x",
+                mb(last),
+                mb(first)
+            );
+            println!(
+                "SUMMARY\tpeak RSS, colour A4 duplex sheet ({dpi} dpi)\t{:.1} MB\tbefore it {:.1} MB\t{:.2}x\t< 64 MB",
+                mb(duplex_peak),
+                mb(before_duplex),
+                duplex_peak / before_duplex
+            );
+        }
         if v == Variant::Product && full {
             let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
             println!(

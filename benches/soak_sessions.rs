@@ -143,6 +143,15 @@ fn main() {
             *fds as f64 / fds1 as f64
         );
     }
+    if let Some((n, rss, fds)) = figures.last() {
+        println!(
+            "SUMMARY\tRSS / open fds after {n} walk-up sessions\t{:.1} MB / {fds}\tafter the first {:.1} MB / {fds1}\t{:.2}x / {:.2}x\tflat",
+            *rss as f64 / 1e6,
+            rss1 as f64 / 1e6,
+            *rss as f64 / rss1 as f64,
+            *fds as f64 / fds1 as f64
+        );
+    }
     handle.send(Input::Quit);
     drop(sim.stdin.take());
     let _ = sim.wait();

@@ -130,6 +130,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             session_rate / raw_rate
         );
         println!("peak RSS growth:    {growth_mib:.1} MiB (target < 32 MiB)");
+        println!(
+            "SUMMARY\t{mib} MiB through an upload session (RSS growth {growth_mib:.1} MiB)\t{session_rate:.0} MB/s\traw PUT {raw_rate:.0} MB/s\t{:.2}x\t>= 0.95x, < 32 MiB",
+            session_rate / raw_rate
+        );
         sim.shutdown().await;
         Ok::<_, Box<dyn std::error::Error>>(())
     })

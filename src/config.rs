@@ -238,6 +238,10 @@ pub struct PinConfig {
     pub max_length: usize,
     pub max_attempts: u32,
     pub lockout_base_secs: u64,
+    /// argon2id memory per PIN check in KiB; `mfp-kiosk calibrate-pin` picks it for the board.
+    pub hash_memory_kib: u32,
+    /// argon2id passes per PIN check.
+    pub hash_passes: u32,
 }
 
 impl Default for PinConfig {
@@ -248,6 +252,8 @@ impl Default for PinConfig {
             max_length: 8,
             max_attempts: 5,
             lockout_base_secs: 30,
+            hash_memory_kib: crate::auth::pin::PinHashParams::default().m_cost_kib,
+            hash_passes: crate::auth::pin::PinHashParams::default().t_cost,
         }
     }
 }

@@ -94,6 +94,12 @@ enum Command {
     Audit(cli_cards::AuditArgs),
     /// Ask for a new service PIN twice (not shown) and print its `[service] pin_hash` line.
     ServicePin,
+    /// Measure argon2id here and print the `[pin]` cost lines for ~250 ms per PIN check.
+    CalibratePin {
+        /// Time one PIN check should take, in milliseconds.
+        #[arg(long, default_value_t = 250)]
+        target_ms: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -255,6 +261,10 @@ fn main() -> Result<()> {
                 &mut std::io::stdin().lock(),
                 &mut std::io::stdout(),
             )?;
+            Ok(())
+        }
+        Command::CalibratePin { target_ms } => {
+            app::cli_calibrate::calibrate_command(target_ms, &mut std::io::stdout())?;
             Ok(())
         }
         Command::Audit(args) => {

@@ -392,3 +392,58 @@ impl NonBlocking for evdev::raw_stream::RawDevice {
         }
     }
 }
+
+/// A wedge gone mad (or someone mashing a USB keyboard plugged in as the reader): 10,000
+/// random keys at reader speed, Enter among them. Whatever comes out is bounded hex, the
+/// enrolled badge's number never appears out of the noise, and the real badge read right
+/// after the burst decodes exactly: the reader recovers without a restart.
+#[test]
+fn a_burst_of_ten_thousand_random_keys_then_a_real_badge() {
+    const BADGE: &str = "0004417399";
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0xbad_cafe);
+    let mut r = Recording::new();
+    for _ in 0..10_000 {
+        // Mostly the keys a wedge has (digits, letters, Enter, Shift), some anything.
+        let code = match rng.gen_range(0..10) {
+            0 => KEY_ENTER,
+            1 => KEY_LEFTSHIFT,
+            2 => rng.gen_range(0..=255),
+            _ => rng.gen_range(2..=50),
+        };
+        r.key(code, 1);
+        if rng.gen_bool(0.9) {
+            r.key(code, 0);
+        }
+        r.wait(Duration::from_millis(rng.gen_range(0..12)));
+    }
+    let burst_len = r.events.len();
+    r.key(KEY_LEFTSHIFT, 0);
+    r.wait(Duration::from_secs(1));
+    r.type_text(&format!("{BADGE}\n"), FAST);
+
+    let settings = WedgeSettings::default();
+    let mut d = HidDecoder::new(settings);
+    let (mut burst, mut after) = (Vec::new(), Vec::new());
+    for (i, ev) in r.events.iter().enumerate() {
+        let mut next = d.event(ev);
+        while let Some(read) = next {
+            if i < burst_len {
+                burst.push(read);
+            } else {
+                after.push(read);
+            }
+            next = d.next_pending();
+        }
+    }
+    assert!(
+        burst.len() > 100,
+        "the burst reached the decoder: {}",
+        burst.len()
+    );
+    for n in burst.iter().flatten() {
+        assert!(n.chars().all(|c| c.is_ascii_hexdigit()), "{n}");
+        assert!((settings.min_length..=settings.max_length).contains(&n.len()));
+        assert_ne!(n, BADGE, "the badge number came out of random noise");
+    }
+    assert_eq!(after, [Ok(BADGE.to_string())]);
+}

@@ -340,3 +340,73 @@ fn stop_cancels_the_blocking_wait_promptly() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "stop took {took:?}");
 }
+
+/// Cards that answer nonsense or leave mid-command, and a pcscd that is SIGKILLed: each is a
+/// refusal or nothing at all, never a number made of garbage, and the reader keeps reading.
+#[test]
+fn garbage_answers_a_card_pulled_mid_apdu_and_a_killed_pcscd_are_survived() {
+    let _turn = pcscd::serial();
+    if !pcscd::available("garbage_answers_a_card_pulled_mid_apdu_and_a_killed_pcscd_are_survived") {
+        return;
+    }
+    let reader = Vpcd::new("Garbage Reader");
+    let mut daemon = Pcscd::start(&[&reader]);
+    daemon.wait_readers(2, WAIT);
+    let (h, rx) = spawn(PcscSettings::default());
+    let (slot0, _) = watched(&h, &reader);
+    let get_data = vec![0xFF, 0xCA, 0x00, 0x00, 0x00];
+
+    // Answers that hold no UID: one byte, a bare 90 00, a status word alone. (An empty
+    // answer is not sent: vpcd's driver then never completes the exchange, which a real
+    // reader's firmware does not do.)
+    for answer in [vec![0x90], vec![0x90, 0x00], vec![0x64, 0x00]] {
+        let mut card = VirtualCard::with_uid(&UID_A);
+        card.extra = Some((get_data.clone(), answer.clone()));
+        let inserted = card.insert(reader.slot(0)).unwrap();
+        let reason = next_unreadable(&rx, Some(&daemon));
+        match answer.as_slice() {
+            [0x64, 0x00] => assert_eq!(reason, UnreadableReason::StatusWord(0x64, 0x00)),
+            _ => assert_eq!(reason, UnreadableReason::NoUidAnswer, "{answer:02X?}"),
+        }
+        take_off(&h, inserted, &slot0);
+    }
+
+    // Pulled away in the middle of GET DATA: no read at all, or a refusal; never a number.
+    let mut pulled = VirtualCard::with_uid(&UID_B);
+    pulled.pulled_mid_apdu = true;
+    let gone = pulled.insert(reader.slot(0)).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while gone.stats().apdus.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    take_off(&h, gone, &slot0);
+    while let Ok(event) = rx.try_recv() {
+        assert!(
+            matches!(event, ReaderEvent::Unreadable { .. }),
+            "a pulled card gave {event:?}"
+        );
+    }
+
+    // A good card reads normally afterwards.
+    let good = VirtualCard::with_uid(&UID_C)
+        .insert(reader.slot(0))
+        .unwrap();
+    assert_eq!(next_uid(&rx, Some(&daemon)), hex(&UID_C));
+    take_off(&h, good, &slot0);
+
+    // pcscd killed outright (no clean shutdown, its socket left behind) and started again.
+    daemon.kill();
+    wait_status(&h, "the crash to be noticed", |s| {
+        s.service == ServiceState::Unavailable
+    });
+    let mut daemon = Pcscd::start(&[&reader]);
+    daemon.wait_readers(2, WAIT);
+    watched(&h, &reader);
+    let _again = VirtualCard::with_uid(&UID_A)
+        .insert(reader.slot(0))
+        .unwrap();
+    assert_eq!(next_uid(&rx, Some(&daemon)), hex(&UID_A));
+    assert!(rx.try_recv().is_err(), "an unexpected extra event");
+    h.stop().unwrap();
+}

@@ -1,6 +1,7 @@
 //! Glue: builds the services from the config, runs the controller that carries out the kiosk
 //! machine's effects, and bridges it to the Slint UI.
 
+pub mod cli_calibrate;
 pub mod cli_cards;
 pub mod cli_directory;
 pub mod cli_jobs;

@@ -577,7 +577,12 @@ impl Services {
     /// The PIN hasher, peppered with the device key so a copied database alone can't be
     /// brute-forced offline.
     pub fn pin_hasher(&self) -> PinHasher {
-        PinHasher::new(PinHashParams::default(), Some(self.key.pin_pepper()))
+        let params = PinHashParams {
+            m_cost_kib: self.config.pin.hash_memory_kib,
+            t_cost: self.config.pin.hash_passes,
+            ..PinHashParams::default()
+        };
+        PinHasher::new(params, Some(self.key.pin_pepper()))
     }
 }
 

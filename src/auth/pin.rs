@@ -80,6 +80,11 @@ impl PinPolicy {
     }
 }
 
+/// OWASP's argon2id minimum memory: lower settings are refused by the config check.
+pub const MIN_HASH_MEMORY_KIB: u32 = 19456;
+/// A PIN check may take at most this much memory: a panel board may have 512 MB in all.
+pub const MAX_HASH_MEMORY_KIB: u32 = 128 * 1024;
+
 /// argon2id cost parameters (memory in KiB, iterations, lanes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PinHashParams {
@@ -92,7 +97,7 @@ impl Default for PinHashParams {
     /// OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane): about 50 ms on a panel-class ARM core.
     fn default() -> Self {
         PinHashParams {
-            m_cost_kib: 19456,
+            m_cost_kib: MIN_HASH_MEMORY_KIB,
             t_cost: 2,
             p_cost: 1,
         }

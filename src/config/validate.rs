@@ -6,6 +6,8 @@ use std::path::Path;
 
 use url::{Host, Url};
 
+use crate::auth::pin::{MAX_HASH_MEMORY_KIB, MIN_HASH_MEMORY_KIB};
+
 use super::{
     invalid, Config, ConfigError, Destination, EntraConfig, DEFAULT_GRAPH_ENDPOINT,
     TEMPLATE_PLACEHOLDERS,
@@ -112,6 +114,22 @@ impl Config {
                     "must be between 1 and 3600 seconds, got {}",
                     p.lockout_base_secs
                 ),
+            ));
+        }
+        if !(MIN_HASH_MEMORY_KIB..=MAX_HASH_MEMORY_KIB).contains(&p.hash_memory_kib) {
+            return Err(invalid(
+                "pin.hash_memory_kib",
+                format!(
+                    "must be between {MIN_HASH_MEMORY_KIB} (OWASP's argon2id minimum) and \
+                     {MAX_HASH_MEMORY_KIB} KiB, got {}",
+                    p.hash_memory_kib
+                ),
+            ));
+        }
+        if !(2..=64).contains(&p.hash_passes) {
+            return Err(invalid(
+                "pin.hash_passes",
+                format!("must be between 2 and 64, got {}", p.hash_passes),
             ));
         }
         let has_reader = self.readers.pcsc.enabled || self.readers.keyboard_wedge.is_some();

@@ -210,6 +210,12 @@ impl Pcscd {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Kills pcscd with SIGKILL (a crash or the OOM killer): no clean-up, its socket stays.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops pcscd the way `systemctl stop` does (SIGTERM), SIGKILL if it hangs.
     pub fn stop(mut self) {
         self.terminate();

@@ -42,6 +42,9 @@ pub struct VirtualCard {
     pub get_data: bool,
     /// A further command and its full answer (data and status word).
     pub extra: Option<(Vec<u8>, Vec<u8>)>,
+    /// Leaves the field in the middle of the first command: vpcd gets no answer and the
+    /// connection closes, as when a badge is pulled away mid-APDU.
+    pub pulled_mid_apdu: bool,
 }
 
 impl VirtualCard {
@@ -52,6 +55,7 @@ impl VirtualCard {
             atr: MIFARE_1K_ATR.to_vec(),
             get_data: true,
             extra: None,
+            pulled_mid_apdu: false,
         }
     }
 
@@ -183,6 +187,11 @@ fn serve(mut s: TcpStream, card: &VirtualCard, stats: &Stats) -> io::Result<()> 
             }
             [CTRL_OFF] | [CTRL_RESET] | [] => None,
             [_] => None,
+            _ if card.pulled_mid_apdu => {
+                stats.apdus.fetch_add(1, Ordering::SeqCst);
+                let _ = s.shutdown(Shutdown::Both);
+                return Ok(());
+            }
             apdu => {
                 stats.apdus.fetch_add(1, Ordering::SeqCst);
                 if apdu.starts_with(&[0xFF, 0xCA]) {
