@@ -8,9 +8,8 @@
 //!   panel (config, store and migrations, device key, controller, window) until the idle page
 //!   is drawn, beside a minimal Slint window built with the same features in a process of the
 //!   same binary (targets <= 1.5x). Measured as restarts (the database and device key exist,
-//!   as on a board after its first boot). The demo panel includes its simulated tenant (its
-//!   own signing key, HTTP servers, a few hundred users); the board's panel does not, so the
-//!   panel's figures here are on the high side.
+//!   as on a board after its first boot), without the demo's simulated tenant in the process
+//!   (its key generation and servers are not the panel's start-up).
 //!
 //! `cargo bench --bench ui_frames` runs the full size; without `--bench` (as `cargo test
 //! --all-targets` runs it) a smoke run that also checks the frames show something.
@@ -109,8 +108,12 @@ fn child(kind: &str, state_dir: Option<&str>) {
             let sink: ViewSink = Box::new(move |view| {
                 let _ = tx.send(view.clone());
             });
+            // The board's panel: no simulated tenant inside (its signing keys and servers are
+            // the demo's, not the panel's start-up); Entra is simply not reached meanwhile.
+            let mut config = demo_config(&state);
+            config.directory.enabled = false;
             let running = rt
-                .block_on(app::start(demo_config(&state), true, sink))
+                .block_on(app::start(config, false, sink))
                 .expect("panel start");
             let idle = wait_for(&rx, |v| v.page == ViewPage::Idle);
             mfp_kiosk::ui::apply(&ui, &ui_bridge::ui_state(&idle, "Bench panel", true));
