@@ -101,6 +101,7 @@ pub(crate) enum Page {
     Health {
         rows: Vec<InfoRow>,
         checking: bool,
+        sync: SyncState,
     },
     Audit {
         filter: AuditFilter,
@@ -336,8 +337,23 @@ impl ServiceMenu {
                 }
                 _ => Vec::new(),
             },
+            ServiceEvent::SyncNow => match &mut self.page {
+                Page::Health { sync, .. } if *sync != SyncState::Running => {
+                    *sync = SyncState::Running;
+                    vec![ServiceEffect::SyncDirectory]
+                }
+                _ => Vec::new(),
+            },
+            ServiceEvent::DirectorySynced { result, rows: new } => {
+                // The technician may have left the page meanwhile: nothing to show then.
+                if let Page::Health { rows, sync, .. } = &mut self.page {
+                    *rows = new;
+                    *sync = result;
+                }
+                Vec::new()
+            }
             ServiceEvent::HealthLoaded { rows: new, checked } => {
-                if let Page::Health { rows, checking } = &mut self.page {
+                if let Page::Health { rows, checking, .. } = &mut self.page {
                     *rows = new;
                     if checked {
                         *checking = false;
@@ -504,6 +520,7 @@ impl ServiceMenu {
                 self.page = Page::Health {
                     rows: Vec::new(),
                     checking: false,
+                    sync: SyncState::Idle,
                 };
                 vec![ServiceEffect::LoadHealth]
             }
@@ -777,6 +794,7 @@ fn is_input(event: &ServiceEvent) -> bool {
             | ServiceEvent::CardTraced(_)
             | ServiceEvent::JobsLoaded(_)
             | ServiceEvent::HealthLoaded { .. }
+            | ServiceEvent::DirectorySynced { .. }
             | ServiceEvent::AuditLoaded { .. }
     )
 }
