@@ -319,6 +319,13 @@ mod tests {
                 }),
             ),
             (
+                "directory.write_cards",
+                Box::new(|c| {
+                    c.directory.write_cards = true;
+                    c.directory.enabled = false;
+                }),
+            ),
+            (
                 "directory.extra_attributes[0]",
                 Box::new(|c| c.directory.extra_attributes = vec!["office location".into()]),
             ),

@@ -304,7 +304,7 @@ impl CardWriter {
             .attribute
             .read(&user)
             .and_then(|v| self.pipeline.apply(v).ok());
-        if current.as_deref() == Some(canonical.expose_secret().as_str()) {
+        if current.as_deref() == Some(canonical.expose_secret()) {
             return Outcome::AlreadyThere;
         }
         let synced = user

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 
 use super::{
     AuditFilter, AuditRow, BindOutcome, InfoRow, JobRow, Operator, ReaderRow, RevokeWhich,
-    ServiceEffect, ServiceEvent, TraceRow, UserCards, UserRow, MAX_QUERY, MAX_RESULTS,
+    ServiceEffect, ServiceEvent, SyncState, TraceRow, UserCards, UserRow, MAX_QUERY, MAX_RESULTS,
 };
 
 /// The menu's tiles.
