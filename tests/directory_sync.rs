@@ -17,7 +17,7 @@ use mfp_kiosk::kiosk::Event;
 use mfp_kiosk::store::{CardSource, ProvisioningQuery};
 use secrecy::SecretString;
 
-const USERS: usize = 3_000;
+const USERS: usize = 10_000;
 
 #[tokio::test]
 async fn initial_sync_then_a_directory_badge_signs_in_at_the_first_tap() {
@@ -212,7 +212,12 @@ async fn a_soft_deleted_user_is_revoked() {
     run(&k, &dir).await.unwrap();
     assert!(k.sim.soft_delete_user(&oid(4)));
     let r = run(&k, &dir).await.unwrap();
-    assert_eq!((r.counts.revoked, r.counts.errors), (1, 0), "{:?}", r.counts);
+    assert_eq!(
+        (r.counts.revoked, r.counts.errors),
+        (1, 0),
+        "{:?}",
+        r.counts
+    );
     let store = &k.services.store;
     assert_eq!(
         store.user_by_oid(&oid(4)).unwrap().unwrap().status,
@@ -333,7 +338,10 @@ async fn more_than_fifty_groups_are_tracked_in_batches() {
     assert_eq!(r.counts.created, 120, "{:?}", r.counts);
     assert_eq!(r.counts.errors, 0);
     let store = &k.services.store;
-    assert!(store.user_by_oid(&oid(121)).unwrap().is_none(), "not in any configured group");
+    assert!(
+        store.user_by_oid(&oid(121)).unwrap().is_none(),
+        "not in any configured group"
+    );
     assert!(store.user_by_oid(&oid(120)).unwrap().is_some());
     let (_, groups_after) = k.sim.delta_requests();
     assert_eq!(groups_after - groups_before, 3, "one query per 50 groups");
@@ -344,7 +352,12 @@ async fn more_than_fifty_groups_are_tracked_in_batches() {
     k.sim.remove_group_member(&groups[110], &oid(111));
     let r = run(&k, &dir).await.unwrap();
     assert!(!r.counts.full_resync, "each batch resumed from its link");
-    assert_eq!((r.counts.revoked, r.counts.created), (1, 0), "{:?}", r.counts);
+    assert_eq!(
+        (r.counts.revoked, r.counts.created),
+        (1, 0),
+        "{:?}",
+        r.counts
+    );
     assert_eq!(
         store.user_by_oid(&oid(111)).unwrap().unwrap().status,
         UserStatus::Revoked

@@ -22,7 +22,11 @@ use mfp_kiosk::store::{CardSource, ProvisioningQuery};
 use secrecy::SecretString;
 
 const READ: [&str; 2] = ["User.Read.All", "GroupMember.Read.All"];
-const READ_WRITE: [&str; 3] = ["User.Read.All", "GroupMember.Read.All", "User.ReadWrite.All"];
+const READ_WRITE: [&str; 3] = [
+    "User.Read.All",
+    "GroupMember.Read.All",
+    "User.ReadWrite.All",
+];
 
 /// Users 7 and 14 have no badge in the directory (every seventh has none).
 const NEW_7: &str = "0009990007";
@@ -140,7 +144,9 @@ async fn a_badge_enrolled_on_one_panel_signs_in_at_the_first_tap_on_another() {
     // The report says what was written, masked only.
     let report = report_json(&k);
     assert!(report.contains("card_written"), "{report}");
-    assert!(report.contains("•••• 0007 written to onPremisesExtensionAttributes.extensionAttribute3"));
+    assert!(
+        report.contains("•••• 0007 written to onPremisesExtensionAttributes.extensionAttribute3")
+    );
     for secret in [NEW_7, NEW_14, &hex(NEW_7), &hex(NEW_14)] {
         assert!(!report.contains(secret), "clear number in the report");
     }
@@ -164,10 +170,20 @@ async fn a_refused_write_stays_queued_and_goes_out_later() {
     let w = store.card_write_state(&oid(7), &hash).unwrap().unwrap();
     assert_eq!((w.state.as_str(), w.attempts), ("queued", 1));
     let why = w.last_error.unwrap();
-    assert!(why.contains("403") && why.contains("User.ReadWrite.All"), "{why}");
+    assert!(
+        why.contains("403") && why.contains("User.ReadWrite.All"),
+        "{why}"
+    );
     assert!(w.next_at > chrono::Utc::now() + chrono::Duration::seconds(50));
     // Not due yet: the next pass leaves it alone.
-    assert_eq!(write_back(&k, &dir).await.unwrap().counts.card_writes_retried, 0);
+    assert_eq!(
+        write_back(&k, &dir)
+            .await
+            .unwrap()
+            .counts
+            .card_writes_retried,
+        0
+    );
     // Meanwhile the badge works on this panel.
     assert_eq!(signed_in_as(&tap(&k, NEW_7).await), Some(upn(7)));
 
@@ -179,10 +195,14 @@ async fn a_refused_write_stays_queued_and_goes_out_later() {
     assert_eq!(r.counts.card_writes_retried, 1);
     let w = store.card_write_state(&oid(7), &hash).unwrap().unwrap();
     assert_eq!((w.state.as_str(), w.attempts), ("queued", 2));
-    assert!(w.next_at > chrono::Utc::now() + chrono::Duration::seconds(100), "doubled");
+    assert!(
+        w.next_at > chrono::Utc::now() + chrono::Duration::seconds(100),
+        "doubled"
+    );
 
     store.card_writes_due_now(chrono::Utc::now()).unwrap();
-    k.sim.inject_graph_faults(1, 429, Some(Duration::from_secs(900)));
+    k.sim
+        .inject_graph_faults(1, 429, Some(Duration::from_secs(900)));
     let r = write_back(&k, &dir).await.unwrap();
     assert_eq!(r.counts.card_writes_retried, 1);
     let w = store.card_write_state(&oid(7), &hash).unwrap().unwrap();
@@ -199,7 +219,11 @@ async fn a_refused_write_stays_queued_and_goes_out_later() {
         .unwrap();
     assert_eq!(r.counts.cards_written, 1, "{:?}", r.counts);
     assert_eq!(
-        store.card_write_state(&oid(7), &hash).unwrap().unwrap().state,
+        store
+            .card_write_state(&oid(7), &hash)
+            .unwrap()
+            .unwrap()
+            .state,
         "done"
     );
     assert_eq!(
@@ -233,7 +257,10 @@ async fn a_user_synced_from_on_premises_is_reported_not_retried() {
         .unwrap()
         .unwrap();
     assert_eq!(w.state, "failed");
-    assert!(w.last_error.unwrap().contains("on-premises Active Directory"));
+    assert!(w
+        .last_error
+        .unwrap()
+        .contains("on-premises Active Directory"));
     assert_eq!(signed_in_as(&tap(&k, NEW_7).await), Some(upn(7)));
     let report = report_json(&k);
     assert!(report.contains("card_write_failed"), "{report}");
@@ -243,8 +270,12 @@ async fn a_user_synced_from_on_premises_is_reported_not_retried() {
 async fn doctor_names_the_missing_grant() {
     use mfp_kiosk::admin::doctor::{self, Check, DoctorOptions, Status};
     let k = fleet(&READ).await;
-    let report =
-        doctor::diagnose(&k.services.config, DoctorOptions::default(), &mut std::io::sink()).await;
+    let report = doctor::diagnose(
+        &k.services.config,
+        DoctorOptions::default(),
+        &mut std::io::sink(),
+    )
+    .await;
     let about = report.about(Check::Directory);
     let problems: Vec<_> = about
         .iter()
@@ -255,13 +286,14 @@ async fn doctor_names_the_missing_grant() {
     assert!(problems[0].message.contains("Grant admin consent"));
 
     k.sim.set_app_permissions(&READ_WRITE);
-    let report =
-        doctor::diagnose(&k.services.config, DoctorOptions::default(), &mut std::io::sink()).await;
+    let report = doctor::diagnose(
+        &k.services.config,
+        DoctorOptions::default(),
+        &mut std::io::sink(),
+    )
+    .await;
     let about = report.about(Check::Directory);
-    assert!(
-        about.iter().all(|f| f.status == Status::Ok),
-        "{about:?}"
-    );
+    assert!(about.iter().all(|f| f.status == Status::Ok), "{about:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,8 +321,13 @@ async fn sync_now_on_the_health_page_runs_a_sync_and_shows_its_run() {
         "{last:?}"
     );
     let entry = k.services.store.recent_audit(10).unwrap();
-    assert!(entry
-        .iter()
-        .any(|e| e.action == "directory_sync" && e.actor == "service-pin" && e.detail.as_deref().is_some_and(|d| d.starts_with("ok: run"))));
-    assert_eq!(k.services.store.user_by_oid(&oid(1)).unwrap().unwrap().upn, upn(1));
+    assert!(entry.iter().any(|e| e.action == "directory_sync"
+        && e.actor == "service-pin"
+        && e.detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("ok: run"))));
+    assert_eq!(
+        k.services.store.user_by_oid(&oid(1)).unwrap().unwrap().upn,
+        upn(1)
+    );
 }

@@ -290,7 +290,10 @@ fn check_roles(config: &Config, token: &str, report: &mut Report) {
         report.push(
             Check::Directory,
             Status::Ok,
-            format!("the app token carries the permissions sync needs ({})", names.join(", ")),
+            format!(
+                "the app token carries the permissions sync needs ({})",
+                names.join(", ")
+            ),
         );
     }
 }

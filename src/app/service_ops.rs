@@ -17,8 +17,7 @@ use crate::kiosk::human_bytes;
 use crate::service_menu::{
     AuditActions, AuditFilter, AuditRow, AuditSpan, BindOutcome, CardRow, InfoRow, JobRow,
     Operator, ReaderRow, Revealed, RevokeWhich, ServiceEffect, ServiceEvent, SyncState, TraceRow,
-    UserCards,
-    UserRow, MAX_RESULTS,
+    UserCards, UserRow, MAX_RESULTS,
 };
 use crate::store::{AuditQuery, JobState};
 
@@ -528,7 +527,11 @@ pub async fn sync_directory(
 ) -> (ServiceEvent, Vec<String>) {
     let who = actor(&operator).audit_name();
     let (result, detail, revoked) = if !services.config.directory.enabled {
-        (SyncState::Off, "refused: directory sync is off".to_string(), Vec::new())
+        (
+            SyncState::Off,
+            "refused: directory sync is off".to_string(),
+            Vec::new(),
+        )
     } else {
         match super::directory_worker::sync_now(&services, "service-menu").await {
             Ok(r) => (

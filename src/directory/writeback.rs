@@ -277,7 +277,11 @@ impl CardWriter {
             &format!("id,onPremisesSyncEnabled,{}", self.attribute.select_name()),
         );
         let response = match self
-            .send(|t| self.http.get(get_url.clone()).bearer_auth(t.expose_secret()))
+            .send(|t| {
+                self.http
+                    .get(get_url.clone())
+                    .bearer_auth(t.expose_secret())
+            })
             .await
         {
             Ok(r) => r,
@@ -400,7 +404,11 @@ async fn work_one(
         blocking(move || s.finish_card_write(id, state, reason.as_deref(), Utc::now()))
     };
     if owner.as_deref() != Some(w.user_oid.as_str()) {
-        finish("dropped", Some("unbound or moved before it was written".into())).await?;
+        finish(
+            "dropped",
+            Some("unbound or moved before it was written".into()),
+        )
+        .await?;
         return Ok((
             "card_write_dropped",
             format!("{} no longer bound to this user; not written", w.masked),
@@ -413,7 +421,11 @@ async fn work_one(
         Err(_) => {
             let reason = "the queued number cannot be opened with this panel's device key";
             finish("failed", Some(reason.into())).await?;
-            return Ok(("card_write_failed", format!("{}: {reason}", w.masked), false));
+            return Ok((
+                "card_write_failed",
+                format!("{}: {reason}", w.masked),
+                false,
+            ));
         }
     };
     let attr = writer.attribute_name();
@@ -426,7 +438,11 @@ async fn work_one(
                     " as the canonical number (directory.card_normalise cannot be inverted)"
                 }
             };
-            Ok(("card_written", format!("{} written to {attr}{how}", w.masked), false))
+            Ok((
+                "card_written",
+                format!("{} written to {attr}{how}", w.masked),
+                false,
+            ))
         }
         Outcome::AlreadyThere => {
             finish("done", None).await?;

@@ -220,7 +220,11 @@ fn decode(s: &str) -> Option<Cursor> {
 }
 
 /// Checks an app-only Graph token and one of `roles`.
-pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap, roles: &[&str]) -> Result<(), Box<Response>> {
+pub(crate) fn authorize(
+    shared: &Shared,
+    headers: &HeaderMap,
+    roles: &[&str],
+) -> Result<(), Box<Response>> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -463,7 +467,10 @@ pub(crate) async fn groups_delta(
     };
     let filtered = parse_filter(&c.q);
     // Graph takes at most 50 `id eq` expressions in a delta `$filter`.
-    if filtered.as_ref().is_some_and(|ids| ids.len() > MAX_FILTER_IDS) {
+    if filtered
+        .as_ref()
+        .is_some_and(|ids| ids.len() > MAX_FILTER_IDS)
+    {
         return graph_error(
             StatusCode::BAD_REQUEST,
             "Request_UnsupportedQuery",

@@ -212,21 +212,26 @@ mod tests {
         assert_eq!(due.len(), 1);
         assert_eq!((due[0].attempts, due[0].masked.as_str()), (0, "•••• 0007"));
 
-        store.retry_card_write(due[0].id, "HTTP 500", at(11)).unwrap();
+        store
+            .retry_card_write(due[0].id, "HTTP 500", at(11))
+            .unwrap();
         assert!(store.due_card_writes(at(10), 10).unwrap().is_empty());
         let s = store.card_write_state("o1", &[1; 32]).unwrap().unwrap();
-        assert_eq!((s.state.as_str(), s.attempts, s.next_at), ("queued", 1, at(11)));
+        assert_eq!(
+            (s.state.as_str(), s.attempts, s.next_at),
+            ("queued", 1, at(11))
+        );
         assert_eq!(store.card_writes_due_now(at(10)).unwrap(), 1);
         assert_eq!(store.due_card_writes(at(10), 10).unwrap().len(), 1);
 
-        store.finish_card_write(due[0].id, "done", None, at(10)).unwrap();
+        store
+            .finish_card_write(due[0].id, "done", None, at(10))
+            .unwrap();
         assert!(store.due_card_writes(at(23), 10).unwrap().is_empty());
         let c = store.card_write_counts().unwrap();
         assert_eq!((c.queued, c.done, c.failed), (0, 1, 0));
         let sealed: String = store
-            .with(|c| {
-                Ok(c.query_row("SELECT card_sealed FROM dir_card_writes", [], |r| r.get(0))?)
-            })
+            .with(|c| Ok(c.query_row("SELECT card_sealed FROM dir_card_writes", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(sealed, "", "the sealed number goes once written");
 

@@ -100,7 +100,9 @@ pub async fn tenant_with(
     )
     .await;
     write_credential(&k.services.config);
-    k.sim.register_app_certificate(&credential_pems().1).unwrap();
+    k.sim
+        .register_app_certificate(&credential_pems().1)
+        .unwrap();
     k
 }
 
