@@ -17,6 +17,8 @@ use mfp_kiosk::kiosk::Event;
 use mfp_kiosk::store::{CardSource, ProvisioningQuery};
 use secrecy::SecretString;
 
+/// The issue lists 10,000; at that size this file took 80 s on the shared 2-core machine
+/// (3,000: 10 s), so the scale lives in benches/directory_sync.rs (100,000 users).
 const USERS: usize = 3_000;
 
 #[tokio::test]
@@ -203,6 +205,33 @@ async fn directory_changes_follow_within_one_cycle() {
     }
 }
 
+/// The portal's *Delete* is a soft delete (`@removed` reason `changed`): revoked like a hard
+/// delete, badge refused offline.
+#[tokio::test]
+async fn a_soft_deleted_user_is_revoked() {
+    let k = tenant(20, 21, 10).await;
+    let dir = directory(&k);
+    run(&k, &dir).await.unwrap();
+    assert!(k.sim.soft_delete_user(&oid(4)));
+    let r = run(&k, &dir).await.unwrap();
+    assert_eq!(
+        (r.counts.revoked, r.counts.errors),
+        (1, 0),
+        "{:?}",
+        r.counts
+    );
+    let store = &k.services.store;
+    assert_eq!(
+        store.user_by_oid(&oid(4)).unwrap().unwrap().status,
+        UserStatus::Revoked
+    );
+    k.sim.set_network_down(true);
+    assert!(matches!(
+        tap(&k, &badge(4).0).await,
+        Event::CardUnknown { .. }
+    ));
+}
+
 #[tokio::test]
 async fn an_expired_delta_link_resyncs_in_full_and_loses_nothing() {
     let k = tenant(60, 61, 25).await;
@@ -288,4 +317,56 @@ async fn an_unregistered_certificate_is_refused_with_entras_answer() {
     let last = k.services.store.last_provisioning_run().unwrap().unwrap();
     assert_eq!(last.outcome, "failed");
     assert!(last.error.unwrap().contains("AADSTS700027"));
+}
+
+/// Graph's delta `$filter` takes at most 50 group ids (the simulator refuses more, as Graph
+/// does): 120 configured groups are tracked by three queries, each with its own delta link,
+/// and a change in the last batch is picked up without a full resync of any.
+#[tokio::test]
+async fn more_than_fifty_groups_are_tracked_in_batches() {
+    let k = tenant(130, 131, 50).await;
+    let groups: Vec<String> = (0..120)
+        .map(|j| format!("aaaaaaaa-0000-4000-8000-{j:012}"))
+        .collect();
+    for (j, g) in groups.iter().enumerate() {
+        k.sim.add_group(g, &format!("Site {j}"));
+        k.sim.add_group_member(g, &oid(j + 1), false);
+    }
+    let mut config = k.services.config.clone();
+    config.directory.groups = groups.clone();
+    let dir = mfp_kiosk::directory::sync::Directory::from_config(&config).unwrap();
+    let (_, groups_before) = k.sim.delta_requests();
+    let r = run(&k, &dir).await.unwrap();
+    assert_eq!(r.counts.created, 120, "{:?}", r.counts);
+    assert_eq!(r.counts.errors, 0);
+    let store = &k.services.store;
+    assert!(
+        store.user_by_oid(&oid(121)).unwrap().is_none(),
+        "not in any configured group"
+    );
+    assert!(store.user_by_oid(&oid(120)).unwrap().is_some());
+    let (_, groups_after) = k.sim.delta_requests();
+    assert_eq!(groups_after - groups_before, 3, "one query per 50 groups");
+    for name in ["groups", "groups:1", "groups:2"] {
+        assert!(store.dir_link(name).unwrap().is_some(), "{name}");
+    }
+
+    k.sim.remove_group_member(&groups[110], &oid(111));
+    let r = run(&k, &dir).await.unwrap();
+    assert!(!r.counts.full_resync, "each batch resumed from its link");
+    assert_eq!(
+        (r.counts.revoked, r.counts.created),
+        (1, 0),
+        "{:?}",
+        r.counts
+    );
+    assert_eq!(
+        store.user_by_oid(&oid(111)).unwrap().unwrap().status,
+        UserStatus::Revoked
+    );
+    assert_eq!(
+        store.user_by_oid(&oid(1)).unwrap().unwrap().status,
+        UserStatus::Active,
+        "the first batch's members are untouched"
+    );
 }

@@ -99,6 +99,8 @@ fn fresh_file_gets_schema_wal_and_foreign_keys() {
         [
             "audit",
             "cards",
+            // Fleet-wide enrollment: the write-back queue.
+            "dir_card_writes",
             // Directory sync: the directory as last seen, delta links, provisioning report.
             "dir_members",
             "dir_sync",

@@ -229,7 +229,7 @@ fn each_service_page_shows_only_its_own_controls_and_back() {
         ),
         ("service-readers", &[]),
         ("service-outbox", &["Retry", "Delete"]),
-        ("service-health", &["Run checks"]),
+        ("service-health", &["Run checks", "Sync now"]),
         (
             "service-audit",
             &["Older", "Newer", "7 days", "Clear user filter"],
@@ -522,6 +522,52 @@ fn health_page_runs_checks_and_shows_when_they_run() {
     });
     assert!(!panel.has_text("Checking…"));
     assert_eq!(panel.press_service("Run checks"), [C::RunChecks]);
+}
+
+#[test]
+fn health_page_syncs_the_directory_now_and_says_how_it_ended() {
+    let panel = Panel::page("service-health");
+    panel.service(&ServiceUiState {
+        checking: false,
+        ..service_state("service-health")
+    });
+    assert!(!panel.has_text("Syncing the directory…"));
+    assert_eq!(panel.press_service("Sync now"), [C::SyncNow]);
+
+    panel.service(&ServiceUiState {
+        checking: false,
+        sync_state: "running".into(),
+        ..service_state("service-health")
+    });
+    assert!(panel.has_text("Syncing the directory…"));
+    assert_eq!(panel.button("Sync now").accessible_enabled(), Some(false));
+    assert_eq!(panel.press("Sync now"), []);
+    assert_eq!(
+        panel.button("Run checks").accessible_enabled(),
+        Some(true),
+        "the checks do not wait for the sync"
+    );
+
+    for (state, text) in [
+        ("done", "Directory sync done: see “Last directory run”."),
+        (
+            "failed",
+            "Directory sync failed: see “Last directory run” for why.",
+        ),
+        (
+            "off",
+            "Directory sync is not enabled on this panel (see [directory] in the configuration).",
+        ),
+    ] {
+        panel.service(&ServiceUiState {
+            checking: false,
+            sync_state: state.into(),
+            ..service_state("service-health")
+        });
+        assert!(panel.has_text(text), "{state}");
+        assert!(!panel.has_text("Syncing the directory…"));
+        assert_eq!(panel.button("Sync now").accessible_enabled(), Some(true));
+    }
 }
 
 #[test]

@@ -195,6 +195,8 @@ pub struct CardAdmin<'a> {
     key: &'a DeviceKey,
     pipeline: &'a CardPipeline,
     max_per_user: u32,
+    /// Queue enrolled cards for the directory write-back (`directory.write_cards`).
+    write_back: bool,
 }
 
 impl<'a> CardAdmin<'a> {
@@ -209,7 +211,15 @@ impl<'a> CardAdmin<'a> {
             key,
             pipeline,
             max_per_user,
+            write_back: false,
         }
+    }
+
+    /// With `true`, every enrolled card is queued for the directory write-back (fleet-wide
+    /// enrollment), as self-enrollment does.
+    pub fn writing_back(mut self, on: bool) -> Self {
+        self.write_back = on;
+        self
     }
 
     /// A cached user by UPN, username or object id (live accounts win over revoked ones).
@@ -285,6 +295,27 @@ impl<'a> CardAdmin<'a> {
             self.key.card_hash(normalised.expose_secret()),
             mask_card(normalised.expose_secret()),
         ))
+    }
+
+    /// Queues an enrolled card for the directory; a failure is logged, the binding stands.
+    fn queue_write_back(&self, oid: &str, number: &SecretString) {
+        let queued = self
+            .pipeline
+            .apply(number.expose_secret())
+            .map_err(|e| e.to_string())
+            .and_then(|n| {
+                crate::directory::writeback::queue(
+                    self.store,
+                    self.key,
+                    oid,
+                    &SecretString::from(n),
+                    Utc::now(),
+                )
+                .map_err(|e| e.to_string())
+            });
+        if let Err(e) = queued {
+            tracing::warn!(error = %e, "cannot queue the card for the directory write-back");
+        }
     }
 
     /// What enrolling `number` for `user` would do; changes nothing and audits nothing.
@@ -418,6 +449,9 @@ impl<'a> CardAdmin<'a> {
             ));
         }
         self.audit(actor, ACTION_ENROLL, &user.oid, &detail)?;
+        if self.write_back {
+            self.queue_write_back(&user.oid, number);
+        }
         if let Some(from) = &moved_from {
             // The previous owner's history shows the card left them.
             self.audit(

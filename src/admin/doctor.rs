@@ -246,13 +246,55 @@ async fn check_directory(config: &Config, report: &mut Report) {
         Ok(t) => t,
         Err(e) => return report.push(Check::Directory, Status::Problem, e.to_string()),
     };
-    match tokens.token().await {
-        Ok(_) => report.push(
+    let token = match tokens.token().await {
+        Ok(t) => t,
+        Err(e) => return report.push(Check::Directory, Status::Problem, e.to_string()),
+    };
+    report.push(
+        Check::Directory,
+        Status::Ok,
+        "Entra grants the app-only token (client credentials)",
+    );
+    check_roles(config, secrecy::ExposeSecret::expose_secret(&token), report);
+}
+
+/// The application permissions in the app token's `roles` claim against what sync needs.
+fn check_roles(config: &Config, token: &str, report: &mut Report) {
+    use crate::directory::roles;
+    let write_cards = config.directory.write_cards;
+    let Some(granted) = roles::token_roles(token) else {
+        return report.push(
+            Check::Directory,
+            Status::Warning,
+            "cannot read the permissions (roles) of the app token; check the API permissions \
+             of the app registration by hand",
+        );
+    };
+    let missing = roles::missing(&granted, write_cards);
+    for m in &missing {
+        report.push(Check::Directory, Status::Problem, roles::advice(m));
+    }
+    if !write_cards && granted.iter().any(|r| r == "User.ReadWrite.All") {
+        report.push(
+            Check::Directory,
+            Status::Warning,
+            "the app token carries User.ReadWrite.All but directory.write_cards is off: the \
+             panel only reads the directory, so remove that permission (least privilege)",
+        );
+    }
+    if missing.is_empty() {
+        let names: Vec<_> = roles::needed(write_cards)
+            .iter()
+            .map(|n| n.permission)
+            .collect();
+        report.push(
             Check::Directory,
             Status::Ok,
-            "Entra grants the app-only token (client credentials)",
-        ),
-        Err(e) => report.push(Check::Directory, Status::Problem, e.to_string()),
+            format!(
+                "the app token carries the permissions sync needs ({})",
+                names.join(", ")
+            ),
+        );
     }
 }
 

@@ -119,6 +119,10 @@ pub fn sync_command(config: Config, demo: bool, out: &mut dyn Write) -> Result<i
             &state.join("device.key"),
         )?);
         let dir = Directory::from_config(&config)?;
+        if dir.writes_cards() {
+            // Asked for now: queued badge write-backs go in this run, not at their backoff.
+            store.card_writes_due_now(chrono::Utc::now())?;
+        }
         Ok::<_, DirectoryCliError>(sync::run(&store, &key, &dir, "cli").await)
     })?;
     match report {
@@ -129,7 +133,7 @@ pub fn sync_command(config: Config, demo: bool, out: &mut dyn Write) -> Result<i
                 format!(
                     "sync run {} ok{}: {} users and {} memberships read in {} pages; created {}, \
                      updated {}, revoked {}, re-enabled {}, cards added {}, removed {}, \
-                     conflicts {}, throttled waits {}",
+                     conflicts {}, throttled waits {}, badges written to the directory {}",
                     r.run_id,
                     if c.full_resync { " (full resync)" } else { "" },
                     c.users_seen,
@@ -142,7 +146,8 @@ pub fn sync_command(config: Config, demo: bool, out: &mut dyn Write) -> Result<i
                     c.cards_added,
                     c.cards_removed,
                     c.conflicts,
-                    c.throttled_waits
+                    c.throttled_waits,
+                    c.cards_written
                 ),
             )?;
             Ok(0)

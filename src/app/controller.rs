@@ -271,6 +271,14 @@ impl Controller {
                         ServiceEffect::RunChecks => {
                             Some(service_ops::run_checks(services, operator).await)
                         }
+                        ServiceEffect::SyncDirectory => {
+                            let (event, revoked) =
+                                service_ops::sync_directory(services, operator).await;
+                            for oid in revoked {
+                                answer.event(Event::IdentityRevoked { oid });
+                            }
+                            Some(event)
+                        }
                         effect => tokio::task::spawn_blocking(move || {
                             service_ops::execute(&services, &operator, effect)
                         })

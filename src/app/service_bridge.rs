@@ -105,6 +105,7 @@ pub fn service_ui_state(view: &ServiceView) -> ServiceUiState {
             })
             .collect(),
         checking: view.checking,
+        sync_state: view.sync.as_str().into(),
         audit: view
             .audit
             .iter()
@@ -158,6 +159,7 @@ pub fn service_event(command: ServiceCommand) -> Option<Event> {
         ServiceCommand::RetryJob(id) => ServiceEvent::RetryJob(id),
         ServiceCommand::DeleteJob(id) => ServiceEvent::DeleteJob(id),
         ServiceCommand::RunChecks => ServiceEvent::RunChecks,
+        ServiceCommand::SyncNow => ServiceEvent::SyncNow,
         ServiceCommand::AuditFilter(kind, value) => match (kind.as_str(), value.as_str()) {
             ("user", _) => ServiceEvent::AuditAllUsers,
             ("action", v) if AuditActions::parse(v).is_some() => {

@@ -61,14 +61,17 @@ pub fn local_rows(services: &Services) -> Vec<InfoRow> {
                 .with_timezone(&Local)
                 .format("%Y-%m-%d %H:%M");
             let c = &run.counts;
-            info(
-                "Last directory run",
-                format!(
-                    "{} {} at {when}: {}; {} created, {} updated, {} revoked",
-                    run.source, run.kind, run.outcome, c.created, c.updated, c.revoked
-                ),
-                run.error.is_none(),
-            )
+            let mut text = format!(
+                "{} {} at {when}: {}; {} created, {} updated, {} revoked",
+                run.source, run.kind, run.outcome, c.created, c.updated, c.revoked
+            );
+            if c.cards_written + c.card_writes_failed + c.card_writes_retried > 0 {
+                text.push_str(&format!(
+                    "; badges written to the directory: {}, failed {}, to retry {}",
+                    c.cards_written, c.card_writes_failed, c.card_writes_retried
+                ));
+            }
+            info("Last directory run", text, run.error.is_none())
         }
         Ok(None) => info("Last directory run", "none yet", true),
         Err(e) => info("Last directory run", format!("cannot read: {e}"), false),

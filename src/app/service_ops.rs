@@ -16,8 +16,8 @@ use crate::identity::{UserRecord, UserStatus};
 use crate::kiosk::human_bytes;
 use crate::service_menu::{
     AuditActions, AuditFilter, AuditRow, AuditSpan, BindOutcome, CardRow, InfoRow, JobRow,
-    Operator, ReaderRow, Revealed, RevokeWhich, ServiceEffect, ServiceEvent, TraceRow, UserCards,
-    UserRow, MAX_RESULTS,
+    Operator, ReaderRow, Revealed, RevokeWhich, ServiceEffect, ServiceEvent, SyncState, TraceRow,
+    UserCards, UserRow, MAX_RESULTS,
 };
 use crate::store::{AuditQuery, JobState};
 
@@ -74,8 +74,9 @@ pub fn execute(
             rows: super::service_health::local_rows(services),
             checked: false,
         }),
-        ServiceEffect::RunChecks => {
-            // Network checks are async; the controller runs them through `run_checks`.
+        ServiceEffect::RunChecks | ServiceEffect::SyncDirectory => {
+            // Network work is async; the controller runs it through `run_checks` and
+            // `sync_directory`.
             return None;
         }
         ServiceEffect::LoadAudit { filter, before_id } => audit_page(services, &filter, before_id),
@@ -514,6 +515,51 @@ pub async fn run_checks(services: Arc<Services>, operator: Operator) -> ServiceE
         rows,
         checked: true,
     }
+}
+
+/// The health page's **Sync now**: one directory sync (queued card write-backs retried at
+/// once), audited with the operator. The answer carries the refreshed rows, whose "Last
+/// directory run" row is this run; the oids it revoked have their open sessions ended by the
+/// caller.
+pub async fn sync_directory(
+    services: Arc<Services>,
+    operator: Operator,
+) -> (ServiceEvent, Vec<String>) {
+    let who = actor(&operator).audit_name();
+    let (result, detail, revoked) = if !services.config.directory.enabled {
+        (
+            SyncState::Off,
+            "refused: directory sync is off".to_string(),
+            Vec::new(),
+        )
+    } else {
+        match super::directory_worker::sync_now(&services, "service-menu").await {
+            Ok(r) => (
+                SyncState::Done,
+                format!(
+                    "ok: run {}: {} created, {} updated, {} revoked, {} card(s) written",
+                    r.run_id,
+                    r.counts.created,
+                    r.counts.updated,
+                    r.counts.revoked,
+                    r.counts.cards_written
+                ),
+                r.revoked,
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "Sync now failed");
+                (SyncState::Failed, format!("failed: {e}"), Vec::new())
+            }
+        }
+    };
+    let s = services.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        s.audit(&who, "directory_sync", "panel", &detail);
+        super::service_health::local_rows(&s)
+    })
+    .await
+    .unwrap_or_default();
+    (ServiceEvent::DirectorySynced { result, rows }, revoked)
 }
 
 /// Rows for the health page, with a label that says what is wrong when `ok` is false.

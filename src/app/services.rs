@@ -321,7 +321,8 @@ impl Services {
     }
 
     /// Card administration (service menu, `cards` command) over this panel's store, device key
-    /// and normalisation pipeline: the same hashing as self-enrollment.
+    /// and normalisation pipeline: the same hashing as self-enrollment, and the same
+    /// write-back to the directory.
     pub fn cards(&self) -> crate::admin::cards::CardAdmin<'_> {
         crate::admin::cards::CardAdmin::new(
             &self.store,
@@ -329,6 +330,38 @@ impl Services {
             &self.card_pipeline,
             self.config.identity.max_cards_per_user,
         )
+        .writing_back(self.writes_cards())
+    }
+
+    /// Whether cards enrolled here are written to the directory (`directory.write_cards`).
+    fn writes_cards(&self) -> bool {
+        self.config.directory.enabled && self.config.directory.write_cards
+    }
+
+    /// Fleet-wide enrollment: queues a card just bound on this panel for the directory
+    /// write-back. Failing to queue is logged; the local binding stands either way.
+    fn queue_card_writeback(&self, oid: &str, card: &SecretString) {
+        use secrecy::ExposeSecret;
+        if !self.writes_cards() {
+            return;
+        }
+        let queued = self
+            .card_pipeline
+            .apply(card.expose_secret())
+            .map_err(|e| e.to_string())
+            .and_then(|n| {
+                crate::directory::writeback::queue(
+                    &self.store,
+                    &self.key,
+                    oid,
+                    &SecretString::from(n),
+                    Utc::now(),
+                )
+                .map_err(|e| e.to_string())
+            });
+        if let Err(e) = queued {
+            tracing::warn!(error = %e, "cannot queue the card for the directory write-back");
+        }
     }
 
     /// The readers' normalisation pipeline (`readers.normalise`).
@@ -487,6 +520,7 @@ impl Services {
             let max = self.config.identity.max_cards_per_user;
             self.store.bind_card(&user.oid, &hash, &masked, max, now)?;
             self.audit(&user.oid, "card_bound", &user.oid, &masked);
+            self.queue_card_writeback(&user.oid, card);
             // The unknown tap that led here counted against the panel; it was the owner's.
             self.panel_forgive_one();
         }

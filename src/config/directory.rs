@@ -48,7 +48,10 @@ pub struct DirectoryConfig {
     /// Normalisation of the directory's badge format to the canonical number (same steps as
     /// `readers.normalise`).
     pub card_normalise: Vec<String>,
-    /// Write cards enrolled on the panel to `card_attribute` (needs User.ReadWrite.All).
+    /// Fleet-wide enrollment: write cards enrolled on the panel to `card_attribute` (needs the
+    /// application permission User.ReadWrite.All), one badge per attribute, in the format
+    /// `card_normalise` reads (its inverse; the canonical number when a step is lossy). See
+    /// `directory::writeback`.
     pub write_cards: bool,
     /// More user attributes kept for workflow templates (`{attr:NAME}`).
     pub extra_attributes: Vec<String>,
@@ -228,12 +231,12 @@ impl DirectoryConfig {
                 "needs directory.card_attribute: the attribute the cards are written to",
             ));
         }
-        if self.write_cards {
+        if self.write_cards && !self.enabled {
             // Refused rather than ignored: an administrator must not believe badges reach the
-            // fleet when they do not.
+            // fleet when nothing writes them.
             return Err(invalid(
                 "directory.write_cards",
-                "fleet-wide write-back is not available in this version yet; leave it false",
+                "needs directory.enabled = true: the directory worker writes the cards",
             ));
         }
         if self.enabled {
@@ -313,6 +316,13 @@ mod tests {
                 Box::new(|c| {
                     c.directory.write_cards = true;
                     c.directory.card_attribute = None;
+                }),
+            ),
+            (
+                "directory.write_cards",
+                Box::new(|c| {
+                    c.directory.write_cards = true;
+                    c.directory.enabled = false;
                 }),
             ),
             (

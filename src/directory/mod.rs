@@ -4,18 +4,23 @@
 //! - [`credential`]: the app-only credential (certificate `client_assertion` or client secret)
 //!   and the client-credentials grant, tokens cached in memory until shortly before expiry;
 //! - [`keygen`]: `mfp-kiosk directory keygen`, a key and a self-signed certificate;
+//! - [`roles`]: the application permissions sync needs and which an app token carries;
 //! - [`delta`]: the Graph delta client (`/users/delta`, `/groups/delta`), page by page, with
 //!   `Retry-After` honoured and `410 Gone` reported as such;
 //! - [`apply`]: the one module that turns directory facts into local changes (create, update,
 //!   revoke, re-enable, directory badges), shared by every source of directory changes;
 //! - [`sync`]: one sync run (delta or full resync with mark-and-sweep), recorded as a
-//!   provisioning run.
+//!   provisioning run;
+//! - [`writeback`]: fleet-wide enrollment, the durable queue of panel-enrolled cards written
+//!   to the user's directory attribute.
 
 pub mod apply;
 pub mod credential;
 pub mod delta;
 pub mod keygen;
+pub mod roles;
 pub mod sync;
+pub mod writeback;
 
 use std::path::PathBuf;
 use std::time::Duration;

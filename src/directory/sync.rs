@@ -23,6 +23,7 @@ use secrecy::ExposeSecret;
 use super::apply::{self, ApplyContext};
 use super::credential::{AppCredential, AppTokens};
 use super::delta::{DeltaClient, GroupEntry, UserEntry};
+use super::writeback::{self, CardWriter};
 use super::DirectoryError;
 use crate::auth::card::CardPipeline;
 use crate::config::{CardAttribute, Config};
@@ -48,6 +49,8 @@ pub struct Directory {
     rules: ProvisioningRules,
     fallback_tenant: String,
     delta: DeltaClient,
+    /// Fleet-wide enrollment, with `directory.write_cards`.
+    writer: Option<CardWriter>,
 }
 
 /// What a run did.
@@ -80,7 +83,17 @@ impl Directory {
         let mut groups = d.groups.clone();
         groups.sort();
         groups.dedup();
+        let writer = match (d.write_cards, d.card_attribute()) {
+            (true, Some(attribute)) => Some(CardWriter::new(
+                endpoint.clone(),
+                tokens.clone(),
+                attribute,
+                d.card_pipeline()?,
+            )?),
+            _ => None,
+        };
         Ok(Directory {
+            writer,
             groups,
             select: d.select(),
             card_attribute: d.card_attribute(),
@@ -94,6 +107,11 @@ impl Directory {
 
     pub fn tokens(&self) -> &Arc<AppTokens> {
         self.delta.tokens()
+    }
+
+    /// Whether cards enrolled on the panel are written to the directory.
+    pub fn writes_cards(&self) -> bool {
+        self.writer.is_some()
     }
 
     /// A staged user from one users-delta entry: the badge goes through the directory
@@ -204,16 +222,43 @@ pub async fn run(
     dir: &Directory,
     source: &str,
 ) -> Result<SyncReport, DirectoryError> {
+    recorded(store, key, dir, source, "directory_sync").await
+}
+
+/// Works the due card write-backs only (no delta), recorded as a `card_writeback` run: what
+/// the worker does between two syncs so an enrolled card reaches the directory within a
+/// minute, not at the next sync.
+pub async fn write_back(
+    store: &Store,
+    key: &Arc<DeviceKey>,
+    dir: &Directory,
+    source: &str,
+) -> Result<SyncReport, DirectoryError> {
+    recorded(store, key, dir, source, "card_writeback").await
+}
+
+async fn recorded(
+    store: &Store,
+    key: &Arc<DeviceKey>,
+    dir: &Directory,
+    source: &str,
+    kind: &'static str,
+) -> Result<SyncReport, DirectoryError> {
     let _lock = take_lock(store.dir().as_deref())?;
     let s = store.clone();
     let src = source.to_string();
-    let run_id =
-        blocking(move || s.start_provisioning_run(&src, "directory_sync", Utc::now())).await?;
+    let run_id = blocking(move || s.start_provisioning_run(&src, kind, Utc::now())).await?;
     let mut report = SyncReport {
         run_id,
         ..Default::default()
     };
-    let result = run_inner(store, key, dir, &mut report).await;
+    let result = match kind {
+        "card_writeback" => match &dir.writer {
+            Some(w) => writeback::run_pass(store, key, w, run_id, &mut report.counts).await,
+            None => Ok(()),
+        },
+        _ => run_inner(store, key, dir, &mut report).await,
+    };
     let (outcome, error) = match &result {
         Ok(()) => ("ok", None),
         Err(e) => ("failed", Some(e.to_string())),
@@ -236,7 +281,9 @@ pub async fn run(
         re_enabled = counts.re_enabled,
         cards_added = counts.cards_added,
         conflicts = counts.conflicts,
-        "directory sync done"
+        cards_written = counts.cards_written,
+        kind,
+        "directory run done"
     );
     result.map(|()| report)
 }
@@ -250,6 +297,11 @@ async fn run_inner(
     let token = dir.tokens().token().await?;
     let tenant = token_tenant(token.expose_secret()).unwrap_or_else(|| dir.fallback_tenant.clone());
     drop(token);
+
+    // Write-back first: this run's delta then already carries what it wrote.
+    if let Some(w) = &dir.writer {
+        writeback::run_pass(store, key, w, report.run_id, &mut report.counts).await?;
+    }
 
     // Groups first, widening the filter until it covers every nested group; start from the
     // nesting the last run found, so an unchanged tree keeps its delta link.
@@ -270,82 +322,39 @@ async fn run_inner(
     reconcile(store, dir, &tenant, report).await
 }
 
+/// Group ids per groups delta query: Graph's `$filter` on `/groups/delta` takes at most 50
+/// `id eq` expressions, so a larger scope is tracked by several queries, each with its link.
+pub const GROUPS_PER_QUERY: usize = 50;
+
+/// The stored link name of the `i`th groups query (the first keeps the name older versions
+/// used, so an upgraded panel resumes its delta).
+fn groups_link_name(i: usize) -> String {
+    match i {
+        0 => "groups".into(),
+        i => format!("groups:{i}"),
+    }
+}
+
 async fn sync_groups(
     store: &Store,
     dir: &Directory,
     tracked: &[String],
     report: &mut SyncReport,
 ) -> Result<(), DirectoryError> {
-    let scope = tracked.join(",");
-    let start = dir.delta.groups_start(tracked);
-    let s = store.clone();
-    let stored = blocking(move || s.dir_link("groups")).await?;
-    let (mut link, mut full, mut epoch) = match stored {
-        Some(l) if l.scope == scope && dir.delta.is_ours(&l.link) => (l.link, false, l.epoch),
-        _ => (start.clone(), true, next_epoch(store).await?),
-    };
-    let (mut members, mut removed_groups) = (Vec::new(), Vec::new());
-    loop {
-        let page = match dir.delta.groups_page(&link).await {
-            Ok(p) => p,
-            Err(DirectoryError::DeltaExpired) if !full => {
-                tracing::warn!("groups delta link expired: full resync");
-                members.clear();
-                removed_groups.clear();
-                full = true;
-                epoch = next_epoch(store).await?;
-                link = start.clone();
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        report.counts.pages += 1;
-        report.counts.throttled_waits += u64::from(page.throttled_waits);
-        for GroupEntry {
-            id,
-            removed,
-            members: m,
-        } in page.entries
-        {
-            if removed {
-                removed_groups.push(id.clone());
-            }
-            report.counts.members_seen += m.len() as u64;
-            members.extend(m.into_iter().map(|m| MemberDelta {
-                group_id: id.clone(),
-                member_id: m.id,
-                is_group: m.is_group,
-                removed: m.removed,
-            }));
-        }
-        let update = page.delta_link.clone().map(|l| LinkUpdate {
-            name: "groups",
-            link: l,
-            scope: scope.clone(),
-            epoch,
-            sweep: full,
-        });
-        if update.is_some() || members.len() + removed_groups.len() >= STAGE_BATCH {
-            let s = store.clone();
-            let (m, r) = (
-                std::mem::take(&mut members),
-                std::mem::take(&mut removed_groups),
-            );
-            blocking(move || s.dir_stage_members(&m, &r, epoch, update.as_ref(), Utc::now()))
-                .await?;
-        }
-        report.counts.full_resync |= full;
-        match (page.next_link, page.delta_link) {
-            (Some(next), _) => link = next,
-            (None, Some(_)) => return Ok(()),
-            (None, None) => {
-                return Err(DirectoryError::Unexpected {
-                    service: "Graph",
-                    detail: "a groups delta page has neither nextLink nor deltaLink".into(),
-                })
-            }
-        }
+    for (i, chunk) in tracked.chunks(GROUPS_PER_QUERY).enumerate() {
+        let query = Query::Groups;
+        page_through(
+            store,
+            dir,
+            &query,
+            groups_link_name(i),
+            chunk.join(","),
+            dir.delta.groups_start(chunk),
+            report,
+        )
+        .await?;
     }
+    Ok(())
 }
 
 async fn next_epoch(store: &Store) -> Result<i64, DirectoryError> {
@@ -359,24 +368,169 @@ async fn sync_users(
     dir: &Directory,
     report: &mut SyncReport,
 ) -> Result<(), DirectoryError> {
-    let scope = dir.select.join(",");
-    let start = dir.delta.users_start(&dir.select);
+    let query = Query::Users(key.clone());
+    page_through(
+        store,
+        dir,
+        &query,
+        "users".into(),
+        dir.select.join(","),
+        dir.delta.users_start(&dir.select),
+        report,
+    )
+    .await
+}
+
+/// Which delta query a pager walks.
+enum Query {
+    /// `/users/delta`; badges are hashed with this key as they are staged.
+    Users(Arc<DeviceKey>),
+    Groups,
+}
+
+/// Entries of one or more pages, not staged yet.
+#[derive(Default)]
+struct Pending {
+    users: Vec<DirUser>,
+    removed_users: Vec<String>,
+    members: Vec<MemberDelta>,
+    removed_groups: Vec<String>,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.users.len() + self.removed_users.len() + self.members.len() + self.removed_groups.len()
+    }
+}
+
+/// A fetched page, whatever the query.
+struct Fetched {
+    next_link: Option<String>,
+    delta_link: Option<String>,
+    throttled_waits: u32,
+}
+
+impl Query {
+    /// Fetches one page and adds its entries to `pending`.
+    async fn fetch(
+        &self,
+        dir: &Directory,
+        link: &str,
+        pending: &mut Pending,
+        report: &mut SyncReport,
+    ) -> Result<Fetched, DirectoryError> {
+        match self {
+            Query::Users(key) => {
+                let page = dir.delta.users_page(link).await?;
+                report.counts.users_seen += page.entries.len() as u64;
+                for e in &page.entries {
+                    match &e.removed {
+                        Some(_) => pending.removed_users.push(e.id.clone()),
+                        None => pending.users.push(dir.dir_user(e, key)),
+                    }
+                }
+                Ok(Fetched {
+                    next_link: page.next_link,
+                    delta_link: page.delta_link,
+                    throttled_waits: page.throttled_waits,
+                })
+            }
+            Query::Groups => {
+                let page = dir.delta.groups_page(link).await?;
+                for GroupEntry {
+                    id,
+                    removed,
+                    members,
+                } in page.entries
+                {
+                    if removed {
+                        pending.removed_groups.push(id.clone());
+                    }
+                    report.counts.members_seen += members.len() as u64;
+                    pending
+                        .members
+                        .extend(members.into_iter().map(|m| MemberDelta {
+                            group_id: id.clone(),
+                            member_id: m.id,
+                            is_group: m.is_group,
+                            removed: m.removed,
+                        }));
+                }
+                Ok(Fetched {
+                    next_link: page.next_link,
+                    delta_link: page.delta_link,
+                    throttled_waits: page.throttled_waits,
+                })
+            }
+        }
+    }
+
+    /// Stages `pending` in one transaction, with the link update of the query's last page.
+    async fn stage(
+        &self,
+        store: &Store,
+        pending: Pending,
+        epoch: i64,
+        update: Option<LinkUpdate>,
+    ) -> Result<(), DirectoryError> {
+        let s = store.clone();
+        match self {
+            Query::Users(_) => {
+                blocking(move || {
+                    s.dir_stage_users(
+                        &pending.users,
+                        &pending.removed_users,
+                        epoch,
+                        update.as_ref(),
+                        Utc::now(),
+                    )
+                })
+                .await
+            }
+            Query::Groups => {
+                blocking(move || {
+                    s.dir_stage_members(
+                        &pending.members,
+                        &pending.removed_groups,
+                        epoch,
+                        update.as_ref(),
+                        Utc::now(),
+                    )
+                })
+                .await
+            }
+        }
+    }
+}
+
+/// Walks one delta query from its stored link (or `start`, as a full resync) to its new delta
+/// link, staging as it goes. The one pager of both queries: resume or start over, `410` ->
+/// full resync, pages staged in batches, the link written with the last one.
+async fn page_through(
+    store: &Store,
+    dir: &Directory,
+    query: &Query,
+    name: String,
+    scope: String,
+    start: String,
+    report: &mut SyncReport,
+) -> Result<(), DirectoryError> {
     let s = store.clone();
-    let stored = blocking(move || s.dir_link("users")).await?;
+    let n = name.clone();
+    let stored = blocking(move || s.dir_link(&n)).await?;
     let (mut link, mut full, mut epoch) = match stored {
         Some(l) if l.scope == scope && dir.delta.is_ours(&l.link) => (l.link, false, l.epoch),
         _ => (start.clone(), true, next_epoch(store).await?),
     };
-    let (mut users, mut removed) = (Vec::new(), Vec::new());
+    let mut pending = Pending::default();
     loop {
-        let page = match dir.delta.users_page(&link).await {
+        let page = match query.fetch(dir, &link, &mut pending, report).await {
             Ok(p) => p,
             Err(DirectoryError::DeltaExpired) if !full => {
-                tracing::warn!("users delta link expired: full resync");
+                tracing::warn!(query = %name, "delta link expired: full resync");
                 // The full round re-reads everything; unstaged entries of the expired round
                 // must not be marked as seen by it.
-                users.clear();
-                removed.clear();
+                pending = Pending::default();
                 full = true;
                 epoch = next_epoch(store).await?;
                 link = start.clone();
@@ -386,25 +540,17 @@ async fn sync_users(
         };
         report.counts.pages += 1;
         report.counts.throttled_waits += u64::from(page.throttled_waits);
-        report.counts.users_seen += page.entries.len() as u64;
-        for e in &page.entries {
-            match &e.removed {
-                Some(_) => removed.push(e.id.clone()),
-                None => users.push(dir.dir_user(e, key)),
-            }
-        }
-        drop(page.entries);
         let update = page.delta_link.clone().map(|l| LinkUpdate {
-            name: "users",
+            name: name.clone(),
             link: l,
             scope: scope.clone(),
             epoch,
             sweep: full,
         });
-        if update.is_some() || users.len() + removed.len() >= STAGE_BATCH {
-            let s = store.clone();
-            let (u, r) = (std::mem::take(&mut users), std::mem::take(&mut removed));
-            blocking(move || s.dir_stage_users(&u, &r, epoch, update.as_ref(), Utc::now())).await?;
+        if update.is_some() || pending.len() >= STAGE_BATCH {
+            query
+                .stage(store, std::mem::take(&mut pending), epoch, update)
+                .await?;
         }
         report.counts.full_resync |= full;
         match (page.next_link, page.delta_link) {
@@ -413,7 +559,7 @@ async fn sync_users(
             (None, None) => {
                 return Err(DirectoryError::Unexpected {
                     service: "Graph",
-                    detail: "a users delta page has neither nextLink nor deltaLink".into(),
+                    detail: format!("a {name} delta page has neither nextLink nor deltaLink"),
                 })
             }
         }

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 
 use super::{
     AuditFilter, AuditRow, BindOutcome, InfoRow, JobRow, Operator, ReaderRow, RevokeWhich,
-    ServiceEffect, ServiceEvent, TraceRow, UserCards, UserRow, MAX_QUERY, MAX_RESULTS,
+    ServiceEffect, ServiceEvent, SyncState, TraceRow, UserCards, UserRow, MAX_QUERY, MAX_RESULTS,
 };
 
 /// The menu's tiles.
@@ -101,6 +101,7 @@ pub(crate) enum Page {
     Health {
         rows: Vec<InfoRow>,
         checking: bool,
+        sync: SyncState,
     },
     Audit {
         filter: AuditFilter,
@@ -336,8 +337,23 @@ impl ServiceMenu {
                 }
                 _ => Vec::new(),
             },
+            ServiceEvent::SyncNow => match &mut self.page {
+                Page::Health { sync, .. } if *sync != SyncState::Running => {
+                    *sync = SyncState::Running;
+                    vec![ServiceEffect::SyncDirectory]
+                }
+                _ => Vec::new(),
+            },
+            ServiceEvent::DirectorySynced { result, rows: new } => {
+                // The technician may have left the page meanwhile: nothing to show then.
+                if let Page::Health { rows, sync, .. } = &mut self.page {
+                    *rows = new;
+                    *sync = result;
+                }
+                Vec::new()
+            }
             ServiceEvent::HealthLoaded { rows: new, checked } => {
-                if let Page::Health { rows, checking } = &mut self.page {
+                if let Page::Health { rows, checking, .. } = &mut self.page {
                     *rows = new;
                     if checked {
                         *checking = false;
@@ -504,6 +520,7 @@ impl ServiceMenu {
                 self.page = Page::Health {
                     rows: Vec::new(),
                     checking: false,
+                    sync: SyncState::Idle,
                 };
                 vec![ServiceEffect::LoadHealth]
             }
@@ -777,6 +794,7 @@ fn is_input(event: &ServiceEvent) -> bool {
             | ServiceEvent::CardTraced(_)
             | ServiceEvent::JobsLoaded(_)
             | ServiceEvent::HealthLoaded { .. }
+            | ServiceEvent::DirectorySynced { .. }
             | ServiceEvent::AuditLoaded { .. }
     )
 }

@@ -199,6 +199,31 @@ pub struct AuditFilter {
     pub span: AuditSpan,
 }
 
+/// Where the health page's **Sync now** stands. The page turns it into (translated) words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncState {
+    #[default]
+    Idle,
+    Running,
+    Done,
+    Failed,
+    /// Directory sync is not enabled on this panel.
+    Off,
+}
+
+impl SyncState {
+    /// The code the .slint side maps to text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncState::Idle => "",
+            SyncState::Running => "running",
+            SyncState::Done => "done",
+            SyncState::Failed => "failed",
+            SyncState::Off => "off",
+        }
+    }
+}
+
 /// What binding a tapped badge did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindOutcome {
@@ -244,6 +269,8 @@ pub enum ServiceEvent {
     RetryJob(String),
     DeleteJob(String),
     RunChecks,
+    /// Health page: run a directory sync now.
+    SyncNow,
     AuditActions(AuditActions),
     AuditSpan(AuditSpan),
     AuditAllUsers,
@@ -282,6 +309,12 @@ pub enum ServiceEvent {
         rows: Vec<AuditRow>,
         /// The id to continue from for older entries, when there are more.
         older: Option<i64>,
+    },
+    /// Answer to [`ServiceEffect::SyncDirectory`]: how it ended and the health rows after it
+    /// (with the run's "Last directory run" row).
+    DirectorySynced {
+        result: SyncState,
+        rows: Vec<InfoRow>,
     },
 }
 
@@ -332,6 +365,8 @@ pub enum ServiceEffect {
     },
     LoadHealth,
     RunChecks,
+    /// Run one directory sync now (`app::directory_worker::sync_now`).
+    SyncDirectory,
     LoadAudit {
         filter: AuditFilter,
         before_id: Option<i64>,

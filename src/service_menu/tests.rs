@@ -557,3 +557,73 @@ fn the_menu_times_out_on_its_own_clock_and_answers_do_not_count() {
         }
     ));
 }
+
+#[test]
+fn sync_now_runs_once_at_a_time_and_shows_how_it_ended() {
+    let t0 = Instant::now();
+    let mut m = menu(t0);
+    let effects = m.handle(ServiceEvent::Open(Section::Health), t0);
+    assert!(matches!(effects[..], [ServiceEffect::LoadHealth]));
+    assert_eq!(m.view().sync, SyncState::Idle);
+
+    let effects = m.handle(ServiceEvent::SyncNow, t0);
+    assert!(matches!(effects[..], [ServiceEffect::SyncDirectory]));
+    assert_eq!(m.view().sync, SyncState::Running);
+    assert!(
+        m.handle(ServiceEvent::SyncNow, t0).is_empty(),
+        "a second press while it runs starts nothing"
+    );
+    // The checks still run beside it.
+    assert!(matches!(
+        m.handle(ServiceEvent::RunChecks, t0)[..],
+        [ServiceEffect::RunChecks]
+    ));
+
+    let last_run = InfoRow {
+        label: "Last directory run".into(),
+        value: "service-menu directory_sync: ok; 3 created".into(),
+        ok: true,
+    };
+    m.handle(
+        ServiceEvent::DirectorySynced {
+            result: SyncState::Done,
+            rows: vec![last_run.clone()],
+        },
+        t0 + Duration::from_secs(5),
+    );
+    let v = m.view();
+    assert_eq!(v.sync, SyncState::Done);
+    assert_eq!(v.health, vec![last_run]);
+    assert!(
+        m.timed_out(t0 + TIMEOUT),
+        "the sync's answer is not a touch"
+    );
+
+    // Again, failing this time; then left: a late answer shows nowhere.
+    let t1 = t0 + Duration::from_secs(10);
+    assert!(matches!(
+        m.handle(ServiceEvent::SyncNow, t1)[..],
+        [ServiceEffect::SyncDirectory]
+    ));
+    m.handle(
+        ServiceEvent::DirectorySynced {
+            result: SyncState::Failed,
+            rows: vec![],
+        },
+        t1,
+    );
+    assert_eq!(m.view().sync, SyncState::Failed);
+    m.handle(ServiceEvent::Back, t1);
+    m.handle(
+        ServiceEvent::DirectorySynced {
+            result: SyncState::Done,
+            rows: vec![],
+        },
+        t1,
+    );
+    assert_eq!(m.view().sync, SyncState::Idle);
+    assert!(
+        m.handle(ServiceEvent::SyncNow, t1).is_empty(),
+        "Sync now lives on the health page only"
+    );
+}

@@ -3,7 +3,8 @@
 
 use super::machine::{Page, Purpose, ServiceMenu};
 use super::{
-    AuditFilter, AuditRow, CardRow, InfoRow, JobRow, Operator, ReaderRow, TraceRow, UserRow,
+    AuditFilter, AuditRow, CardRow, InfoRow, JobRow, Operator, ReaderRow, SyncState, TraceRow,
+    UserRow,
 };
 
 /// Which service page shows.
@@ -46,6 +47,8 @@ pub struct ServiceView {
     pub jobs: Vec<JobRow>,
     pub health: Vec<InfoRow>,
     pub checking: bool,
+    /// The health page's Sync now.
+    pub sync: SyncState,
     pub audit: Vec<AuditRow>,
     pub audit_filter: AuditFilter,
     pub audit_has_older: bool,
@@ -136,9 +139,14 @@ impl ServiceMenu {
                 v.jobs = jobs.clone();
                 (ServicePageView::Outbox, "Outbox".into())
             }
-            Page::Health { rows, checking } => {
+            Page::Health {
+                rows,
+                checking,
+                sync,
+            } => {
                 v.health = rows.clone();
                 v.checking = *checking;
+                v.sync = *sync;
                 (ServicePageView::Health, "Panel health".into())
             }
             Page::Audit {

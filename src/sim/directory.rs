@@ -80,6 +80,8 @@ pub(crate) struct DirectoryState {
     pub page_size: usize,
     pub users_delta_requests: u64,
     pub groups_delta_requests: u64,
+    /// Successful `PATCH /users/{id}` so far.
+    pub user_patches: u64,
 }
 
 impl DirectoryState {
@@ -94,6 +96,7 @@ impl DirectoryState {
             page_size: page_size.max(1),
             users_delta_requests: 0,
             groups_delta_requests: 0,
+            user_patches: 0,
         }
     }
 
@@ -217,7 +220,11 @@ fn decode(s: &str) -> Option<Cursor> {
 }
 
 /// Checks an app-only Graph token and one of `roles`.
-fn authorize(shared: &Shared, headers: &HeaderMap, roles: &[&str]) -> Result<(), Box<Response>> {
+pub(crate) fn authorize(
+    shared: &Shared,
+    headers: &HeaderMap,
+    roles: &[&str],
+) -> Result<(), Box<Response>> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -327,7 +334,7 @@ fn cursor_of(
     })
 }
 
-fn select_user(o: &Map<String, Value>, select: &[&str]) -> Value {
+pub(crate) fn select_user(o: &Map<String, Value>, select: &[&str]) -> Value {
     let mut out = Map::new();
     for p in select {
         out.insert((*p).to_string(), o.get(*p).cloned().unwrap_or(Value::Null));
@@ -420,6 +427,9 @@ pub(crate) async fn users_delta(
     Json(body).into_response()
 }
 
+/// Most `id eq` expressions a delta `$filter` may hold.
+const MAX_FILTER_IDS: usize = 50;
+
 /// `id eq 'a' or id eq 'b'` -> [a, b]; `None` without a filter.
 fn parse_filter(f: &str) -> Option<Vec<String>> {
     let ids: Vec<String> = f
@@ -455,7 +465,20 @@ pub(crate) async fn groups_delta(
         Ok(c) => c,
         Err(()) => return gone(&shared, &headers, "groups/delta"),
     };
-    let mut ids = parse_filter(&c.q).unwrap_or_else(|| d.groups.keys().cloned().collect());
+    let filtered = parse_filter(&c.q);
+    // Graph takes at most 50 `id eq` expressions in a delta `$filter`.
+    if filtered
+        .as_ref()
+        .is_some_and(|ids| ids.len() > MAX_FILTER_IDS)
+    {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_UnsupportedQuery",
+            "The number of filter expressions in the query exceeds the limit of 50.",
+            &headers,
+        );
+    }
+    let mut ids = filtered.unwrap_or_else(|| d.groups.keys().cloned().collect());
     ids.sort();
     let size = page_size(&d, &headers);
     // Entries in (group, member) order after the cursor; "" as member = the group itself.

@@ -145,6 +145,36 @@ impl SimCloud {
         (d.users_delta_requests, d.groups_delta_requests)
     }
 
+    /// Soft-deletes a user (the portal's *Delete*, restorable for 30 days): the users delta
+    /// reports `@removed` with reason `changed`, sign-ins fail as for a deleted user.
+    pub fn soft_delete_user(&self, oid: &str) -> bool {
+        let mut state = self.shared.state();
+        let before = state.users.len();
+        state.users.retain(|u| u.oid != oid);
+        let removed = state.users.len() != before;
+        drop(state);
+        if removed {
+            self.shared.directory().delete_user(oid, "changed");
+        }
+        removed
+    }
+
+    /// Successful `PATCH /users/{id}` so far (card write-backs).
+    pub fn user_patches(&self) -> u64 {
+        self.shared.directory().user_patches
+    }
+
+    /// The raw value of a directory attribute (`a.b` for a nested one), `None` when unset.
+    pub fn user_attribute(&self, oid: &str, name: &str) -> Option<Value> {
+        let d = self.shared.directory();
+        let attrs = d.attributes.get(oid)?;
+        let v = match name.split_once('.') {
+            Some((outer, inner)) => attrs.get(outer)?.get(inner)?,
+            None => attrs.get(name)?,
+        };
+        (!v.is_null()).then(|| v.clone())
+    }
+
     /// Creates an empty group.
     pub fn add_group(&self, id: &str, display_name: &str) {
         let mut d = self.shared.directory();

@@ -22,6 +22,7 @@ mod chaos;
 mod control;
 mod directory;
 mod directory_control;
+mod directory_users;
 mod drives;
 mod entra;
 mod graph;

@@ -49,7 +49,8 @@ pub struct MemberDelta {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncLink {
     pub link: String,
-    /// What the link was made for (the sorted groups filter); "" for users.
+    /// What the link was made for: the comma-joined sorted group ids of a groups query, the
+    /// `$select` of the users query.
     pub scope: String,
     pub epoch: i64,
 }
@@ -57,8 +58,8 @@ pub struct SyncLink {
 /// Written with the last page of a query.
 #[derive(Debug, Clone)]
 pub struct LinkUpdate {
-    /// `users` or `groups`.
-    pub name: &'static str,
+    /// `users`, or `groups` / `groups:N` (one per query of at most 50 groups).
+    pub name: String,
     pub link: String,
     pub scope: String,
     pub epoch: i64,
@@ -141,7 +142,7 @@ fn dir_user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DirUser, bool, 
 
 fn write_link(tx: &rusqlite::Transaction<'_>, l: &LinkUpdate, at: &str) -> Result<(), StoreError> {
     if l.sweep {
-        match l.name {
+        match l.name.as_str() {
             "users" => {
                 tx.execute(
                     "UPDATE dir_users SET deleted = 1, updated_at = ?2
@@ -150,7 +151,14 @@ fn write_link(tx: &rusqlite::Transaction<'_>, l: &LinkUpdate, at: &str) -> Resul
                 )?;
             }
             _ => {
-                tx.execute("DELETE FROM dir_members WHERE seen_epoch < ?1", [l.epoch])?;
+                // Only the groups of this query: the others have their own links and epochs.
+                let groups =
+                    serde_json::Value::from(l.scope.split(',').collect::<Vec<_>>()).to_string();
+                tx.execute(
+                    "DELETE FROM dir_members WHERE seen_epoch < ?1
+                     AND group_id IN (SELECT value FROM json_each(?2))",
+                    params![l.epoch, groups],
+                )?;
             }
         }
     }

@@ -16,6 +16,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 
 mod audit;
+mod card_writes;
 mod cards;
 mod directory;
 mod import;
@@ -29,6 +30,7 @@ mod tokens;
 mod users;
 
 pub use audit::{AuditEntry, AuditQuery};
+pub use card_writes::{CardWrite, CardWriteCounts, CardWriteState};
 pub use cards::{BindOutcome, BindResult, CardRecord, CardSource};
 pub use directory::{AppliedChange, Candidate, DirUser, LinkUpdate, MemberDelta, Plan, SyncLink};
 pub use import::ImportCard;

@@ -25,6 +25,11 @@ pub struct RunCounts {
     pub cards_removed: u64,
     pub conflicts: u64,
     pub errors: u64,
+    /// Fleet-wide enrollment: cards written to the directory, writes refused for good, and
+    /// failed attempts left queued for a retry.
+    pub cards_written: u64,
+    pub card_writes_failed: u64,
+    pub card_writes_retried: u64,
     /// 429/503 answers whose `Retry-After` the run waited out.
     pub throttled_waits: u64,
     /// Offboarding checks: identities asked about, and how many Entra could not be asked for.
@@ -48,6 +53,9 @@ impl RunCounts {
             "conflict" => self.conflicts += 1,
             "error" => self.errors += 1,
             "needs_signin" => self.needs_sign_in += 1,
+            "card_written" => self.cards_written += 1,
+            "card_write_failed" => self.card_writes_failed += 1,
+            "card_write_retry" => self.card_writes_retried += 1,
             _ => {}
         }
     }

@@ -247,6 +247,31 @@ CREATE INDEX provisioning_changes_by_user ON provisioning_changes (user_oid, run
 CREATE INDEX provisioning_changes_by_upn ON provisioning_changes (upn COLLATE NOCASE, run_id);
 "#;
 
+/// Fleet-wide enrollment (`directory.write_cards`): the durable queue of cards enrolled on this
+/// panel that the directory worker writes to the user's directory attribute.
+const CARD_WRITES: &str = r#"
+-- One row per (user, card) to write. The number is needed in clear to write it, so it is kept
+-- sealed with the device key (AES-GCM, bound to the user), never in clear; `masked` is for
+-- display. `state`: queued (due at next_at), done, failed (Graph refused for good: the reason
+-- is in last_error), dropped (the card was unbound or moved before it could be written).
+CREATE TABLE dir_card_writes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_oid    TEXT NOT NULL REFERENCES users (oid) ON DELETE CASCADE,
+    card_hash   BLOB NOT NULL CHECK (length(card_hash) = 32),
+    card_sealed TEXT NOT NULL,
+    masked      TEXT NOT NULL,
+    queued_at   TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_at     TEXT NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'queued'
+        CHECK (state IN ('queued', 'done', 'failed', 'dropped')),
+    last_error  TEXT,
+    done_at     TEXT,
+    UNIQUE (user_oid, card_hash)
+) STRICT;
+CREATE INDEX dir_card_writes_due ON dir_card_writes (next_at) WHERE state = 'queued';
+"#;
+
 static MIGRATIONS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2),
@@ -254,6 +279,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(CARDS_ADMIN).foreign_key_check(),
     M::up(SERVICE_PIN),
     M::up(DIRECTORY).foreign_key_check(),
+    M::up(CARD_WRITES).foreign_key_check(),
 ];
 
 /// The `user_version` a database has once every migration ran.

@@ -111,6 +111,8 @@ pub struct ServiceUiState {
     pub jobs: Vec<UiServiceJob>,
     pub health: Vec<UiServiceRow>,
     pub checking: bool,
+    /// Sync now: "", "running", "done", "failed", "off".
+    pub sync_state: String,
     pub audit: Vec<UiServiceAudit>,
     pub audit_user: String,
     /// "all", "sign-in", "cards", "service", "jobs".
@@ -159,6 +161,7 @@ pub enum ServiceCommand {
     RetryJob(String),
     DeleteJob(String),
     RunChecks,
+    SyncNow,
     /// ("action" | "span" | "user", value).
     AuditFilter(String, String),
     AuditOlder,
@@ -321,6 +324,7 @@ pub fn apply(window: &MainWindow, state: &ServiceUiState) {
         service.set_health(model);
     }
     service.set_checking(state.checking);
+    service.set_sync_state(s(&state.sync_state));
 
     if let Some(model) = changed_model(&service.get_audit(), &state.audit) {
         service.set_audit(model);
@@ -373,6 +377,8 @@ pub fn bind(window: &MainWindow, sink: impl Fn(ServiceCommand) + Clone + 'static
     service.on_delete_job(move |id| k(C::DeleteJob(id.to_string())));
     let k = sink.clone();
     service.on_run_checks(move || k(C::RunChecks));
+    let k = sink.clone();
+    service.on_sync_now(move || k(C::SyncNow));
     let k = sink.clone();
     service
         .on_audit_filter(move |what, value| k(C::AuditFilter(what.to_string(), value.to_string())));

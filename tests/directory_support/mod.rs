@@ -54,6 +54,17 @@ pub fn badge(i: usize) -> (String, String) {
 /// `users` directory users (1..=users) in GROUP, those from `nested_from` on through the
 /// nested group; every user but each seventh has a badge. Pages of `page` entries.
 pub async fn tenant(users: usize, nested_from: usize, page: usize) -> Kiosk {
+    tenant_with(users, nested_from, page, |_| {}, |_| {}).await
+}
+
+/// [`tenant`], then `sim` and `config` adjust the simulator and the panel's config.
+pub async fn tenant_with(
+    users: usize,
+    nested_from: usize,
+    page: usize,
+    sim: impl FnOnce(&mut SimOptions),
+    config: impl FnOnce(&mut mfp_kiosk::config::Config),
+) -> Kiosk {
     let k = kiosk(
         |o: &mut SimOptions| {
             o.directory_page_size = page;
@@ -76,6 +87,7 @@ pub async fn tenant(users: usize, nested_from: usize, page: usize) -> Kiosk {
                     .push((oid(i), "department".into(), "Finance".into()));
             }
             o.groups = vec![g, n];
+            sim(o);
         },
         |c| {
             c.directory.enabled = true;
@@ -83,18 +95,70 @@ pub async fn tenant(users: usize, nested_from: usize, page: usize) -> Kiosk {
             c.directory.card_attribute = Some(EXT3.into());
             c.directory.card_normalise = vec!["hex_to_dec".into(), "pad_left:10".into()];
             c.readers.normalise = vec![];
+            config(c);
         },
     )
     .await;
+    write_credential(&k.services.config);
+    k.sim
+        .register_app_certificate(&credential_pems().1)
+        .unwrap();
+    k
+}
+
+/// Writes the test credential where `config` looks for it.
+fn write_credential(config: &mfp_kiosk::config::Config) {
     let (key, cert) = credential_pems();
-    let (kp, cp) = mfp_kiosk::directory::credential::default_paths(&k.services.config);
+    let (kp, cp) = mfp_kiosk::directory::credential::default_paths(config);
     std::fs::create_dir_all(kp.parent().unwrap()).unwrap();
     for (path, text) in [(&kp, key), (&cp, cert)] {
         let mut f = mfp_kiosk::fsmode::create_private_file(path).unwrap();
         f.write_all(text.as_bytes()).unwrap();
     }
-    k.sim.register_app_certificate(cert).unwrap();
-    k
+}
+
+/// Another panel of the fleet: the same config and tenant, its own state directory (store,
+/// device key, credential files).
+pub struct Panel {
+    pub services: Arc<mfp_kiosk::app::services::Services>,
+    pub sessions: signin::SessionTokens,
+    _dir: tempfile::TempDir,
+}
+
+pub fn second_panel(k: &Kiosk) -> Panel {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = k.services.config.clone();
+    config.device.state_dir = dir.path().join("state");
+    write_credential(&config);
+    Panel {
+        services: mfp_kiosk::admin::signin::services(config).unwrap(),
+        sessions: Default::default(),
+        _dir: dir,
+    }
+}
+
+impl Panel {
+    pub async fn sync(&self) -> Result<SyncReport, DirectoryError> {
+        let dir = Directory::from_config(&self.services.config)?;
+        let key = Arc::new(
+            mfp_kiosk::secrets::DeviceKey::load_or_create(
+                &self.services.config.state_dir().join("device.key"),
+            )
+            .unwrap(),
+        );
+        sync::run(&self.services.store, &key, &dir, "test").await
+    }
+
+    pub async fn tap(&self, number: &str) -> Event {
+        signin::lookup_card(
+            &self.services,
+            &self.sessions,
+            1,
+            SecretString::from(number),
+            false,
+        )
+        .await
+    }
 }
 
 pub fn directory(k: &Kiosk) -> Directory {
@@ -102,10 +166,18 @@ pub fn directory(k: &Kiosk) -> Directory {
 }
 
 pub async fn run(k: &Kiosk, dir: &Directory) -> Result<SyncReport, DirectoryError> {
-    let key = Arc::new(
+    sync::run(&k.services.store, &device_key(k), dir, "test").await
+}
+
+pub fn device_key(k: &Kiosk) -> Arc<mfp_kiosk::secrets::DeviceKey> {
+    Arc::new(
         mfp_kiosk::secrets::DeviceKey::load_or_create(&k.state_dir().join("device.key")).unwrap(),
-    );
-    sync::run(&k.services.store, &key, dir, "test").await
+    )
+}
+
+/// The card write-backs due now, as the panel's worker works them between syncs.
+pub async fn write_back(k: &Kiosk, dir: &Directory) -> Result<SyncReport, DirectoryError> {
+    sync::write_back(&k.services.store, &device_key(k), dir, "test").await
 }
 
 pub async fn tap(k: &Kiosk, number: &str) -> Event {
