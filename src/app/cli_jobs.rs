@@ -248,7 +248,8 @@ pub fn scan_command(
         };
         let sessions = SessionTokens::default();
         let r =
-            jobs::scan_and_deliver(&services, &sessions, &user.oid, &wf, cancel, &progress).await?;
+            jobs::scan_and_deliver(&services, &sessions, &user.oid, &wf, Default::default(), cancel, &progress)
+                .await?;
         Ok::<_, CliError>(r)
     })?;
     let (state, code) = match &delivered {

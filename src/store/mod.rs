@@ -19,6 +19,7 @@ mod audit;
 mod cards;
 mod directory;
 mod import;
+mod job_settings;
 mod jobs;
 mod panel;
 mod pins;

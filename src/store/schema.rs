@@ -247,6 +247,13 @@ CREATE INDEX provisioning_changes_by_user ON provisioning_changes (user_oid, run
 CREATE INDEX provisioning_changes_by_upn ON provisioning_changes (upn COLLATE NOCASE, run_id);
 "#;
 
+/// The settings a job was scanned with (sides, colour, resolution, page size, source, picked
+/// folder, typed name), as JSON; NULL for jobs from before the settings sheet.
+const JOB_SCAN_SETTINGS: &str = r#"
+ALTER TABLE jobs ADD COLUMN scan_settings TEXT
+    CHECK (scan_settings IS NULL OR json_valid(scan_settings));
+"#;
+
 static MIGRATIONS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2),
@@ -254,6 +261,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(CARDS_ADMIN).foreign_key_check(),
     M::up(SERVICE_PIN),
     M::up(DIRECTORY).foreign_key_check(),
+    M::up(JOB_SCAN_SETTINGS),
 ];
 
 /// The `user_version` a database has once every migration ran.
