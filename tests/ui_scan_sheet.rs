@@ -16,6 +16,7 @@ use mfp_kiosk::scan::simulated::{ScanRequests, SimulatedScanner};
 use mfp_kiosk::scan::{ColorMode, PageSize, ScanOptions, ScanSource};
 use mfp_kiosk::store::DirUser;
 use sheet_support::*;
+use slint::ComponentHandle;
 
 #[test]
 fn the_sheet_drives_the_scan_the_pages_and_the_folder() {

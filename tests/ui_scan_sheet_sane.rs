@@ -15,6 +15,7 @@ use mfp_kiosk::kiosk::ViewPage;
 use mfp_kiosk::scan::sane::{SaneRecord, SaneScanner};
 use mfp_kiosk::scan::ColorMode;
 use sheet_support::*;
+use slint::ComponentHandle;
 
 #[test]
 fn the_sheet_offers_what_the_sane_device_has_and_scans_with_the_choice() {
