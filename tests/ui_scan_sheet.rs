@@ -2,7 +2,8 @@
 //! records what it was asked for) and the simulated OneDrive: sides and colour changed on the
 //! sheet are what the scanner scans with and what the job records; "Another page?" on the glass
 //! makes one 3-page PDF; the folder picker offers exactly the user's folders from their
-//! directory attribute, the upload lands in the picked one, and a renamed file keeps its name.
+//! directory attribute, the upload lands in the picked one, and a renamed file keeps its name;
+//! with the network down the result page says at once that the scan is queued.
 //!
 //! One test per process: the testing backend with an event loop is process-wide.
 
@@ -80,16 +81,25 @@ fn the_sheet_drives_the_scan_the_pages_and_the_folder() {
         assert!(checked(&window, "1-sided") && checked(&window, "Colour"));
         assert!(checked(&window, "150 dpi"));
         press(&window, "2-sided");
-        until(&mut rx, "two-sided", |v| v.sheet.as_ref().is_some_and(|s| s.two_sided)).await;
+        until(&mut rx, "two-sided", |v| {
+            v.sheet.as_ref().is_some_and(|s| s.two_sided)
+        })
+        .await;
         press(&window, "Grey");
         until(&mut rx, "grey", |v| {
-            v.sheet.as_ref().is_some_and(|s| s.color == Some(ColorMode::Gray))
+            v.sheet
+                .as_ref()
+                .is_some_and(|s| s.color == Some(ColorMode::Gray))
         })
         .await;
         assert!(checked(&window, "2-sided") && checked(&window, "Grey"));
         press(&window, "Start");
         let result = until(&mut rx, "the feeder result", |v| v.page == ViewPage::Result).await;
-        assert!(result.result_ok, "{} / {}", result.result_title, result.result_detail);
+        assert!(
+            result.result_ok,
+            "{} / {}",
+            result.result_title, result.result_detail
+        );
         assert_eq!(
             requests.lock().unwrap().last().copied(),
             Some(ScanOptions {
@@ -119,7 +129,10 @@ fn the_sheet_drives_the_scan_the_pages_and_the_folder() {
         assert!(find(&window, "2-sided").is_empty());
         press(&window, "Start");
         for pages in 1..=3u32 {
-            let v = until(&mut rx, "Another page?", |v| v.page == ViewPage::AnotherPage).await;
+            let v = until(&mut rx, "Another page?", |v| {
+                v.page == ViewPage::AnotherPage
+            })
+            .await;
             assert_eq!(v.sheet.unwrap().pages, pages);
             if pages < 3 {
                 press(&window, "Scan next page");
@@ -128,11 +141,18 @@ fn the_sheet_drives_the_scan_the_pages_and_the_folder() {
         }
         press(&window, "Done, send it");
         let result = until(&mut rx, "the glass result", |v| v.page == ViewPage::Result).await;
-        assert!(result.result_ok, "{} / {}", result.result_title, result.result_detail);
+        assert!(
+            result.result_ok,
+            "{} / {}",
+            result.result_title, result.result_detail
+        );
         let glass_requests = requests.lock().unwrap().len();
         assert_eq!(glass_requests, 1 + 3, "one scan of the glass per page");
         let job = services.store.list_jobs(1).unwrap().remove(0);
-        let pdf = drive.join("adele@contoso.example").join("Glass").join(&job.file_name);
+        let pdf = drive
+            .join("adele@contoso.example")
+            .join("Glass")
+            .join(&job.file_name);
         let doc = lopdf::Document::load(&pdf).expect("the uploaded PDF");
         assert_eq!(doc.get_pages().len(), 3, "{}", pdf.display());
         press(&window, "Done");
@@ -190,19 +210,48 @@ fn the_sheet_drives_the_scan_the_pages_and_the_folder() {
         .await;
         press(&window, "Done");
         until(&mut rx, "the new name", |v| {
-            v.sheet.as_ref().is_some_and(|s| s.file_name == "Team x.pdf" && s.editing.is_none())
+            v.sheet
+                .as_ref()
+                .is_some_and(|s| s.file_name == "Team x.pdf" && s.editing.is_none())
         })
         .await;
         press(&window, "Start");
         let result = until(&mut rx, "the folder result", |v| v.page == ViewPage::Result).await;
-        assert!(result.result_ok, "{} / {}", result.result_title, result.result_detail);
+        assert!(
+            result.result_ok,
+            "{} / {}",
+            result.result_title, result.result_detail
+        );
         let uploaded = drive
             .join("adele@contoso.example")
             .join("Teams")
             .join("Projects")
             .join("Alpha")
             .join("Team x.pdf");
-        assert!(uploaded.is_file(), "{} / {}", uploaded.display(), result.result_detail);
+        assert!(
+            uploaded.is_file(),
+            "{} / {}",
+            uploaded.display(),
+            result.result_detail
+        );
+        press(&window, "Done");
+        until(&mut rx, "home", |v| v.page == ViewPage::Home).await;
+
+        // --- the network is down: the result says so at once, the scan waits in the outbox --
+        let sim = services.sim.as_ref().unwrap();
+        sim.set_network_down(true);
+        press(&window, "Sheet feeder");
+        until(&mut rx, "the feeder sheet", sheet_open).await;
+        press(&window, "Start");
+        let result = until(&mut rx, "the queued result", |v| v.page == ViewPage::Result).await;
+        assert_eq!(
+            result.result_title, "Queued: it will be sent when the network is back",
+            "{}",
+            result.result_detail
+        );
+        let job = services.store.list_jobs(1).unwrap().remove(0);
+        assert_ne!(job.state, mfp_kiosk::store::JobState::Done, "{job:?}");
+        sim.set_network_down(false);
         running_quit();
     })
     .unwrap();

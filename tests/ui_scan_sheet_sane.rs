@@ -67,7 +67,10 @@ fn the_sheet_offers_what_the_sane_device_has_and_scans_with_the_choice() {
             "Color and Gray modes, and Gray at 1 bit"
         );
         assert_eq!(sheet.resolutions, vec![75, 100]);
-        assert!(sheet.page_sizes.is_empty(), "no standard size fits a 200 mm glass");
+        assert!(
+            sheet.page_sizes.is_empty(),
+            "no standard size fits a 200 mm glass"
+        );
         press(&window, "Black & white");
         press(&window, "75 dpi");
         until(&mut rx, "the choice", |v| {
@@ -78,7 +81,11 @@ fn the_sheet_offers_what_the_sane_device_has_and_scans_with_the_choice() {
         .await;
         press(&window, "Start");
         let result = until(&mut rx, "the result", |v| v.page == ViewPage::Result).await;
-        assert!(result.result_ok, "{} / {}", result.result_title, result.result_detail);
+        assert!(
+            result.result_ok,
+            "{} / {}",
+            result.result_title, result.result_detail
+        );
 
         let applied = record.lock().unwrap().clone();
         assert_eq!(applied.len(), 1, "{applied:?}");
@@ -87,7 +94,9 @@ fn the_sheet_offers_what_the_sane_device_has_and_scans_with_the_choice() {
         assert_eq!(a.depth, Some(1.0));
         assert_eq!(a.resolution, Some(75.0));
         assert!(
-            a.source.as_deref().is_some_and(|s| s.contains("Document Feeder")),
+            a.source
+                .as_deref()
+                .is_some_and(|s| s.contains("Document Feeder")),
             "{a:?}"
         );
         let job = services.store.list_jobs(1).unwrap().remove(0);

@@ -341,8 +341,16 @@ impl Controller {
         };
         let sessions = self.sessions.clone();
         tokio::spawn(async move {
-            jobs::run_workflow(&services, &sessions, &oid, &workflow_id, plan, cancel, &answer)
-                .await;
+            jobs::run_workflow(
+                &services,
+                &sessions,
+                &oid,
+                &workflow_id,
+                plan,
+                cancel,
+                &answer,
+            )
+            .await;
         });
     }
 }

@@ -149,9 +149,17 @@ pub async fn run_workflow(
     answer: &Answer,
 ) {
     let on_event = |e: Event| answer.event(e);
-    let result = scan_and_deliver(services, sessions, oid, workflow_id, plan, cancel, &on_event)
-        .await
-        .map(|(_, delivered)| delivered);
+    let result = scan_and_deliver(
+        services,
+        sessions,
+        oid,
+        workflow_id,
+        plan,
+        cancel,
+        &on_event,
+    )
+    .await
+    .map(|(_, delivered)| delivered);
     answer.event(finished_event(result, workflow_id));
 }
 

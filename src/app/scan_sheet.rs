@@ -10,9 +10,9 @@ use chrono::Local;
 
 use super::services::Services;
 use crate::config::WorkflowConfig;
+use crate::identity::UserRecord;
 use crate::kiosk::scan_sheet::{check_name, JobSettings, SheetEvent, SheetSpec, Sides};
 use crate::scan::ScanSource;
-use crate::identity::UserRecord;
 use crate::workflow::profile;
 use crate::workflow::template::{self, TemplateContext};
 
@@ -108,7 +108,10 @@ pub fn prepare(services: &Arc<Services>, oid: &str, workflow_id: &str) -> Option
         .folder_attribute
         .as_deref()
         .map(|a| profile::folders_of(&attributes, a));
-    let seq = services.store.list_jobs(usize::MAX).map_or(1, |j| j.len() as u64 + 1);
+    let seq = services
+        .store
+        .list_jobs(usize::MAX)
+        .map_or(1, |j| j.len() as u64 + 1);
     let ctx = template_context(services, &user, &wf, attributes, None, seq);
     let file_name = template::render(&wf.file_name, &ctx).map_err(|e| e.to_string());
     let caps = match services.new_scanner().capabilities() {

@@ -32,9 +32,14 @@ fn size_code(s: PageSize) -> i32 {
 }
 
 fn size_of(code: i32) -> Option<PageSize> {
-    [PageSize::A4, PageSize::Letter, PageSize::Legal, PageSize::A5]
-        .into_iter()
-        .find(|s| size_code(*s) == code)
+    [
+        PageSize::A4,
+        PageSize::Letter,
+        PageSize::Legal,
+        PageSize::A5,
+    ]
+    .into_iter()
+    .find(|s| size_code(*s) == code)
 }
 
 fn problem_code(p: Option<SheetProblem>) -> i32 {
@@ -132,7 +137,12 @@ mod tests {
         for c in [ColorMode::Color, ColorMode::Gray, ColorMode::BlackWhite] {
             assert_eq!(color_of(color_code(c)), Some(c));
         }
-        for s in [PageSize::A4, PageSize::Letter, PageSize::Legal, PageSize::A5] {
+        for s in [
+            PageSize::A4,
+            PageSize::Letter,
+            PageSize::Legal,
+            PageSize::A5,
+        ] {
             assert_eq!(size_of(size_code(s)), Some(s));
         }
         assert!(sheet_event(SheetCommand::Color(7)).is_none());

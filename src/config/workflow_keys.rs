@@ -212,9 +212,15 @@ mod tests {
         let e = err_of("source = \"adf\"\nmore_pages = false");
         assert!(e.contains(&k("more_pages")), "{e}");
         let e = err_of("folder = \"Scans/{attr:costCenter}\"");
-        assert!(e.contains(&k("folder")) && e.contains("extra_attributes"), "{e}");
+        assert!(
+            e.contains(&k("folder")) && e.contains("extra_attributes"),
+            "{e}"
+        );
         let e = err_of("folder = \"Shared/{folder}\"");
-        assert!(e.contains(&k("folder")) && e.contains("folder_attribute"), "{e}");
+        assert!(
+            e.contains(&k("folder")) && e.contains("folder_attribute"),
+            "{e}"
+        );
         let e = err_of("folder_attribute = \"jobTitle\"\nfolder = \"Scans\"");
         assert!(e.contains(&k("folder")) && e.contains("{folder}"), "{e}");
         let e = err_of("folder_attribute = \"costCenter\"\nfolder = \"{folder}\"");

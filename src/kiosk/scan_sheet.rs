@@ -23,7 +23,12 @@ use crate::scan::{ColorMode, PageSize, ScanOptions, ScanSource};
 pub const MAX_NAME_CHARS: usize = 120;
 
 /// Page sizes in the order the sheet shows them.
-const PAGE_SIZES: [PageSize; 4] = [PageSize::A4, PageSize::Letter, PageSize::Legal, PageSize::A5];
+const PAGE_SIZES: [PageSize; 4] = [
+    PageSize::A4,
+    PageSize::Letter,
+    PageSize::Legal,
+    PageSize::A5,
+];
 /// Colour modes in the order the sheet shows them.
 const COLORS: [ColorMode; 3] = [ColorMode::Color, ColorMode::Gray, ColorMode::BlackWhite];
 
@@ -141,17 +146,25 @@ pub struct ScanSheet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SheetScreen {
     /// Waiting for [`SheetEvent::Ready`].
-    Loading { workflow_id: String, label: String },
+    Loading {
+        workflow_id: String,
+        label: String,
+    },
     Open(Box<ScanSheet>),
     /// A flatbed page is in: scan another or finish the document.
-    AnotherPage { workflow: String, pages: u32 },
+    AnotherPage {
+        workflow: String,
+        pages: u32,
+    },
 }
 
 /// Input for the sheet and the "Another page?" question.
 #[derive(Debug)]
 pub enum SheetEvent {
     /// Home: a workflow tile was tapped.
-    Open { id: String },
+    Open {
+        id: String,
+    },
     /// Answer to [`SheetEffect::Prepare`]; `caps` is `None` when the scanner did not answer.
     Ready {
         spec: Box<SheetSpec>,
@@ -170,7 +183,9 @@ pub enum SheetEvent {
     Start,
     Cancel,
     /// From the job: `pages` flatbed pages are in the document; ask for another.
-    AskAnotherPage { pages: u32 },
+    AskAnotherPage {
+        pages: u32,
+    },
     /// The user's answer: `true` = scan another page.
     AnotherPage(bool),
 }
@@ -274,7 +289,10 @@ impl ScanSheet {
 
     /// The file name the scan will get.
     pub fn file_name(&self) -> &str {
-        self.choice.file_name.as_deref().unwrap_or(&self.default_name)
+        self.choice
+            .file_name
+            .as_deref()
+            .unwrap_or(&self.default_name)
     }
 
     /// Start is possible: nothing wrong, a folder picked where one must be, keyboard closed.
@@ -325,8 +343,7 @@ impl ScanSheet {
                 if let Some(draft) = &self.editing {
                     match check_name(draft) {
                         Ok(name) => {
-                            self.choice.file_name =
-                                (name != self.default_name).then_some(name);
+                            self.choice.file_name = (name != self.default_name).then_some(name);
                             self.editing = None;
                         }
                         Err(p) => self.name_problem = Some(p),
@@ -352,18 +369,16 @@ fn strip_pdf(name: &str) -> &str {
 /// Checks a typed file name and returns it with ".pdf" (typed or not). Leading and trailing
 /// spaces and dots are dropped, as OneDrive would refuse them.
 pub fn check_name(typed: &str) -> Result<String, NameProblem> {
-    let stem = strip_pdf(typed.trim())
-        .trim_matches(|c: char| c == '.' || c.is_whitespace());
+    let stem = strip_pdf(typed.trim()).trim_matches(|c: char| c == '.' || c.is_whitespace());
     if stem.is_empty() {
         return Err(NameProblem::Empty);
     }
     if stem.chars().count() > MAX_NAME_CHARS {
         return Err(NameProblem::TooLong);
     }
-    if stem
-        .chars()
-        .any(|c| matches!(c, '"' | '*' | ':' | '<' | '>' | '?' | '/' | '\\' | '|') || c.is_control())
-    {
+    if stem.chars().any(|c| {
+        matches!(c, '"' | '*' | ':' | '<' | '>' | '?' | '/' | '\\' | '|') || c.is_control()
+    }) {
         return Err(NameProblem::Forbidden);
     }
     let upper = stem.to_ascii_uppercase();
@@ -451,7 +466,12 @@ impl SheetScreen {
 
 impl Kiosk {
     /// Home: a tile was tapped. A quick workflow starts at once; any other opens the sheet.
-    pub(crate) fn run_workflow(&mut self, id: String, quick_only: bool, now: std::time::Instant) -> Vec<Effect> {
+    pub(crate) fn run_workflow(
+        &mut self,
+        id: String,
+        quick_only: bool,
+        now: std::time::Instant,
+    ) -> Vec<Effect> {
         let Some(user) = &self.session else {
             return Vec::new();
         };
@@ -485,16 +505,20 @@ impl Kiosk {
     pub(crate) fn on_sheet(&mut self, event: SheetEvent, now: std::time::Instant) -> Vec<Effect> {
         match (&mut self.screen, event) {
             (Screen::Home, SheetEvent::Open { id }) => self.run_workflow(id, false, now),
-            (Screen::Sheet(SheetScreen::Loading { workflow_id, .. }), SheetEvent::Ready { spec, caps })
-                if *workflow_id == spec.workflow_id =>
-            {
+            (
+                Screen::Sheet(SheetScreen::Loading { workflow_id, .. }),
+                SheetEvent::Ready { spec, caps },
+            ) if *workflow_id == spec.workflow_id => {
                 self.screen = Screen::Sheet(SheetScreen::Open(Box::new(ScanSheet::new(
                     *spec,
                     caps.as_ref(),
                 ))));
                 Vec::new()
             }
-            (Screen::Sheet(SheetScreen::Loading { .. } | SheetScreen::Open(_)), SheetEvent::Cancel) => {
+            (
+                Screen::Sheet(SheetScreen::Loading { .. } | SheetScreen::Open(_)),
+                SheetEvent::Cancel,
+            ) => {
                 self.screen = Screen::Home;
                 Vec::new()
             }
@@ -531,9 +555,15 @@ impl Kiosk {
                     workflow: workflow.clone(),
                     pages: *pages,
                 };
-                vec![Effect::CancelScan, Effect::Sheet(SheetEffect::MorePages(false))]
+                vec![
+                    Effect::CancelScan,
+                    Effect::Sheet(SheetEffect::MorePages(false)),
+                ]
             }
-            (Screen::Sheet(SheetScreen::AnotherPage { workflow, pages }), SheetEvent::AnotherPage(more)) => {
+            (
+                Screen::Sheet(SheetScreen::AnotherPage { workflow, pages }),
+                SheetEvent::AnotherPage(more),
+            ) => {
                 self.screen = Screen::Scanning {
                     workflow: workflow.clone(),
                     pages: *pages,

@@ -121,7 +121,12 @@ mod tests {
             ..ScannerCaps::unrestricted()
         };
         assert_eq!(
-            caps.page_sizes(&[PageSize::A4, PageSize::Legal, PageSize::Letter, PageSize::A5]),
+            caps.page_sizes(&[
+                PageSize::A4,
+                PageSize::Legal,
+                PageSize::Letter,
+                PageSize::A5
+            ]),
             vec![PageSize::A4, PageSize::Letter, PageSize::A5]
         );
         assert_eq!(

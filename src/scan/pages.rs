@@ -92,7 +92,10 @@ mod tests {
         assert_eq!(done.pages, 3);
         assert_eq!(asked, vec![1, 2, 3]);
         let text = std::fs::read(&out).unwrap();
-        let count = text.windows(b"/Type /Page ".len()).filter(|w| w == b"/Type /Page ").count();
+        let count = text
+            .windows(b"/Type /Page ".len())
+            .filter(|w| w == b"/Type /Page ")
+            .count();
         assert_eq!(count, 3);
 
         let cancel = AtomicBool::new(false);

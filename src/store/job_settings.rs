@@ -10,7 +10,11 @@ use super::{Store, StoreError};
 
 impl Store {
     /// Records the settings of job `id`.
-    pub fn set_job_settings(&self, id: Uuid, settings: &serde_json::Value) -> Result<(), StoreError> {
+    pub fn set_job_settings(
+        &self,
+        id: Uuid,
+        settings: &serde_json::Value,
+    ) -> Result<(), StoreError> {
         self.with(|c| {
             let n = c.execute(
                 "UPDATE jobs SET scan_settings = ?2 WHERE id = ?1",

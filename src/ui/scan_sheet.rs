@@ -59,7 +59,8 @@ pub enum SheetCommand {
 }
 
 fn ints(current: &ModelRc<i32>, wanted: &[i32]) -> Option<ModelRc<i32>> {
-    let same = current.row_count() == wanted.len() && current.iter().zip(wanted).all(|(a, b)| a == *b);
+    let same =
+        current.row_count() == wanted.len() && current.iter().zip(wanted).all(|(a, b)| a == *b);
     (!same).then(|| ModelRc::from(Rc::new(VecModel::from(wanted.to_vec()))))
 }
 
@@ -87,7 +88,10 @@ pub fn apply(window: &MainWindow, state: &SheetUiState) {
     g.set_page_size(state.page_size);
     let folders = g.get_folders();
     let same = folders.row_count() == state.folders.len()
-        && folders.iter().zip(&state.folders).all(|(a, b)| a == b.as_str());
+        && folders
+            .iter()
+            .zip(&state.folders)
+            .all(|(a, b)| a == b.as_str());
     if !same {
         let rows: Vec<SharedString> = state.folders.iter().map(|f| s(f)).collect();
         g.set_folders(ModelRc::from(Rc::new(VecModel::from(rows))));

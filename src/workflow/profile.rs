@@ -65,7 +65,9 @@ pub fn folders_of(attrs: &BTreeMap<String, String>, name: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::template::{render, render_folder, validate, TemplateContext, TemplateError};
+    use crate::workflow::template::{
+        render, render_folder, validate, TemplateContext, TemplateError,
+    };
     use chrono::DateTime;
 
     fn ctx(attrs: &[(&str, &str)]) -> TemplateContext {
@@ -143,7 +145,10 @@ mod tests {
             render_folder("Scans/{department}", &c).unwrap(),
             "Scans/_.._Finance_Secret"
         );
-        assert_eq!(render("{attr:jobTitle}.pdf", &c).unwrap(), "a_b_c______d_.pdf");
+        assert_eq!(
+            render("{attr:jobTitle}.pdf", &c).unwrap(),
+            "a_b_c______d_.pdf"
+        );
         let dots = ctx(&[("department", "..")]);
         assert_eq!(
             render_folder("Scans/{department}", &dots),

@@ -25,14 +25,22 @@ pub fn find(window: &MainWindow, label: &str) -> Vec<ElementHandle> {
 
 pub fn press(window: &MainWindow, label: &str) {
     let buttons = find(window, label);
-    assert_eq!(buttons.len(), 1, "want exactly one button {label:?} on screen");
+    assert_eq!(
+        buttons.len(),
+        1,
+        "want exactly one button {label:?} on screen"
+    );
     buttons[0].invoke_accessible_default_action();
 }
 
 /// Whether the one button `label` shows as chosen.
 pub fn checked(window: &MainWindow, label: &str) -> bool {
     let buttons = find(window, label);
-    assert_eq!(buttons.len(), 1, "want exactly one button {label:?} on screen");
+    assert_eq!(
+        buttons.len(),
+        1,
+        "want exactly one button {label:?} on screen"
+    );
     buttons[0].accessible_checked() == Some(true)
 }
 
@@ -134,7 +142,10 @@ pub fn start(config: Config, scanner: ScannerFactory) -> Panel {
     let running = runtime
         .block_on(app::start_with_scanner(config, true, sink, Some(scanner)))
         .unwrap();
-    mfp_kiosk::ui::bind(&window, ui_bridge::command_sink(running.handle.clone(), wedge));
+    mfp_kiosk::ui::bind(
+        &window,
+        ui_bridge::command_sink(running.handle.clone(), wedge),
+    );
     mfp_kiosk::ui::scan_sheet::bind(&window, sheet_bridge::sheet_sink(running.handle.clone()));
     window.show().unwrap();
     Panel {

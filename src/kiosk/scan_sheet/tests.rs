@@ -178,7 +178,11 @@ fn renaming_types_checks_and_keeps_the_pdf_extension() {
     assert_eq!(sheet.name_problem, Some(NameProblem::Empty));
     assert!(sheet.editing.is_some());
     sheet.change(SheetEvent::NameCancel);
-    assert_eq!(sheet.file_name(), "Scan Contract.pdf", "cancel keeps the last name");
+    assert_eq!(
+        sheet.file_name(),
+        "Scan Contract.pdf",
+        "cancel keeps the last name"
+    );
 
     let mut fixed = spec();
     fixed.allow_rename = false;
@@ -321,18 +325,27 @@ fn another_page_loops_and_an_unanswered_question_sends_what_was_scanned() {
         assert_eq!(v.page, ViewPage::AnotherPage);
         assert_eq!(v.sheet.unwrap().pages, pages);
         let fx = k.handle(sheet_event(SheetEvent::AnotherPage(true)), t0);
-        assert!(matches!(fx.as_slice(), [Effect::Sheet(SheetEffect::MorePages(true))]));
+        assert!(matches!(
+            fx.as_slice(),
+            [Effect::Sheet(SheetEffect::MorePages(true))]
+        ));
         assert_eq!(k.view(t0).page, ViewPage::Scanning);
     }
     k.handle(sheet_event(SheetEvent::AskAnotherPage { pages: 3 }), t0);
     let fx = k.handle(sheet_event(SheetEvent::AnotherPage(false)), t0);
-    assert!(matches!(fx.as_slice(), [Effect::Sheet(SheetEffect::MorePages(false))]));
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::Sheet(SheetEffect::MorePages(false))]
+    ));
 
     // Walked away from the question: the document goes out, the session is not ended mid-job.
     k.handle(sheet_event(SheetEvent::AskAnotherPage { pages: 4 }), t0);
     let later = t0 + KioskSettings::default().inactivity_timeout + Duration::from_secs(1);
     let fx = k.handle(Event::Tick, later);
-    assert!(matches!(fx.as_slice(), [Effect::Sheet(SheetEffect::MorePages(false))]));
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::Sheet(SheetEffect::MorePages(false))]
+    ));
     assert!(k.session().is_some());
     assert_eq!(k.view(later).page, ViewPage::Scanning);
 }
@@ -343,7 +356,9 @@ fn an_abandoned_sheet_signs_out() {
     let mut k = home(t0, false);
     k.handle(sheet_event(SheetEvent::Open { id: "wf".into() }), t0);
     let timeout = KioskSettings::default().inactivity_timeout;
-    assert!(k.countdown_secs(t0 + timeout - Duration::from_secs(3)).is_some());
+    assert!(k
+        .countdown_secs(t0 + timeout - Duration::from_secs(3))
+        .is_some());
     let fx = k.handle(Event::Tick, t0 + timeout);
     assert!(matches!(fx.as_slice(), [Effect::EndSession { .. }]));
     assert_eq!(k.view(t0 + timeout).page, ViewPage::Idle);
