@@ -235,9 +235,12 @@ impl Controller {
                         super::scan_sheet::prepare(&services, &oid, &workflow_id)
                     })
                     .await;
-                    if let Ok(Some(event)) = ready {
-                        answer.event(Event::Sheet(event));
-                    }
+                    // Nothing to show (workflow or user gone): back home rather than wait.
+                    let event = match ready {
+                        Ok(Some(event)) => event,
+                        _ => crate::kiosk::SheetEvent::Cancel,
+                    };
+                    answer.event(Event::Sheet(event));
                 });
             }
             Effect::Sheet(SheetEffect::MorePages(more)) => {

@@ -24,7 +24,7 @@ impl Resolutions {
         match self {
             Resolutions::List(list) => list.contains(&dpi),
             Resolutions::Range { min, max, step } => {
-                (*min..=*max).contains(&dpi) && (*step <= 1 || (dpi - min) % step == 0)
+                (*min..=*max).contains(&dpi) && (*step <= 1 || (dpi - min).is_multiple_of(*step))
             }
         }
     }

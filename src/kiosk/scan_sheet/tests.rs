@@ -363,3 +363,27 @@ fn an_abandoned_sheet_signs_out() {
     assert!(matches!(fx.as_slice(), [Effect::EndSession { .. }]));
     assert_eq!(k.view(t0 + timeout).page, ViewPage::Idle);
 }
+
+#[test]
+fn cancel_at_another_page_cancels_the_job_and_releases_it() {
+    let t0 = Instant::now();
+    let mut k = home(t0, true);
+    k.handle(sheet_event(SheetEvent::Open { id: "wf".into() }), t0);
+    k.handle(sheet_event(SheetEvent::AskAnotherPage { pages: 1 }), t0);
+    let fx = k.handle(sheet_event(SheetEvent::Cancel), t0);
+    assert!(
+        matches!(
+            fx.as_slice(),
+            [
+                Effect::CancelScan,
+                Effect::Sheet(SheetEffect::MorePages(false))
+            ]
+        ),
+        "{fx:?}"
+    );
+    assert_eq!(
+        k.view(t0).page,
+        ViewPage::Scanning,
+        "until the job reports back"
+    );
+}
