@@ -2,8 +2,7 @@
 //! records what it was asked for) and the simulated OneDrive: sides and colour changed on the
 //! sheet are what the scanner scans with and what the job records; "Another page?" on the glass
 //! makes one 3-page PDF; the folder picker offers exactly the user's folders from their
-//! directory attribute, the upload lands in the picked one, and a renamed file keeps its name;
-//! with the network down the result page says at once that the scan is queued.
+//! directory attribute, the upload lands in the picked one, and a renamed file keeps its name.
 //!
 //! One test per process: the testing backend with an event loop is process-wide.
 
@@ -237,21 +236,6 @@ fn the_sheet_drives_the_scan_the_pages_and_the_folder() {
         press(&window, "Done");
         until(&mut rx, "home", |v| v.page == ViewPage::Home).await;
 
-        // --- the network is down: the result says so at once, the scan waits in the outbox --
-        let sim = services.sim.as_ref().unwrap();
-        sim.set_network_down(true);
-        press(&window, "Sheet feeder");
-        until(&mut rx, "the feeder sheet", sheet_open).await;
-        press(&window, "Start");
-        let result = until(&mut rx, "the queued result", |v| v.page == ViewPage::Result).await;
-        assert_eq!(
-            result.result_title, "Queued: it will be sent when the network is back",
-            "{}",
-            result.result_detail
-        );
-        let job = services.store.list_jobs(1).unwrap().remove(0);
-        assert_ne!(job.state, mfp_kiosk::store::JobState::Done, "{job:?}");
-        sim.set_network_down(false);
         running_quit();
     })
     .unwrap();
