@@ -22,6 +22,7 @@ mod directory;
 mod service;
 mod toml_errors;
 mod validate;
+mod workflow_keys;
 
 pub use directory::{CardAttribute, DirectoryConfig};
 pub use service::ServiceConfig;
@@ -45,8 +46,10 @@ pub const DEFAULT_SCOPES: &[&str] = &[
 pub const DEMO_PLACEHOLDER_TENANT: &str = "00000000-0000-4000-8000-00000000de00";
 /// Client id in the demo default; the demo replaces it with the simulated app at start.
 pub const DEMO_PLACEHOLDER_CLIENT_ID: &str = "00000000-0000-4000-8000-00000000de01";
-/// Placeholders allowed in workflow `folder` and `file_name` templates.
+/// Placeholders allowed in workflow `folder` and `file_name` templates, besides `{attr:NAME}`
+/// (and `{folder}`, only with `folder_attribute`).
 pub const TEMPLATE_PLACEHOLDERS: &[&str] = &[
+    "department",
     "date",
     "time",
     "user",
@@ -411,6 +414,23 @@ pub struct WorkflowConfig {
     /// App roles that may use this workflow; empty = everyone.
     #[serde(default)]
     pub allowed_roles: Vec<String>,
+    /// One tap scans with the defaults; no settings sheet.
+    #[serde(default)]
+    pub quick: bool,
+    /// The user may change the file name on the sheet (on-screen keyboard).
+    #[serde(default)]
+    pub allow_rename: bool,
+    /// Resolutions the sheet offers (those the scanner has); empty = 150, 200, 300 and
+    /// `resolution_dpi`.
+    #[serde(default)]
+    pub resolutions: Vec<u32>,
+    /// Flatbed only: after each page the panel asks "Another page?".
+    #[serde(default = "default_true")]
+    pub more_pages: bool,
+    /// A multi-valued directory attribute (comma-separated folders): the user picks one of
+    /// them on the sheet, and `{folder}` in `folder` is that folder.
+    #[serde(default)]
+    pub folder_attribute: Option<String>,
 }
 
 fn default_folder() -> String {
@@ -421,6 +441,9 @@ fn default_file_name() -> String {
 }
 fn default_dpi() -> u32 {
     300
+}
+fn default_true() -> bool {
+    true
 }
 
 impl WorkflowConfig {

@@ -41,7 +41,8 @@ enum Command {
     Screenshot {
         /// idle, pin, device-code, busy, home, scanning, uploading, result, or a service-menu
         /// page: service-menu, service-pick-user, service-tap-badge, service-conflict,
-        /// service-cards, service-readers, service-outbox, service-health, service-audit.
+        /// service-cards, service-readers, service-outbox, service-health, service-audit, or
+        /// the scan settings sheet: scan-sheet, scan-sheet-rename, another-page.
         #[arg(long)]
         page: String,
         /// Size in pixels, e.g. 1024x600.
@@ -345,12 +346,16 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
     let sink: ViewSink = Box::new(move |view| {
         let state = ui_bridge::ui_state(view, &device_name, demo);
         let service = view.service.as_ref().map(service_bridge::service_ui_state);
+        let sheet = view.sheet.as_ref().map(app::sheet_bridge::sheet_ui_state);
         let weak = weak.clone();
         // Fails only when the event loop is gone, i.e. during shutdown.
         let _ = slint::invoke_from_event_loop(move || {
             if let Some(window) = weak.upgrade() {
                 if let Some(service) = &service {
                     mfp_kiosk::ui::service::apply(&window, service);
+                }
+                if let Some(sheet) = &sheet {
+                    mfp_kiosk::ui::scan_sheet::apply(&window, sheet);
                 }
                 mfp_kiosk::ui::apply(&window, &state);
             }
@@ -368,6 +373,10 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
     mfp_kiosk::ui::service::bind(
         &window,
         service_bridge::service_sink(running.handle.clone()),
+    );
+    mfp_kiosk::ui::scan_sheet::bind(
+        &window,
+        app::sheet_bridge::sheet_sink(running.handle.clone()),
     );
     tracing::info!("panel ready");
     let _watchdog = app::systemd::on_first_frame("idle page shown");
@@ -441,9 +450,10 @@ fn screenshot(page: &str, size: &str, out: &Path) -> Result<()> {
         .with_context(|| format!("--size must look like 1024x600, got `{size}`"))?;
     let state = mfp_kiosk::ui::screenshot::sample(page).with_context(|| {
         format!(
-            "unknown page `{page}`: use one of {}, {}",
+            "unknown page `{page}`: use one of {}, {}, {}",
             mfp_kiosk::ui::screenshot::SAMPLE_PAGES.join(", "),
-            mfp_kiosk::ui::screenshot::SERVICE_SAMPLE_PAGES.join(", ")
+            mfp_kiosk::ui::screenshot::SERVICE_SAMPLE_PAGES.join(", "),
+            mfp_kiosk::ui::screenshot::SHEET_SAMPLE_PAGES.join(", ")
         )
     })?;
     mfp_kiosk::ui::screenshot::render_png(&state, w, h, out)?;

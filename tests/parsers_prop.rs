@@ -71,6 +71,8 @@ fn context(user: String, display_name: String, workflow: String, seq: u64) -> Te
         workflow,
         seq,
         device: "panel".into(),
+        attributes: Default::default(),
+        folder: None,
     }
 }
 

@@ -247,8 +247,16 @@ pub fn scan_command(
             _ => {}
         };
         let sessions = SessionTokens::default();
-        let r =
-            jobs::scan_and_deliver(&services, &sessions, &user.oid, &wf, cancel, &progress).await?;
+        let r = jobs::scan_and_deliver(
+            &services,
+            &sessions,
+            &user.oid,
+            &wf,
+            Default::default(),
+            cancel,
+            &progress,
+        )
+        .await?;
         Ok::<_, CliError>(r)
     })?;
     let (state, code) = match &delivered {

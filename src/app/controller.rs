@@ -14,8 +14,12 @@ use tokio::task::JoinHandle;
 
 use super::services::Services;
 use super::{jobs, service_ops, signin};
-use crate::kiosk::{Effect, Event, Kiosk, Screen, View};
+use crate::kiosk::{Effect, Event, Kiosk, Screen, SheetEffect, View};
 use crate::service_menu::{ServiceEffect, ServiceEvent};
+
+/// How long the user waits at the panel for an upload to start before being told the scan is
+/// queued (the network's connect timeout is 10 s; a working network starts well within this).
+const UPLOAD_START_GRACE: Duration = Duration::from_secs(6);
 
 /// How often the clock ticks into the machine (countdowns show whole seconds).
 const TICK: Duration = Duration::from_millis(250);
@@ -67,6 +71,9 @@ pub struct Controller {
     sessions: signin::SessionTokens,
     device_code_tasks: HashMap<u64, JoinHandle<()>>,
     scan_cancel: Option<Arc<AtomicBool>>,
+    /// Answers to "Another page?" for the running job; dropped (= no more pages) when the
+    /// session ends.
+    more_pages: Option<std::sync::mpsc::Sender<bool>>,
     last_view: Option<View>,
 }
 
@@ -84,6 +91,7 @@ impl Controller {
             sessions: signin::SessionTokens::default(),
             device_code_tasks: HashMap::new(),
             scan_cancel: None,
+            more_pages: None,
             last_view: None,
         };
         (controller, handle)
@@ -214,13 +222,31 @@ impl Controller {
                 });
             }
             Effect::StartWorkflow { oid, workflow_id } => {
-                let cancel = Arc::new(AtomicBool::new(false));
-                self.scan_cancel = Some(cancel.clone());
-                let sessions = self.sessions.clone();
+                self.start_job(oid, workflow_id, None);
+            }
+            Effect::Sheet(SheetEffect::Start {
+                oid,
+                workflow_id,
+                settings,
+            }) => self.start_job(oid, workflow_id, Some(settings)),
+            Effect::Sheet(SheetEffect::Prepare { oid, workflow_id }) => {
                 tokio::spawn(async move {
-                    jobs::run_workflow(&services, &sessions, &oid, &workflow_id, cancel, &answer)
-                        .await;
+                    let ready = tokio::task::spawn_blocking(move || {
+                        super::scan_sheet::prepare(&services, &oid, &workflow_id)
+                    })
+                    .await;
+                    // Nothing to show (workflow or user gone): back home rather than wait.
+                    let event = match ready {
+                        Ok(Some(event)) => event,
+                        _ => crate::kiosk::SheetEvent::Cancel,
+                    };
+                    answer.event(Event::Sheet(event));
                 });
+            }
+            Effect::Sheet(SheetEffect::MorePages(more)) => {
+                if let Some(tx) = &self.more_pages {
+                    let _ = tx.send(more);
+                }
             }
             Effect::CancelScan => {
                 if let Some(cancel) = &self.scan_cancel {
@@ -297,11 +323,46 @@ impl Controller {
             }
             Effect::EndSession { oid, reason } => {
                 self.sessions.remove(&oid);
+                self.more_pages = None;
                 tokio::task::spawn_blocking(move || {
                     services.audit(&oid, "sign_out", &oid, &format!("{reason:?}"));
                 });
             }
         }
+    }
+}
+
+impl Controller {
+    /// Runs a scan job: the workflow's defaults, or the sheet's `settings`.
+    fn start_job(
+        &mut self,
+        oid: String,
+        workflow_id: String,
+        settings: Option<crate::kiosk::JobSettings>,
+    ) {
+        let (services, answer) = (self.services.clone(), self.answer());
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.scan_cancel = Some(cancel.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.more_pages = Some(tx);
+        let plan = super::scan_sheet::JobPlan {
+            settings,
+            answers: Some(rx),
+            upload_start_grace: Some(UPLOAD_START_GRACE),
+        };
+        let sessions = self.sessions.clone();
+        tokio::spawn(async move {
+            jobs::run_workflow(
+                &services,
+                &sessions,
+                &oid,
+                &workflow_id,
+                plan,
+                cancel,
+                &answer,
+            )
+            .await;
+        });
     }
 }
 

@@ -9,20 +9,21 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::{Local, Utc};
+use chrono::Utc;
 use secrecy::SecretString;
 use tokio::sync::mpsc;
 
 use super::controller::Answer;
+use super::scan_sheet::{self, JobPlan};
 use super::services::{destination_name, RefreshConsequence, Services};
 use super::signin::SessionTokens;
 use crate::config::{Destination, WorkflowConfig};
 use crate::graph::{BoxedTokenFuture, TokenError, TokenSource};
-use crate::kiosk::Event;
+use crate::kiosk::{Event, SheetEvent};
 use crate::scan::ScanOptions;
 use crate::store::NewJob;
 use crate::workflow::outbox::{JobDestination, Outbox, Outcome, FAILED_RETENTION};
-use crate::workflow::template::{self, TemplateContext};
+use crate::workflow::template;
 
 /// How often the outbox worker looks for queued jobs.
 pub const OUTBOX_INTERVAL: Duration = Duration::from_secs(30);
@@ -43,6 +44,8 @@ pub enum JobError {
     StorageFull,
     #[error("file name template: {0}")]
     Template(#[from] template::TemplateError),
+    #[error("scan settings: {0}")]
+    Sheet(#[from] scan_sheet::SheetError),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("outbox: {0}")]
@@ -141,13 +144,22 @@ pub async fn run_workflow(
     sessions: &SessionTokens,
     oid: &str,
     workflow_id: &str,
+    plan: JobPlan,
     cancel: Arc<AtomicBool>,
     answer: &Answer,
 ) {
     let on_event = |e: Event| answer.event(e);
-    let result = scan_and_deliver(services, sessions, oid, workflow_id, cancel, &on_event)
-        .await
-        .map(|(_, delivered)| delivered);
+    let result = scan_and_deliver(
+        services,
+        sessions,
+        oid,
+        workflow_id,
+        plan,
+        cancel,
+        &on_event,
+    )
+    .await
+    .map(|(_, delivered)| delivered);
     answer.event(finished_event(result, workflow_id));
 }
 
@@ -162,6 +174,11 @@ fn finished_event(result: Result<Delivered, JobError>, workflow_id: &str) -> Eve
             ok: true,
             title: format!("Sent to {destination}"),
             detail: format!("{file_name} is in {folder}"),
+        },
+        Ok(Delivered::Queued { reason }) if reason == NETWORK_REASON => Event::JobFinished {
+            ok: true,
+            title: "Queued: it will be sent when the network is back".into(),
+            detail: "Your scan is safe on the printer. You can go; it goes out by itself.".into(),
         },
         Ok(Delivered::Queued { reason }) => Event::JobFinished {
             ok: true,
@@ -222,6 +239,7 @@ pub async fn scan_and_deliver(
     sessions: &SessionTokens,
     oid: &str,
     workflow_id: &str,
+    plan: JobPlan,
     cancel: Arc<AtomicBool>,
     on_event: &(dyn Fn(Event) + Send + Sync),
 ) -> Result<(uuid::Uuid, Delivered), JobError> {
@@ -237,20 +255,55 @@ pub async fn scan_and_deliver(
         .user_by_oid(oid)?
         .ok_or_else(|| JobError::UnknownUser(oid.into()))?;
 
+    let settings = plan
+        .settings
+        .unwrap_or_else(|| scan_sheet::default_settings(&wf));
+    // Folder and name are settled before paper moves: a bad pick must not waste a scan.
+    let seq = services.store.list_jobs(usize::MAX)?.len() as u64 + 1;
+    let attributes = scan_sheet::user_attributes(services, oid);
+    let mut ctx = scan_sheet::template_context(services, &user, &wf, attributes, None, seq);
+    let (folder, file_name) = scan_sheet::folder_and_name(&wf, &settings, &mut ctx)?;
+
     let job_id = uuid::Uuid::new_v4();
     let path = services.spool_path(&job_id.to_string());
     let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
     let s = services.clone();
     let scan_path = path.clone();
-    let opts = scan_options(&wf);
+    let opts = settings.scan_options();
+    let answers = plan.answers.filter(|_| settings.more_pages);
     let scan = tokio::task::spawn_blocking(move || {
         let mut scanner = s.new_scanner();
-        crate::scan::pdf::scan_to_pdf(scanner.as_mut(), &opts, &scan_path, &cancel, &mut |pages| {
-            let _ = progress_tx.send(pages);
-        })
+        let ask_tx = progress_tx.clone();
+        let mut progress = |pages| {
+            let _ = progress_tx.send(ScanNote::Pages(pages));
+        };
+        match answers {
+            Some(answers) => crate::scan::pages::scan_pages_to_pdf(
+                scanner.as_mut(),
+                &opts,
+                &scan_path,
+                &cancel,
+                &mut progress,
+                // A closed channel (the session ended) finishes the document as it is.
+                &mut |pages| {
+                    let _ = ask_tx.send(ScanNote::Ask(pages));
+                    answers.recv().unwrap_or(false)
+                },
+            ),
+            None => crate::scan::pdf::scan_to_pdf(
+                scanner.as_mut(),
+                &opts,
+                &scan_path,
+                &cancel,
+                &mut progress,
+            ),
+        }
     });
-    while let Some(pages) = progress_rx.recv().await {
-        on_event(Event::ScanProgress { pages });
+    while let Some(note) = progress_rx.recv().await {
+        on_event(match note {
+            ScanNote::Pages(pages) => Event::ScanProgress { pages },
+            ScanNote::Ask(pages) => Event::Sheet(SheetEvent::AskAnotherPage { pages }),
+        });
     }
     let output = match scan.await.map_err(|e| JobError::Task(e.to_string()))? {
         Ok(output) => output,
@@ -266,18 +319,6 @@ pub async fn scan_and_deliver(
         bytes: output.bytes,
     });
 
-    let seq = services.store.list_jobs(usize::MAX)?.len() as u64 + 1;
-    let ctx = TemplateContext {
-        now: Local::now().fixed_offset(),
-        user: user.username.clone(),
-        upn: user.upn.clone(),
-        display_name: user.display_name.clone(),
-        workflow: wf.label.clone(),
-        seq,
-        device: services.config.device.name.clone(),
-    };
-    let folder = template::render_folder(&wf.folder, &ctx)?;
-    let file_name = template::render(&wf.file_name, &ctx)?;
     // The job is durable from here on: the PDF is fsync'd in the spool, the row is in SQLite.
     let recorded = services.store.insert_job(
         &NewJob {
@@ -307,6 +348,14 @@ pub async fn scan_and_deliver(
             return Err(e.into());
         }
     };
+    match serde_json::to_value(&settings) {
+        Ok(json) => {
+            if let Err(e) = services.store.set_job_settings(job.id, &json) {
+                tracing::warn!(job = %job.id, error = %e, "scan settings not recorded");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "scan settings not serialisable"),
+    }
     services.audit(
         oid,
         "scan_queued",
@@ -320,12 +369,26 @@ pub async fn scan_and_deliver(
     });
     let tokens = UserTokens::new(services.clone(), sessions.clone(), oid);
     let outbox = outbox_for(services);
-    let delivery = outbox.deliver(job.id, &tokens, Some(progress));
-    tokio::pin!(delivery);
+    let job_id = job.id;
+    // Its own task, so the delivery goes on (and is recorded) when the panel stops waiting.
+    let mut delivery =
+        tokio::spawn(async move { outbox.deliver(job_id, &tokens, Some(progress)).await });
+    // With a grace, a user whose upload has not even started by then (network down: connects
+    // time out) is told at once that the scan is queued, rather than made to wait.
+    let grace = tokio::time::sleep(plan.upload_start_grace.unwrap_or(Duration::MAX / 4));
+    tokio::pin!(grace);
+    let mut started = false;
     let outcome = loop {
         tokio::select! {
-            outcome = &mut delivery => break outcome?,
-            Some((sent, total)) = progress_rx.recv() => on_event(Event::UploadProgress { sent, total }),
+            outcome = &mut delivery => break outcome.map_err(|e| JobError::Task(e.to_string()))??,
+            Some((sent, total)) = progress_rx.recv() => {
+                started |= sent > 0;
+                on_event(Event::UploadProgress { sent, total });
+            }
+            _ = &mut grace, if !started => {
+                tracing::info!(job = %job.id, "upload not started in time; left to the outbox");
+                return Ok((job.id, Delivered::Queued { reason: NETWORK_REASON.into() }));
+            }
         }
     };
     let delivered = match outcome {
@@ -360,6 +423,13 @@ pub async fn scan_and_deliver(
     Ok((job.id, delivered))
 }
 
+/// What the scanning thread reports.
+enum ScanNote {
+    Pages(u32),
+    /// A flatbed page is in: ask "Another page?".
+    Ask(u32),
+}
+
 /// Logs a scan that did not fit, with what is left, for the technician.
 fn storage_full(services: &Services, error: &str) {
     let free = crate::admin::storage::free_bytes(&services.spool_dir).ok();
@@ -371,9 +441,13 @@ fn storage_full(services: &Services, error: &str) {
     );
 }
 
+/// The queued reason when the network is what the scan waits for.
+const NETWORK_REASON: &str = "waiting for the network";
+
 fn short_reason(error: &str) -> String {
-    if error.contains("no access token") {
-        "waiting for the network".into()
+    if error.contains("no access token") || error.contains("connect") || error.contains("timed out")
+    {
+        NETWORK_REASON.into()
     } else if error.contains("429") || error.contains("503") {
         "the cloud service is busy".into()
     } else {

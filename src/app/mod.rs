@@ -11,10 +11,12 @@ pub mod directory_worker;
 pub mod jobs;
 pub mod my_scans;
 pub mod offboarding;
+pub mod scan_sheet;
 pub mod service_bridge;
 pub mod service_health;
 pub mod service_ops;
 pub mod services;
+pub mod sheet_bridge;
 pub mod signin;
 pub mod systemd;
 pub mod ui_bridge;
@@ -157,7 +159,18 @@ pub(crate) async fn start_sim(config: &mut Config) -> Result<crate::sim::SimClou
 }
 
 /// Builds the services and spawns the controller and the outbox worker on the current runtime.
-pub async fn start(mut config: Config, demo: bool, sink: ViewSink) -> Result<Running, StartError> {
+pub async fn start(config: Config, demo: bool, sink: ViewSink) -> Result<Running, StartError> {
+    start_with_scanner(config, demo, sink, None).await
+}
+
+/// [`start`] with a scanner of the caller's (`None`: the panel's own, [`scanner_factory`]);
+/// tests use it to scan from SANE's `test` backend or a recording simulated scanner.
+pub async fn start_with_scanner(
+    mut config: Config,
+    demo: bool,
+    sink: ViewSink,
+    scanner: Option<services::ScannerFactory>,
+) -> Result<Running, StartError> {
     // Resolve "" (the demo's "pick a per-user directory") once, so every path agrees.
     config.device.state_dir = config.state_dir();
     crate::fsmode::private_dir(&config.device.state_dir)
@@ -176,7 +189,7 @@ pub async fn start(mut config: Config, demo: bool, sink: ViewSink) -> Result<Run
         ));
     }
 
-    let scanner = scanner_factory(&config, demo);
+    let scanner = scanner.unwrap_or_else(|| scanner_factory(&config, demo));
     #[allow(unused_mut)]
     let mut services = Services::new(config, scanner)?;
     #[cfg(feature = "demo")]

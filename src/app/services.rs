@@ -544,6 +544,7 @@ impl Services {
                 label: w.label.clone(),
                 badge: destination_badge(w.destination).to_string(),
                 destination: destination_name(w.destination).to_string(),
+                quick: w.quick,
             })
             .collect();
         SessionUser {

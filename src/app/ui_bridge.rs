@@ -29,6 +29,8 @@ pub fn ui_state(view: &View, device_name: &str, demo: bool) -> UiState {
             ViewPage::Result => UiPage::Result,
             ViewPage::Service => UiPage::Service,
             ViewPage::MyScans => UiPage::MyScans,
+            ViewPage::ScanSheet => UiPage::ScanSheet,
+            ViewPage::AnotherPage => UiPage::AnotherPage,
         },
         device_name: device_name.to_string(),
         message: view.message.clone(),
@@ -119,7 +121,8 @@ pub fn command_sink(
             UiCommand::StartMicrosoft => Event::StartMicrosoft,
             UiCommand::CancelDeviceCode => Event::CancelDeviceCode,
             UiCommand::DemoApprove => return handle.send(Input::DemoApprove),
-            UiCommand::RunWorkflow(id) => Event::RunWorkflow { id },
+            // A tile: the sheet opens (or a quick workflow starts).
+            UiCommand::RunWorkflow(id) => Event::Sheet(crate::kiosk::SheetEvent::Open { id }),
             UiCommand::CancelScan => Event::CancelScan,
             UiCommand::ResultDone => Event::ResultDone,
             UiCommand::SignOut => Event::SignOut,

@@ -244,6 +244,7 @@ impl Config {
             }
             check_template(&key("folder"), &w.folder, TemplateKind::Folder)?;
             check_template(&key("file_name"), &w.file_name, TemplateKind::FileName)?;
+            self.validate_sheet_keys(i, w)?;
             match w.destination {
                 Destination::Onedrive => {
                     for (field, v) in [("site", &w.site), ("library", &w.library)] {
@@ -455,11 +456,18 @@ fn check_template(key: &str, template: &str, kind: TemplateKind) -> Result<(), C
             .find('}')
             .ok_or_else(|| invalid(key, format!("has an unclosed `{{` in {template:?}")))?;
         let name = &after[..end];
-        if !TEMPLATE_PLACEHOLDERS.contains(&name) {
+        // `{attr:NAME}` and `{folder}` are checked against the rest of the config by
+        // `validate_sheet_keys`.
+        let profile = name == "folder"
+            || name
+                .strip_prefix("attr:")
+                .is_some_and(crate::workflow::template::is_attribute_name);
+        if !profile && !TEMPLATE_PLACEHOLDERS.contains(&name) {
             return Err(invalid(
                 key,
                 format!(
-                    "unknown placeholder `{{{name}}}` in {template:?}; known placeholders: {}",
+                    "unknown placeholder `{{{name}}}` in {template:?}; known placeholders: {} \
+                     {{attr:NAME}} {{folder}}",
                     known()
                 ),
             ));

@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::pin::PinPolicy;
 use crate::auth::DeviceCodeOffer;
+use crate::kiosk::scan_sheet::{SheetEffect, SheetEvent, SheetScreen};
 use crate::service_menu::{Operator, ServiceEffect, ServiceEvent, ServiceMenu};
 
 /// How long a notice ("Signed out", "Card not recognised") stays on screen.
@@ -97,6 +98,8 @@ pub struct WorkflowEntry {
     pub label: String,
     pub badge: String,
     pub destination: String,
+    /// One tap scans with the defaults (no settings sheet).
+    pub quick: bool,
 }
 
 /// The signed-in user as the session sees it. No secrets: tokens stay with the controller.
@@ -138,6 +141,8 @@ pub enum Screen {
     },
     /// Waiting for the new PIN to be stored.
     SavingPin,
+    /// The scan settings sheet or "Another page?" (see [`super::scan_sheet`]).
+    Sheet(SheetScreen),
     Scanning {
         workflow: String,
         pages: u32,
@@ -245,9 +250,12 @@ pub enum Event {
         ok: bool,
         message: String,
     },
+    /// Start a workflow with its defaults, sheet or not (the sheet opens with [`SheetEvent::Open`]).
     RunWorkflow {
         id: String,
     },
+    /// The settings sheet and "Another page?".
+    Sheet(SheetEvent),
     CancelScan,
     ScanProgress {
         pages: u32,
@@ -335,6 +343,8 @@ pub enum Effect {
         oid: String,
         workflow_id: String,
     },
+    /// Something the settings sheet needs done.
+    Sheet(SheetEffect),
     CancelScan,
     /// Drop the session: wipe the in-memory access token of `oid`.
     EndSession {
@@ -647,7 +657,8 @@ impl Kiosk {
                 }
                 effects
             }
-            (Screen::Home, Event::RunWorkflow { id }) => self.run_workflow(id, now),
+            (Screen::Home, Event::RunWorkflow { id }) => self.run_workflow(id, true, now),
+            (_, Event::Sheet(event)) => self.on_sheet(event, now),
             (Screen::Home | Screen::Result { .. } | Screen::MyScans { .. }, Event::SignOut) => {
                 self.sign_out(SignOutReason::Button, now)
             }
@@ -839,28 +850,10 @@ impl Kiosk {
         }]
     }
 
-    fn run_workflow(&mut self, id: String, now: Instant) -> Vec<Effect> {
-        let Some(user) = &self.session else {
-            return Vec::new();
-        };
-        let Some(wf) = user.workflows.iter().find(|w| w.id == id) else {
-            self.notify("That workflow is not available to you.".into(), true, now);
-            return Vec::new();
-        };
-        let effect = Effect::StartWorkflow {
-            oid: user.oid.clone(),
-            workflow_id: wf.id.clone(),
-        };
-        self.screen = Screen::Scanning {
-            workflow: wf.label.clone(),
-            pages: 0,
-        };
-        vec![effect]
-    }
-
     fn on_tick(&mut self, now: Instant) -> Vec<Effect> {
         match &self.screen {
             Screen::Service => self.service_tick(now),
+            Screen::Sheet(_) => self.sheet_tick(now),
             Screen::ServicePin if self.idle_for(now) >= self.settings.inactivity_timeout => {
                 self.digits.clear();
                 self.screen = Screen::Idle;
@@ -941,7 +934,11 @@ impl Kiosk {
     pub fn countdown_secs(&self, now: Instant) -> Option<u64> {
         if !matches!(
             self.screen,
-            Screen::Home | Screen::SetPin { .. } | Screen::Result { .. } | Screen::MyScans { .. }
+            Screen::Home
+                | Screen::SetPin { .. }
+                | Screen::Result { .. }
+                | Screen::MyScans { .. }
+                | Screen::Sheet(_)
         ) {
             return None;
         }

@@ -9,6 +9,7 @@
 
 mod machine;
 mod my_scans;
+pub mod scan_sheet;
 mod service_entry;
 mod view;
 
@@ -16,4 +17,5 @@ pub use machine::{
     AuthMethod, Effect, Event, Kiosk, KioskSettings, LoginMode, MyScan, Screen, SessionUser,
     SignOutReason, WorkflowEntry,
 };
+pub use scan_sheet::{JobSettings, SheetEffect, SheetEvent, SheetScreen, Sides};
 pub use view::{human_bytes, View, ViewPage};

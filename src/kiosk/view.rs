@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::machine::{Kiosk, MyScan, Screen, WorkflowEntry};
+use super::scan_sheet::{SheetScreen, SheetView};
 use crate::service_menu::ServiceView;
 
 /// The page the panel shows.
@@ -21,6 +22,10 @@ pub enum ViewPage {
     Service,
     /// The user's recent jobs.
     MyScans,
+    /// The scan settings sheet ([`View::sheet`]).
+    ScanSheet,
+    /// "Another page?" after a flatbed page ([`View::sheet`]).
+    AnotherPage,
 }
 
 /// Everything the panel needs to draw one frame of the session.
@@ -57,6 +62,8 @@ pub struct View {
     pub service: Option<ServiceView>,
     /// My scans: the user's jobs; `None` while loading.
     pub my_scans: Option<Vec<MyScan>>,
+    /// The scan settings sheet or "Another page?", while shown.
+    pub sheet: Option<SheetView>,
 }
 
 impl Kiosk {
@@ -91,6 +98,7 @@ impl Kiosk {
             result_detail: String::new(),
             service: None,
             my_scans: None,
+            sheet: None,
         };
         if let Some(n) = &self.notice {
             v.message = n.text.clone();
@@ -185,6 +193,13 @@ impl Kiosk {
                 } else {
                     (*sent as f64 / *total as f64) as f32
                 };
+            }
+            Screen::Sheet(sheet) => {
+                v.page = match sheet {
+                    SheetScreen::AnotherPage { .. } => ViewPage::AnotherPage,
+                    _ => ViewPage::ScanSheet,
+                };
+                v.sheet = Some(sheet.view());
             }
             Screen::MyScans { jobs } => {
                 v.page = ViewPage::MyScans;

@@ -18,6 +18,8 @@ use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
+pub mod caps;
+pub mod pages;
 pub mod pdf;
 pub mod sane;
 pub mod simulated;
@@ -293,6 +295,13 @@ pub trait Scanner: Send {
         on_page: &mut PageFn<'_>,
         cancel: &AtomicBool,
     ) -> Result<u32, ScanError>;
+
+    /// What the device can do (modes, resolutions, sources, scan area), asked of the device
+    /// itself; the settings sheet offers nothing else. A scanner that cannot tell reports
+    /// [`caps::ScannerCaps::unrestricted`].
+    fn capabilities(&mut self) -> Result<caps::ScannerCaps, ScanError> {
+        Ok(caps::ScannerCaps::unrestricted())
+    }
 }
 
 /// The page consumer of [`Scanner::scan`].

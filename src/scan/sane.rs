@@ -18,6 +18,9 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use libloading::Library;
 
+mod caps;
+pub use caps::{SaneApplied, SaneRecord};
+
 use super::{
     row_bytes, ColorMode, PageFn, PageInfo, PageRows, ScanError, ScanOptions, ScanSource, Scanner,
 };
@@ -39,6 +42,7 @@ const CONSTRAINT_RANGE: c_int = 1;
 const CONSTRAINT_WORD_LIST: c_int = 2;
 const CONSTRAINT_STRING_LIST: c_int = 3;
 
+const ACTION_GET: c_int = 0;
 const ACTION_SET: c_int = 1;
 
 const CAP_SOFT_SELECT: c_int = 1;
@@ -234,6 +238,8 @@ struct Opt {
     /// Allowed numbers (already converted from SANE_Fixed).
     words: Vec<f64>,
     range: Option<(f64, f64)>,
+    /// The range's quantisation (0 = any value).
+    step: f64,
 }
 
 /// The buffer for setting string option `name` to `value`: exactly the descriptor's `size`
@@ -264,6 +270,7 @@ fn string_buffer(name: &str, value: &str, size: c_int) -> Result<Box<[u8]>, Scan
 pub struct SaneScanner {
     device: Option<String>,
     label: String,
+    record: Option<SaneRecord>,
 }
 
 impl SaneScanner {
@@ -274,7 +281,32 @@ impl SaneScanner {
             Some(d) => format!("SANE {d}"),
             None => "SANE (first scanner found)".to_string(),
         };
-        SaneScanner { device, label }
+        SaneScanner {
+            device,
+            label,
+            record: None,
+        }
+    }
+
+    /// Appends what the device was set to for every scan (read back from the backend).
+    pub fn recording(mut self, record: SaneRecord) -> Self {
+        self.record = Some(record);
+        self
+    }
+
+    /// The device to open: the configured one, `SANE_DEFAULT_DEVICE`, or the first found.
+    fn device_name(&self) -> Result<String, ScanError> {
+        Ok(match &self.device {
+            Some(d) => d.clone(),
+            None => match std::env::var("SANE_DEFAULT_DEVICE") {
+                Ok(d) if !d.is_empty() => d,
+                _ => devices()?
+                    .into_iter()
+                    .next()
+                    .map(|d| d.name)
+                    .ok_or_else(|| ScanError::Device("no scanner found by SANE".into()))?,
+            },
+        })
     }
 }
 
@@ -332,6 +364,7 @@ impl<'a> Session<'a> {
                     strings: Vec::new(),
                     words: Vec::new(),
                     range: None,
+                    step: 0.0,
                 };
                 let num = |w: c_int| {
                     if d.kind == TYPE_FIXED {
@@ -361,6 +394,7 @@ impl<'a> Session<'a> {
                         CONSTRAINT_RANGE if !d.constraint.is_null() => {
                             let r = &*(d.constraint as *const RawRange);
                             opt.range = Some((num(r.min), num(r.max)));
+                            opt.step = num(r.quant);
                         }
                         _ => {}
                     }
@@ -734,20 +768,17 @@ impl Scanner for SaneScanner {
     ) -> Result<u32, ScanError> {
         opts.validate()?;
         let api = api()?;
-        let device = match &self.device {
-            Some(d) => d.clone(),
-            None => match std::env::var("SANE_DEFAULT_DEVICE") {
-                Ok(d) if !d.is_empty() => d,
-                _ => devices()?
-                    .into_iter()
-                    .next()
-                    .map(|d| d.name)
-                    .ok_or_else(|| ScanError::Device("no scanner found by SANE".into()))?,
-            },
-        };
+        let device = self.device_name()?;
         let _guard = LOCK.lock().unwrap_or_else(PoisonError::into_inner);
         let mut session = Session::open(api, &device)?;
         let dpi = session.configure(opts)?;
+        if let Some(record) = &self.record {
+            let applied = session.applied();
+            record
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(applied);
+        }
         tracing::info!(device, ?opts, "SANE scan starting");
         let mut pages = 0u32;
         loop {
@@ -769,13 +800,18 @@ impl Scanner for SaneScanner {
         }
         Ok(pages)
     }
+
+    fn capabilities(&mut self) -> Result<crate::scan::caps::ScannerCaps, ScanError> {
+        let api = api()?;
+        let device = self.device_name()?;
+        let _guard = LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(Session::open(api, &device)?.caps())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const ACTION_GET: c_int = 0;
 
     /// SANE's `test` backend (Debian libsane1, see device/ci-sane.sh) alone, as
     /// tests/scan_sane.rs sets it up; `None` where the run has no libsane (qemu-user).

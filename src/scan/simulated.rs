@@ -10,8 +10,10 @@
 //! optimised build.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::caps::ScannerCaps;
 use super::{
     ColorMode, PageFn, PageInfo, PageRows, RasterPage, ScanError, ScanOptions, ScanSource, Scanner,
 };
@@ -23,7 +25,13 @@ pub struct SimulatedScanner {
     sheets: u32,
     jam_before_page: Option<u32>,
     page_delay: Duration,
+    caps: ScannerCaps,
+    requests: Option<ScanRequests>,
 }
+
+/// Every [`ScanOptions`] a simulated scanner was asked to scan with, in order; shared by the
+/// scanners of one factory so a test sees what each job asked for.
+pub type ScanRequests = Arc<Mutex<Vec<ScanOptions>>>;
 
 impl SimulatedScanner {
     /// A scanner whose feeder holds `sheets` sheets. A feeder scan ([`ScanSource::Adf`])
@@ -35,7 +43,36 @@ impl SimulatedScanner {
             sheets,
             jam_before_page: None,
             page_delay: Duration::ZERO,
+            caps: ScannerCaps::unrestricted(),
+            requests: None,
         }
+    }
+
+    /// Reports `caps` as what the device can do, and refuses a scan outside them as a real
+    /// device's driver would.
+    pub fn with_caps(mut self, caps: ScannerCaps) -> Self {
+        self.caps = caps;
+        self
+    }
+
+    /// Appends the options of every scan to `requests`.
+    pub fn recording(mut self, requests: ScanRequests) -> Self {
+        self.requests = Some(requests);
+        self
+    }
+
+    fn check_caps(&self, opts: &ScanOptions) -> Result<(), ScanError> {
+        let refuse = |what: String| Err(ScanError::InvalidOptions(what));
+        if !self.caps.colors.contains(&opts.color) {
+            return refuse(format!("the scanner has no {:?} mode", opts.color));
+        }
+        if !self.caps.resolutions.accepts(opts.dpi) {
+            return refuse(format!("the scanner cannot scan at {} dpi", opts.dpi));
+        }
+        if !self.caps.has_source(opts.source) {
+            return refuse(format!("the scanner has no {:?} source", opts.source));
+        }
+        Ok(())
     }
 
     /// Fails with a paper jam ([`ScanError::Device`]) just before delivering page `page` (1-based).
@@ -89,6 +126,10 @@ impl Scanner for SimulatedScanner {
         cancel: &AtomicBool,
     ) -> Result<u32, ScanError> {
         opts.validate()?;
+        if let Some(r) = &self.requests {
+            r.lock().unwrap_or_else(PoisonError::into_inner).push(*opts);
+        }
+        self.check_caps(opts)?;
         let total = self.page_count(opts.source)?;
         let duplex = opts.source == ScanSource::AdfDuplex;
         for page_no in 1..=total {
@@ -112,6 +153,10 @@ impl Scanner for SimulatedScanner {
             tracing::debug!(page_no, rows = page.next_row, "page scanned");
         }
         Ok(total)
+    }
+
+    fn capabilities(&mut self) -> Result<ScannerCaps, ScanError> {
+        Ok(self.caps.clone())
     }
 }
 

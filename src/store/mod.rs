@@ -20,6 +20,7 @@ mod card_writes;
 mod cards;
 mod directory;
 mod import;
+mod job_settings;
 mod jobs;
 mod panel;
 mod pins;

@@ -272,6 +272,13 @@ CREATE TABLE dir_card_writes (
 CREATE INDEX dir_card_writes_due ON dir_card_writes (next_at) WHERE state = 'queued';
 "#;
 
+/// The settings a job was scanned with (sides, colour, resolution, page size, source, picked
+/// folder, typed name), as JSON; NULL for jobs from before the settings sheet.
+const JOB_SCAN_SETTINGS: &str = r#"
+ALTER TABLE jobs ADD COLUMN scan_settings TEXT
+    CHECK (scan_settings IS NULL OR json_valid(scan_settings));
+"#;
+
 static MIGRATIONS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2),
@@ -280,6 +287,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(SERVICE_PIN),
     M::up(DIRECTORY).foreign_key_check(),
     M::up(CARD_WRITES).foreign_key_check(),
+    M::up(JOB_SCAN_SETTINGS),
 ];
 
 /// The `user_version` a database has once every migration ran.

@@ -6,6 +6,7 @@
 //! QR rendering ([`qr`]) and the headless screenshots ([`screenshot`]).
 
 pub mod qr;
+pub mod scan_sheet;
 pub mod screenshot;
 pub mod service;
 
@@ -32,6 +33,9 @@ pub enum UiPage {
     /// The technician's service menu; which of its pages is in [`service::ServiceUiState`].
     Service,
     MyScans,
+    /// The scan settings sheet; its state is in [`scan_sheet::SheetUiState`].
+    ScanSheet,
+    AnotherPage,
 }
 
 impl From<UiPage> for Page {
@@ -47,6 +51,8 @@ impl From<UiPage> for Page {
             UiPage::Result => Page::Result,
             UiPage::Service => Page::Service,
             UiPage::MyScans => Page::MyScans,
+            UiPage::ScanSheet => Page::ScanSheet,
+            UiPage::AnotherPage => Page::AnotherPage,
         }
     }
 }

@@ -25,8 +25,10 @@ use super::{apply, UiPage, UiState, UiWorkflow};
 use crate::MainWindow;
 
 mod service_samples;
+mod sheet_samples;
 
 pub use service_samples::SERVICE_SAMPLE_PAGES;
+pub use sheet_samples::SHEET_SAMPLE_PAGES;
 
 /// Largest side accepted; far beyond any panel, small enough to stay in memory.
 const MAX_SIDE: u32 = 8192;
@@ -110,6 +112,8 @@ fn platform_slot() -> Result<WindowSlot, ScreenshotError> {
 pub struct Scene<'a> {
     pub kiosk: &'a UiState,
     pub service: Option<&'a ServiceUiState>,
+    /// The scan settings sheet's state (`None`: its defaults).
+    pub sheet: Option<&'a super::scan_sheet::SheetUiState>,
 }
 
 impl<'a> From<&'a UiState> for Scene<'a> {
@@ -117,6 +121,7 @@ impl<'a> From<&'a UiState> for Scene<'a> {
         Scene {
             kiosk,
             service: None,
+            sheet: None,
         }
     }
 }
@@ -126,6 +131,7 @@ impl<'a> From<&'a UiState> for Scene<'a> {
 pub struct Sample {
     pub kiosk: UiState,
     pub service: ServiceUiState,
+    pub sheet: super::scan_sheet::SheetUiState,
 }
 
 impl<'a> From<&'a Sample> for Scene<'a> {
@@ -133,6 +139,7 @@ impl<'a> From<&'a Sample> for Scene<'a> {
         Scene {
             kiosk: &sample.kiosk,
             service: Some(&sample.service),
+            sheet: Some(&sample.sheet),
         }
     }
 }
@@ -167,6 +174,9 @@ pub fn render_rgb<'a>(
     apply(&ui, scene.kiosk);
     if let Some(service_state) = scene.service {
         service::apply(&ui, service_state);
+    }
+    if let Some(sheet) = scene.sheet {
+        super::scan_sheet::apply(&ui, sheet);
     }
     // Runs the `changed` handlers (the theme scale follows the window size) before drawing.
     slint::platform::update_timers_and_animations();
@@ -219,11 +229,33 @@ pub fn sample(page: &str) -> Option<Sample> {
             display_name: "Jane Tech".into(),
             ..UiState::default()
         };
-        return Some(Sample { kiosk, service });
+        return Some(Sample {
+            kiosk,
+            service,
+            sheet: Default::default(),
+        });
+    }
+    if let Some(sheet) = sheet_samples::sheet_sample(page) {
+        let kiosk = UiState {
+            page: if sheet.another_page {
+                UiPage::AnotherPage
+            } else {
+                UiPage::ScanSheet
+            },
+            device_name: "MFP 3rd floor · East wing".into(),
+            display_name: "Adele Vance".into(),
+            ..UiState::default()
+        };
+        return Some(Sample {
+            kiosk,
+            service: ServiceUiState::default(),
+            sheet,
+        });
     }
     Some(Sample {
         kiosk: sample_state(page)?,
         service: ServiceUiState::default(),
+        sheet: Default::default(),
     })
 }
 

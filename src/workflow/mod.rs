@@ -2,4 +2,5 @@
 
 pub mod lease;
 pub mod outbox;
+pub mod profile;
 pub mod template;

@@ -2,7 +2,15 @@
 //!
 //! A template is literal text with placeholders in braces; `{{` and `}}` stand for literal
 //! braces. Placeholders: `{date}` (YYYY-MM-DD), `{time}` (HHMMSS), `{user}`, `{upn}`,
-//! `{display_name}`, `{workflow}`, `{seq}` (at least 4 digits, zero-padded) and `{device}`.
+//! `{display_name}`, `{workflow}`, `{seq}` (at least 4 digits, zero-padded) and `{device}`,
+//! and from the user's directory profile `{department}` and `{attr:NAME}` (any attribute the
+//! panel keeps: `jobTitle`, `employeeId`, `preferredLanguage` and `directory.extra_attributes`;
+//! names compare case-insensitively). `{folder}` is the folder the user picked on the panel from
+//! the workflow's `folder_attribute`; in a folder template its `/`s separate folders.
+//!
+//! A profile value the user does not have renders as nothing. A folder segment that consists
+//! only of such empty values is left out (`Scans/{department}` is `Scans` for a user without a
+//! department) rather than failing the scan; a name that ends up empty is still an error.
 //!
 //! Values come from users and the directory, so they are sanitised: the characters
 //! `" * : < > ? / \ |` and control characters become `_`. A value can therefore never add a
@@ -15,6 +23,8 @@
 //!
 //! Literal text in the template is the administrator's and is checked, not rewritten:
 //! forbidden characters there are a configuration error found by [`validate`] at start-up.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset};
 
@@ -30,6 +40,20 @@ pub struct TemplateContext {
     /// Per-device job counter.
     pub seq: u64,
     pub device: String,
+    /// The user's directory attributes by name (see [`crate::workflow::profile`]).
+    pub attributes: BTreeMap<String, String>,
+    /// The folder picked on the panel, for `{folder}`.
+    pub folder: Option<String>,
+}
+
+impl TemplateContext {
+    /// The attribute `name`, compared case-insensitively; `None` when the user has none.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// What is wrong with a template or its result.
@@ -53,12 +77,13 @@ pub enum TemplateError {
     EmptyTemplate,
 }
 
-const KNOWN: &str = "date, time, user, upn, display_name, workflow, seq, device";
+const KNOWN: &str =
+    "date, time, user, upn, display_name, workflow, seq, device, department, attr:NAME, folder";
 
 /// SharePoint rejects path components longer than this.
 const MAX_SEGMENT_CHARS: usize = 255;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Placeholder {
     Date,
     Time,
@@ -68,11 +93,28 @@ enum Placeholder {
     Workflow,
     Seq,
     Device,
+    /// A directory attribute (`{department}` is `Attr("department")`).
+    Attr(String),
+    Folder,
+}
+
+/// Whether `name` can be a directory attribute name (Graph property names, extension names).
+pub fn is_attribute_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 120
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
 }
 
 impl Placeholder {
     fn parse(name: &str) -> Option<Self> {
+        if let Some(attr) = name.strip_prefix("attr:") {
+            return is_attribute_name(attr).then(|| Placeholder::Attr(attr.to_string()));
+        }
         Some(match name {
+            "department" => Placeholder::Attr("department".into()),
+            "folder" => Placeholder::Folder,
             "date" => Placeholder::Date,
             "time" => Placeholder::Time,
             "user" => Placeholder::User,
@@ -85,8 +127,10 @@ impl Placeholder {
         })
     }
 
-    fn value(self, ctx: &TemplateContext) -> String {
+    fn value(&self, ctx: &TemplateContext) -> String {
         match self {
+            Placeholder::Attr(name) => ctx.attribute(name).unwrap_or_default().to_string(),
+            Placeholder::Folder => ctx.folder.clone().unwrap_or_default(),
             Placeholder::Date => ctx.now.format("%Y-%m-%d").to_string(),
             Placeholder::Time => ctx.now.format("%H%M%S").to_string(),
             Placeholder::User => ctx.user.clone(),
@@ -209,26 +253,72 @@ fn avoid_reserved(mut name: String) -> String {
     name
 }
 
-/// Fills the template and splits it into finished name segments at template `/`s.
-fn render_segments(tokens: &[Token], ctx: &TemplateContext) -> Result<Vec<String>, TemplateError> {
+/// One name being assembled: its text, and whether it holds the administrator's literal text
+/// or placeholders (a segment made only of empty profile values is dropped, see the module doc).
+#[derive(Default)]
+struct Segment {
+    text: String,
+    literal: bool,
+    values: bool,
+}
+
+impl Segment {
+    /// Nothing at all between two `/`s of the template (a leading or trailing `/`).
+    fn is_void(&self) -> bool {
+        !self.literal && !self.values
+    }
+
+    /// Only placeholders, all of them empty: the user lacks that attribute.
+    fn is_blank(&self) -> bool {
+        !self.literal && self.values && self.text.trim().is_empty()
+    }
+}
+
+/// Fills the template and splits it into finished name segments at template `/`s (and, with
+/// `folder_splits`, at the `/`s of the picked `{folder}`).
+fn render_segments(
+    tokens: &[Token],
+    ctx: &TemplateContext,
+    folder_splits: bool,
+) -> Result<Vec<String>, TemplateError> {
     let mut segments = Vec::new();
-    let mut current = String::new();
+    let mut current = Segment::default();
     for token in tokens {
         match token {
-            Token::Literal(s) => current.push_str(s),
-            Token::Value(p) => current.push_str(&sanitize_value(&p.value(ctx))),
+            Token::Literal(s) => {
+                current.text.push_str(s);
+                current.literal = true;
+            }
+            Token::Value(Placeholder::Folder) if folder_splits => {
+                let value = Placeholder::Folder.value(ctx);
+                let mut parts = value.split('/').peekable();
+                while let Some(part) = parts.next() {
+                    current.text.push_str(&sanitize_value(part));
+                    current.values = true;
+                    if parts.peek().is_some() {
+                        segments.push(std::mem::take(&mut current));
+                    }
+                }
+            }
+            Token::Value(p) => {
+                current.text.push_str(&sanitize_value(&p.value(ctx)));
+                current.values = true;
+            }
             Token::Slash => segments.push(std::mem::take(&mut current)),
         }
     }
     segments.push(current);
     // "/Scans/{user}/" means the same as "Scans/{user}": drive paths are relative to the root.
-    if segments.len() > 1 && segments.first().is_some_and(String::is_empty) {
+    if segments.len() > 1 && segments.first().is_some_and(Segment::is_void) {
         segments.remove(0);
     }
-    if segments.len() > 1 && segments.last().is_some_and(String::is_empty) {
+    if segments.len() > 1 && segments.last().is_some_and(Segment::is_void) {
         segments.pop();
     }
-    segments.iter().map(|s| finish_segment(s)).collect()
+    if segments.iter().any(|s| !s.is_blank()) {
+        segments.retain(|s| !s.is_blank());
+    }
+    segments.iter().map(|s| finish_segment(&s.text)).collect()
 }
 
 /// Renders a file-name template into one sanitised name.
@@ -237,14 +327,14 @@ pub fn render(template: &str, ctx: &TemplateContext) -> Result<String, TemplateE
     if tokens.contains(&Token::Slash) {
         return Err(TemplateError::SeparatorInFileName);
     }
-    let mut segments = render_segments(&tokens, ctx)?;
+    let mut segments = render_segments(&tokens, ctx, false)?;
     Ok(segments.pop().unwrap_or_default())
 }
 
 /// Renders a folder template into sanitised segments joined by `/`, without leading or
 /// trailing slash (for example `Scans/2024-05-01/jdoe`).
 pub fn render_folder(template: &str, ctx: &TemplateContext) -> Result<String, TemplateError> {
-    let mut segments = render_segments(&parse(template)?, ctx)?;
+    let mut segments = render_segments(&parse(template)?, ctx, true)?;
     if let Some(first) = segments
         .first_mut()
         .filter(|s| s.eq_ignore_ascii_case("forms"))
@@ -276,6 +366,8 @@ fn sample_context() -> TemplateContext {
         workflow: "Scan to OneDrive".into(),
         seq: 1,
         device: "mfp-1".into(),
+        attributes: BTreeMap::from([("department".to_string(), "Finance".to_string())]),
+        folder: Some("Projects".into()),
     }
 }
 
@@ -292,6 +384,8 @@ mod tests {
             workflow: "Invoices".into(),
             seq: 42,
             device: "mfp-2nd-floor".into(),
+            attributes: BTreeMap::new(),
+            folder: None,
         }
     }
 

@@ -23,6 +23,7 @@ fn user() -> SessionUser {
             label: "Scan to OneDrive".into(),
             badge: "OD".into(),
             destination: "OneDrive".into(),
+            quick: true,
         }],
     }
 }
