@@ -1,9 +1,11 @@
 //! Glue: builds the services from the config, runs the controller that carries out the kiosk
 //! machine's effects, and bridges it to the Slint UI.
 
+pub mod app_identity;
 pub mod cli_cards;
 pub mod cli_directory;
 pub mod cli_jobs;
+pub mod cli_local_users;
 pub mod cli_service;
 pub mod controller;
 pub mod directory_worker;
