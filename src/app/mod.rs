@@ -14,6 +14,7 @@ pub mod my_scans;
 pub mod offboarding;
 pub mod service_bridge;
 pub mod service_health;
+pub mod service_local;
 pub mod service_ops;
 pub mod services;
 pub mod signin;
