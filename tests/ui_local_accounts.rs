@@ -89,7 +89,6 @@ fn a_local_account_from_creation_to_deletion_on_the_touchscreen() {
     let state = tempfile::tempdir().unwrap();
     let mut config = Config::demo_default();
     config.device.state_dir = state.path().to_path_buf();
-    config.readers.pcsc.enabled = false;
     config.pin.login_mode = mfp_kiosk::config::LoginMode::CardAndPin;
     let mut visitors = config
         .workflows

@@ -561,7 +561,7 @@ impl Services {
             } else {
                 LoginMethod::Entra
             },
-            local_workflows: account.as_ref().map_or(&[], |a| a.workflows.as_slice()),
+            local_workflows: account.as_ref().map_or(&[][..], |a| a.workflows.as_slice()),
             device_code: self.config.entra.device_code,
         };
         let workflows = self

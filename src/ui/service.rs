@@ -409,8 +409,8 @@ pub fn apply(window: &MainWindow, state: &ServiceUiState) {
     }
     service.set_local_name(s(&state.local_name));
     service.set_local_email(s(&state.local_email));
-    service.set_local_focus(s(&state.local_focus));
-    service.set_local_expiry(to_slint_int(state.local_expiry));
+    service.set_local_field(s(&state.local_focus));
+    service.set_local_expiry_days(to_slint_int(state.local_expiry));
     service.set_local_saving(state.local_saving);
 }
 
