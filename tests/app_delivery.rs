@@ -346,7 +346,11 @@ async fn an_app_upload_killed_mid_body_resumes_and_lands_exactly_once() {
     .await
     .unwrap();
     k.sim.disarm_kill();
-    assert!(killed.load(Ordering::SeqCst), "the uploader was killed mid-upload");
+    assert!(
+        killed.load(Ordering::SeqCst),
+        "the uploader was killed mid-upload; job: {:?}",
+        k.services.store.job(id).unwrap().map(|j| (j.state, j.last_error))
+    );
     let job = k.services.store.job(id).unwrap().unwrap();
     assert_ne!(job.state, JobState::Done);
     assert!(job.upload_url.is_some(), "the session survived in the row (sealed)");

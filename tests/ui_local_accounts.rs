@@ -155,8 +155,18 @@ fn a_local_account_from_creation_to_deletion_on_the_touchscreen() {
         open_local_accounts(&window, &mut rx, sim, &tom).await;
         press(&window, "New account");
         until(&mut rx, "the form", |v| service_page(v) == Some(ServicePageView::LocalNew)).await;
+        let mut typed = String::new();
         for key in ["A", "n", "n"] {
+            // Each key waits for the last one to land: the shift state follows the typing.
             press(&window, key);
+            typed.push_str(key);
+            until(&mut rx, "the key", |v| {
+                v.service
+                    .as_ref()
+                    .and_then(|s| s.local_form.as_ref())
+                    .is_some_and(|f| f.name == typed)
+            })
+            .await;
         }
         press(&window, "in 30 days");
         let v = until(&mut rx, "the form filled", |v| {

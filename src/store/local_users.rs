@@ -89,17 +89,23 @@ impl Store {
         };
         let workflows = serde_json::Value::from(new.workflows.clone()).to_string();
         self.with_transaction(|tx| {
-            super::users::upsert_in(tx, &user)?;
-            // The column has no "set once" path other than this: the trigger refuses later
-            // changes, and `upsert_in` never writes it.
+            // The login method is written here, once: the trigger refuses any later change and
+            // provisioning upserts never touch the column.
             tx.execute(
-                "UPDATE users SET login_method = 'local' WHERE oid = ?1",
-                [&oid],
+                "INSERT INTO users (oid, tenant_id, upn, display_name, mail, username, status,
+                     created_at, updated_at, last_online_at, login_method)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?7, ?7, 'local')",
+                params![
+                    user.oid,
+                    user.tenant_id,
+                    user.upn,
+                    user.display_name,
+                    user.mail,
+                    user.username,
+                    ts(at)
+                ],
             )
-            .map_err(|_| StoreError::Conflict {
-                field: "login method",
-                value: oid.clone(),
-            })?;
+            .map_err(|e| super::users::conflict(e, &user))?;
             tx.execute(
                 "INSERT INTO local_accounts (user_oid, expires_on, workflows_json, created_by)
                  VALUES (?1, ?2, ?3, ?4)",
