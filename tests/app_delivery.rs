@@ -61,8 +61,9 @@ async fn tenant_with(users: usize, configure: impl FnOnce(&mut Config)) -> Kiosk
         |o| {
             let mut g = mfp_kiosk::sim::SimGroup::new(GROUP, "Kiosk users");
             for i in 1..=users {
-                o.users
-                    .push(mfp_kiosk::sim::SimUser::new(&upn(i), &format!("User {i}")).with_oid(&oid(i)));
+                o.users.push(
+                    mfp_kiosk::sim::SimUser::new(&upn(i), &format!("User {i}")).with_oid(&oid(i)),
+                );
                 g.members.push(oid(i));
                 o.user_attributes
                     .push((oid(i), EXT3.into(), badge(i).1.into()));
@@ -182,7 +183,10 @@ async fn a_local_user_scans_to_the_granted_site_and_an_ungranted_one_is_refused_
     let job = s.store.job(job_id).unwrap().unwrap();
     assert_eq!(job.state, JobState::Failed);
     let error = job.last_error.unwrap_or_default();
-    assert!(error.contains(HR) && error.contains("Sites.Selected"), "{error}");
+    assert!(
+        error.contains(HR) && error.contains("Sites.Selected"),
+        "{error}"
+    );
     assert!(job.spool_path.is_file(), "the scan stays on the panel");
     assert!(!k.sim.site_drive_dir("/sites/HR", "Documents").exists());
 }
@@ -213,7 +217,11 @@ async fn without_device_code_a_synced_user_scans_to_their_own_onedrive_as_the_ap
     };
     assert_eq!(user.oid, oid(2));
     let offered: Vec<_> = user.workflows.iter().map(|w| w.id.as_str()).collect();
-    assert_eq!(offered, ["own-onedrive"], "no delegated token: app workflows only");
+    assert_eq!(
+        offered,
+        ["own-onedrive"],
+        "no delegated token: app workflows only"
+    );
 
     let s = scanning(&k);
     let (_, delivered) = scan(&s, &k, &user.oid, "own-onedrive").await;
@@ -312,7 +320,14 @@ async fn an_app_upload_killed_mid_body_resumes_and_lands_exactly_once() {
         Command::new(kiosk_bin())
             .arg("--config")
             .arg(&cfg)
-            .args(["outbox", "run", "--max-wait-secs", "0", "--fragment-units", "1"])
+            .args([
+                "outbox",
+                "run",
+                "--max-wait-secs",
+                "0",
+                "--fragment-units",
+                "1",
+            ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -349,15 +364,26 @@ async fn an_app_upload_killed_mid_body_resumes_and_lands_exactly_once() {
     assert!(
         killed.load(Ordering::SeqCst),
         "the uploader was killed mid-upload; job: {:?}",
-        k.services.store.job(id).unwrap().map(|j| (j.state, j.last_error))
+        k.services
+            .store
+            .job(id)
+            .unwrap()
+            .map(|j| (j.state, j.last_error))
     );
     let job = k.services.store.job(id).unwrap().unwrap();
     assert_ne!(job.state, JobState::Done);
-    assert!(job.upload_url.is_some(), "the session survived in the row (sealed)");
+    assert!(
+        job.upload_url.is_some(),
+        "the session survived in the row (sealed)"
+    );
     let sessions = k.sim.stats().upload_sessions;
 
     let out = spawn().wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let job = k.services.store.job(id).unwrap().unwrap();
     assert_eq!(job.state, JobState::Done);
     assert_eq!(
@@ -365,7 +391,10 @@ async fn an_app_upload_killed_mid_body_resumes_and_lands_exactly_once() {
         sessions,
         "the restart resumed the saved session"
     );
-    let dir = k.sim.site_drive_dir("/sites/Finance", "Documents").join("Scans");
+    let dir = k
+        .sim
+        .site_drive_dir("/sites/Finance", "Documents")
+        .join("Scans");
     let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
     assert_eq!(files.len(), 1, "exactly once");
     assert_eq!(std::fs::read(files[0].path()).unwrap(), data);

@@ -73,7 +73,13 @@ fn run(cfg: &Path, args: &[&str], stdin: &str) -> Run {
 }
 
 fn ok(r: Run) -> String {
-    assert_eq!(r.code, Some(0), "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert_eq!(
+        r.code,
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        r.stdout,
+        r.stderr
+    );
     r.stdout
 }
 
@@ -98,19 +104,53 @@ async fn the_local_users_commands_and_the_panel_sign_in() {
     let cfg = write_config(dir.path());
 
     // Refusals first: nothing is created by them.
-    let bad = run(&cfg, &["local-users", "add", "--name", "Ann", "--workflow", "mine"], "");
+    let bad = run(
+        &cfg,
+        &["local-users", "add", "--name", "Ann", "--workflow", "mine"],
+        "",
+    );
     assert_ne!(bad.code, Some(0));
     assert!(bad.stderr.contains("delivery = \"app\""), "{}", bad.stderr);
-    let bad = run(&cfg, &["local-users", "add", "--name", "Ann", "--expires", "31/12/2027"], "");
+    let bad = run(
+        &cfg,
+        &[
+            "local-users",
+            "add",
+            "--name",
+            "Ann",
+            "--expires",
+            "31/12/2027",
+        ],
+        "",
+    );
     assert!(bad.stderr.contains("YYYY-MM-DD"), "{}", bad.stderr);
-    let bad = run(&cfg, &["local-users", "add", "--name", "Ann", "--expires", "2001-01-01"], "");
+    let bad = run(
+        &cfg,
+        &[
+            "local-users",
+            "add",
+            "--name",
+            "Ann",
+            "--expires",
+            "2001-01-01",
+        ],
+        "",
+    );
     assert!(bad.stderr.contains("already past"), "{}", bad.stderr);
 
     let added = ok(run(
         &cfg,
         &[
-            "local-users", "add", "--name", "Ann Visitor", "--email", "ann@example.com",
-            "--expires", "2099-12-31", "--workflow", "visitors",
+            "local-users",
+            "add",
+            "--name",
+            "Ann Visitor",
+            "--email",
+            "ann@example.com",
+            "--expires",
+            "2099-12-31",
+            "--workflow",
+            "visitors",
         ],
         "",
     ));
@@ -129,11 +169,25 @@ async fn the_local_users_commands_and_the_panel_sign_in() {
     assert!(mismatch.stderr.contains("differ"), "{}", mismatch.stderr);
     let weak = run(&cfg, &["local-users", "set-pin", &id], "1234\n1234\n");
     assert_ne!(weak.code, Some(0));
-    ok(run(&cfg, &["local-users", "set-pin", &id], "739164\n739164\n"));
-    ok(run(&cfg, &["cards", "enroll", "--user", &id, "--number", "-"], "5550123456\n"));
+    ok(run(
+        &cfg,
+        &["local-users", "set-pin", &id],
+        "739164\n739164\n",
+    ));
+    ok(run(
+        &cfg,
+        &["cards", "enroll", "--user", &id, "--number", "-"],
+        "5550123456\n",
+    ));
     let table = ok(run(&cfg, &["local-users", "list"], ""));
-    assert!(table.contains("Ann Visitor") && table.contains("yes"), "{table}");
-    assert!(!table.contains("739164") && !table.contains("5550123456"), "{table}");
+    assert!(
+        table.contains("Ann Visitor") && table.contains("yes"),
+        "{table}"
+    );
+    assert!(
+        !table.contains("739164") && !table.contains("5550123456"),
+        "{table}"
+    );
 
     // The panel: badge, then PIN; only the app workflow is offered.
     let s = std::sync::Arc::new(services(&cfg));
@@ -171,7 +225,11 @@ async fn the_local_users_commands_and_the_panel_sign_in() {
         other => panic!("{other:?}"),
     }
     drop(s);
-    ok(run(&cfg, &["local-users", "extend", &id, "--expires", "never"], ""));
+    ok(run(
+        &cfg,
+        &["local-users", "extend", &id, "--expires", "never"],
+        "",
+    ));
     let s = std::sync::Arc::new(services(&cfg));
     assert!(matches!(tap(&s, "5550123456").await, Event::NeedPin { .. }));
 
@@ -194,14 +252,23 @@ async fn the_local_users_commands_and_the_panel_sign_in() {
     s.store.upsert_user(&entra).unwrap();
     drop(s);
     let refused = run(&cfg, &["local-users", "delete", "e1"], "");
-    assert!(refused.stderr.contains("megan@contoso.com signs in with Microsoft"), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("megan@contoso.com signs in with Microsoft"),
+        "{}",
+        refused.stderr
+    );
     let refused = run(&cfg, &["local-users", "set-pin", "e1"], "739164\n739164\n");
     assert_ne!(refused.code, Some(0));
 
     // Delete: the badge is unknown afterwards.
     ok(run(&cfg, &["local-users", "delete", &id], ""));
     let s = std::sync::Arc::new(services(&cfg));
-    assert!(matches!(tap(&s, "5550123456").await, Event::CardUnknown { .. }));
+    assert!(matches!(
+        tap(&s, "5550123456").await,
+        Event::CardUnknown { .. }
+    ));
     assert!(s.store.user_by_oid("e1").unwrap().is_some());
 
     // Every admin action, refused or not, is audited as `cli`; no PIN in it.

@@ -27,11 +27,19 @@ fn press(window: &MainWindow, label: &str) {
     let buttons: Vec<_> = ElementHandle::find_by_accessible_label(window, label)
         .filter(|e| e.accessible_role() == Some(AccessibleRole::Button))
         .collect();
-    assert_eq!(buttons.len(), 1, "want exactly one button {label:?} on screen");
+    assert_eq!(
+        buttons.len(),
+        1,
+        "want exactly one button {label:?} on screen"
+    );
     buttons[0].invoke_accessible_default_action();
 }
 
-async fn until(rx: &mut mpsc::UnboundedReceiver<View>, what: &str, want: impl Fn(&View) -> bool) -> View {
+async fn until(
+    rx: &mut mpsc::UnboundedReceiver<View>,
+    what: &str,
+    want: impl Fn(&View) -> bool,
+) -> View {
     eprintln!("ui_local_accounts: waiting for {what}");
     loop {
         match rx.recv().await {
@@ -139,9 +147,15 @@ fn a_local_account_from_creation_to_deletion_on_the_touchscreen() {
 
     mfp_kiosk::ui::bind(
         &window,
-        ui_bridge::command_sink(running.handle.clone(), app::idle_key_badges(&wedge_config, true)),
+        ui_bridge::command_sink(
+            running.handle.clone(),
+            app::idle_key_badges(&wedge_config, true),
+        ),
     );
-    mfp_kiosk::ui::service::bind(&window, service_bridge::service_sink(running.handle.clone()));
+    mfp_kiosk::ui::service::bind(
+        &window,
+        service_bridge::service_sink(running.handle.clone()),
+    );
     window.show().unwrap();
 
     let handle = running.handle.clone();
@@ -154,7 +168,10 @@ fn a_local_account_from_creation_to_deletion_on_the_touchscreen() {
         // Create: the name on the on-screen keyboard (first letter capital by itself).
         open_local_accounts(&window, &mut rx, sim, &tom).await;
         press(&window, "New account");
-        until(&mut rx, "the form", |v| service_page(v) == Some(ServicePageView::LocalNew)).await;
+        until(&mut rx, "the form", |v| {
+            service_page(v) == Some(ServicePageView::LocalNew)
+        })
+        .await;
         let mut typed = String::new();
         for key in ["A", "n", "n"] {
             // Each key waits for the last one to land: the shift state follows the typing.
@@ -170,30 +187,52 @@ fn a_local_account_from_creation_to_deletion_on_the_touchscreen() {
         }
         press(&window, "in 30 days");
         let v = until(&mut rx, "the form filled", |v| {
-            v.service.as_ref().and_then(|s| s.local_form.as_ref()).is_some_and(|f| {
-                f.name == "Ann" && f.expires_in_days == Some(30)
-            })
+            v.service
+                .as_ref()
+                .and_then(|s| s.local_form.as_ref())
+                .is_some_and(|f| f.name == "Ann" && f.expires_in_days == Some(30))
         })
         .await;
-        assert_eq!(v.service.unwrap().local_workflows.len(), 1, "only the app workflow is offered");
+        assert_eq!(
+            v.service.unwrap().local_workflows.len(),
+            1,
+            "only the app workflow is offered"
+        );
         press(&window, "Create, then tap the badge");
-        until(&mut rx, "tap the badge", |v| service_page(v) == Some(ServicePageView::TapBadge)).await;
+        until(&mut rx, "tap the badge", |v| {
+            service_page(v) == Some(ServicePageView::TapBadge)
+        })
+        .await;
         tap(&handle);
         let v = until(&mut rx, "Ann's cards", |v| {
-            v.service.as_ref().is_some_and(|s| s.page == Some(ServicePageView::Cards) && s.cards.len() == 1)
+            v.service
+                .as_ref()
+                .is_some_and(|s| s.page == Some(ServicePageView::Cards) && s.cards.len() == 1)
         })
         .await;
-        assert!(!v.service.unwrap().has_pin, "the PIN is the person's to choose");
+        assert!(
+            !v.service.unwrap().has_pin,
+            "the PIN is the person's to choose"
+        );
         press(&window, "Back");
-        until(&mut rx, "menu", |v| service_page(v) == Some(ServicePageView::Menu)).await;
+        until(&mut rx, "menu", |v| {
+            service_page(v) == Some(ServicePageView::Menu)
+        })
+        .await;
         press(&window, "Exit service");
-        until(&mut rx, "home", |v| v.page == ViewPage::Home && v.service.is_none()).await;
+        until(&mut rx, "home", |v| {
+            v.page == ViewPage::Home && v.service.is_none()
+        })
+        .await;
         press(&window, "Sign out");
         until(&mut rx, "idle", |v| v.page == ViewPage::Idle).await;
 
         // Ann's first tap: choose the PIN twice, then home with the app workflow only.
         tap(&handle);
-        until(&mut rx, "choose a PIN", |v| v.page == ViewPage::Pin && v.pin_prompt.starts_with("Choose")).await;
+        until(&mut rx, "choose a PIN", |v| {
+            v.page == ViewPage::Pin && v.pin_prompt.starts_with("Choose")
+        })
+        .await;
         for _ in 0..2 {
             for d in ["3", "9", "1", "6"] {
                 press(&window, &format!("Digit {d}"));
@@ -209,7 +248,10 @@ fn a_local_account_from_creation_to_deletion_on_the_touchscreen() {
 
         // Badge + PIN from now on.
         tap(&handle);
-        until(&mut rx, "the PIN", |v| v.page == ViewPage::Pin && !v.pin_prompt.starts_with("Choose")).await;
+        until(&mut rx, "the PIN", |v| {
+            v.page == ViewPage::Pin && !v.pin_prompt.starts_with("Choose")
+        })
+        .await;
         for d in ["3", "9", "1", "6"] {
             press(&window, &format!("Digit {d}"));
         }
@@ -221,32 +263,59 @@ fn a_local_account_from_creation_to_deletion_on_the_touchscreen() {
         // Offline, past the expiry day (the panel's clock): refused.
         let ann = services.store.list_local_users().unwrap()[0].0.oid.clone();
         let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).date_naive();
-        services.store.set_local_expiry(&ann, Some(yesterday)).unwrap();
+        services
+            .store
+            .set_local_expiry(&ann, Some(yesterday))
+            .unwrap();
         sim.set_network_down(true);
         tap(&handle);
-        until(&mut rx, "expired", |v| v.page == ViewPage::Idle && v.message.contains("expired")).await;
+        until(&mut rx, "expired", |v| {
+            v.page == ViewPage::Idle && v.message.contains("expired")
+        })
+        .await;
         sim.set_network_down(false);
 
         // The technician deletes the account; the badge is unknown afterwards.
         open_local_accounts(&window, &mut rx, sim, &tom).await;
+        until(&mut rx, "Ann on the list", |v| {
+            v.service.as_ref().is_some_and(|s| s.local_rows.len() == 1)
+        })
+        .await;
         press(&window, "Delete");
-        until(&mut rx, "the question", |v| v.service.as_ref().is_some_and(|s| !s.confirm_text.is_empty())).await;
+        until(&mut rx, "the question", |v| {
+            v.service
+                .as_ref()
+                .is_some_and(|s| !s.confirm_text.is_empty())
+        })
+        .await;
         press(&window, "Confirm");
         until(&mut rx, "an empty list", |v| {
-            v.service.as_ref().is_some_and(|s| s.page == Some(ServicePageView::Local) && s.local_rows.is_empty() && s.message.contains("deleted"))
+            v.service.as_ref().is_some_and(|s| {
+                s.page == Some(ServicePageView::Local)
+                    && s.local_rows.is_empty()
+                    && s.message.contains("deleted")
+            })
         })
         .await;
         press(&window, "Back");
-        until(&mut rx, "menu", |v| service_page(v) == Some(ServicePageView::Menu)).await;
+        until(&mut rx, "menu", |v| {
+            service_page(v) == Some(ServicePageView::Menu)
+        })
+        .await;
         press(&window, "Exit service");
-        until(&mut rx, "home", |v| v.page == ViewPage::Home && v.service.is_none()).await;
+        until(&mut rx, "home", |v| {
+            v.page == ViewPage::Home && v.service.is_none()
+        })
+        .await;
         press(&window, "Sign out");
         until(&mut rx, "idle", |v| v.page == ViewPage::Idle).await;
         assert!(services.store.user_by_oid(&ann).unwrap().is_none());
         let audit = services.store.query_audit(&Default::default()).unwrap();
         for action in ["local_user_create", "local_user_delete"] {
             assert!(
-                audit.iter().any(|e| e.action == action && e.actor.starts_with("technician:")),
+                audit
+                    .iter()
+                    .any(|e| e.action == action && e.actor.starts_with("technician:")),
                 "{action}"
             );
         }

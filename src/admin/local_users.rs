@@ -76,7 +76,12 @@ pub struct LocalUsers<'a> {
 
 impl<'a> LocalUsers<'a> {
     /// `now` is the panel's trusted clock (expiry is judged by it, offline).
-    pub fn new(store: &'a Store, config: &'a Config, hasher: PinHasher, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        store: &'a Store,
+        config: &'a Config,
+        hasher: PinHasher,
+        now: DateTime<Utc>,
+    ) -> Self {
         LocalUsers {
             store,
             config,

@@ -197,7 +197,10 @@ pub fn command(
         }
         Action::Delete { id } => {
             let name = admin.delete(&actor, &id)?;
-            line(out, format!("{id}: {name} deleted with their badges and PIN"))?;
+            line(
+                out,
+                format!("{id}: {name} deleted with their badges and PIN"),
+            )?;
         }
         Action::SetPin { id } => {
             // Refuse an unknown or Entra id before asking for anything.

@@ -372,8 +372,7 @@ pub async fn scan_and_deliver(
             services.audit(oid, "scan_failed", &job.id.to_string(), &error);
             Delivered::Failed {
                 reason: if error.starts_with(app_delivery::DENIED_PREFIX) {
-                    "This printer is not yet allowed to save there (IT must grant it access)"
-                        .into()
+                    "This printer is not yet allowed to save there (IT must grant it access)".into()
                 } else {
                     "The destination refused the scan".into()
                 },

@@ -3,14 +3,14 @@
 
 use super::controller::ControllerHandle;
 use crate::kiosk::Event;
+use crate::service_menu::local::LocalEvent;
 use crate::service_menu::{
     AuditActions, AuditSpan, Section, ServiceEvent, ServicePageView, ServiceView,
 };
 use crate::ui::service::{
-    ServiceCommand, ServiceUiState, UiServiceAudit, UiServiceCard, UiServiceJob, UiServicePage,
-    UiServiceChoice, UiServiceLocal, UiServiceReader, UiServiceRow, UiServiceUser,
+    ServiceCommand, ServiceUiState, UiServiceAudit, UiServiceCard, UiServiceChoice, UiServiceJob,
+    UiServiceLocal, UiServicePage, UiServiceReader, UiServiceRow, UiServiceUser,
 };
-use crate::service_menu::local::LocalEvent;
 
 /// The UI state of the service pages.
 pub fn service_ui_state(view: &ServiceView) -> ServiceUiState {

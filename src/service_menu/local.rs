@@ -92,7 +92,10 @@ pub enum LocalEvent {
     ToggleWorkflow(String),
     Create,
     /// Add `days` to the account's expiry (from today when it has expired).
-    Extend { oid: String, days: u32 },
+    Extend {
+        oid: String,
+        days: u32,
+    },
     ToggleDisabled(String),
     Delete(String),
     EnrollBadge(String),

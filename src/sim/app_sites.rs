@@ -90,7 +90,9 @@ impl SimCloud {
         let Some(id) = graph
             .sites
             .iter()
-            .find(|s| s.hostname.eq_ignore_ascii_case(hostname) && s.path.eq_ignore_ascii_case(path))
+            .find(|s| {
+                s.hostname.eq_ignore_ascii_case(hostname) && s.path.eq_ignore_ascii_case(path)
+            })
             .map(SimSite::id)
         else {
             return false;

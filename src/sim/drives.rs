@@ -20,8 +20,8 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTRO
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use super::graph::{authenticate, graph_error, has_scope, user_of};
 use super::app_sites;
+use super::graph::{authenticate, graph_error, has_scope, user_of};
 use super::graph_state::SimSite;
 use super::state::{sha256_hex, Shared};
 use super::tokens::AccessClaims;
@@ -166,15 +166,12 @@ fn resolve_for_app(
     }
     let site = {
         let graph = shared.graph();
-        graph
-            .sites
-            .iter()
-            .find_map(|site| {
-                site.libraries
-                    .iter()
-                    .find(|l| library_drive_id(site, l) == id)
-                    .map(|l| (site.clone(), l.clone()))
-            })
+        graph.sites.iter().find_map(|site| {
+            site.libraries
+                .iter()
+                .find(|l| library_drive_id(site, l) == id)
+                .map(|l| (site.clone(), l.clone()))
+        })
     };
     let (site, library) = site.ok_or_else(|| not_found("The drive does not exist."))?;
     app_sites::check_site(shared, claims, &site, write, headers)?;

@@ -85,7 +85,8 @@ pub(crate) async fn site_request(
         return not_found();
     };
     if app {
-        if let Err(denied) = super::app_sites::check_site(&shared, &claims, &site, false, &headers) {
+        if let Err(denied) = super::app_sites::check_site(&shared, &claims, &site, false, &headers)
+        {
             return *denied;
         }
     } else if !site.allows(&claims.oid) {

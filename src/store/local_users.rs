@@ -232,7 +232,10 @@ mod tests {
         let a = store.create_local_user(&new("Ann Visitor"), now).unwrap();
         let b = store.create_local_user(&new("Bob Temp"), now).unwrap();
         assert!(a.oid.starts_with("local-") && a.oid != b.oid);
-        assert_eq!(store.login_method(&a.oid).unwrap(), Some(LoginMethod::Local));
+        assert_eq!(
+            store.login_method(&a.oid).unwrap(),
+            Some(LoginMethod::Local)
+        );
         let listed = store.list_local_users().unwrap();
         assert_eq!(listed.len(), 2);
         assert_eq!(listed[0].0.display_name, "Ann Visitor");
@@ -259,7 +262,10 @@ mod tests {
         entra.upn = "megan@contoso.com".into();
         entra.username = "msp-megan".into();
         store.upsert_user(&entra).unwrap();
-        assert_eq!(store.login_method("entra-oid").unwrap(), Some(LoginMethod::Entra));
+        assert_eq!(
+            store.login_method("entra-oid").unwrap(),
+            Some(LoginMethod::Entra)
+        );
         let switched = store.with(|c| {
             Ok(c.execute(
                 "UPDATE users SET login_method = 'local' WHERE oid = 'entra-oid'",
@@ -267,11 +273,17 @@ mod tests {
             )?)
         });
         assert!(switched.is_err(), "the trigger refuses the switch");
-        assert_eq!(store.login_method("entra-oid").unwrap(), Some(LoginMethod::Entra));
+        assert_eq!(
+            store.login_method("entra-oid").unwrap(),
+            Some(LoginMethod::Entra)
+        );
         assert!(!store.delete_local_user("entra-oid").unwrap());
         assert!(store.user_by_oid("entra-oid").unwrap().is_some());
         // A provisioning upsert of the local user leaves it local.
         store.upsert_user(&local).unwrap();
-        assert_eq!(store.login_method(&local.oid).unwrap(), Some(LoginMethod::Local));
+        assert_eq!(
+            store.login_method(&local.oid).unwrap(),
+            Some(LoginMethod::Local)
+        );
     }
 }

@@ -55,9 +55,14 @@ pub enum OutboxError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobDestination {
     OneDrive,
-    SharePoint { site: String, library: String },
+    SharePoint {
+        site: String,
+        library: String,
+    },
     /// A user's OneDrive reached by the app identity (`/users/{id}/drive`).
-    UserDrive { user: String },
+    UserDrive {
+        user: String,
+    },
 }
 
 impl JobDestination {

@@ -83,19 +83,48 @@ async fn check_one(
             let site = w.site.clone().unwrap_or_default();
             let library = w.library.clone().unwrap_or_default();
             let Ok(site_ref) = SiteRef::parse(&site) else {
-                return report.push(Check::AppDelivery, Status::Problem, format!("{name}: bad site {site:?}"));
+                return report.push(
+                    Check::AppDelivery,
+                    Status::Problem,
+                    format!("{name}: bad site {site:?}"),
+                );
             };
-            let drive = match SiteResolver::new().drive(graph, token, &site_ref, &library).await {
+            let drive = match SiteResolver::new()
+                .drive(graph, token, &site_ref, &library)
+                .await
+            {
                 Ok(d) => d,
                 Err(e) if e.status() == Some(403) => {
-                    return report.push(Check::AppDelivery, Status::Problem, format!("{name}: {}", site_advice(roles, &site)))
+                    return report.push(
+                        Check::AppDelivery,
+                        Status::Problem,
+                        format!("{name}: {}", site_advice(roles, &site)),
+                    )
                 }
-                Err(e) => return report.push(Check::AppDelivery, Status::Problem, format!("{name}: {site}: {e}")),
+                Err(e) => {
+                    return report.push(
+                        Check::AppDelivery,
+                        Status::Problem,
+                        format!("{name}: {site}: {e}"),
+                    )
+                }
             };
             match probe_write(graph, token, &drive, &w.folder).await {
-                Ok(()) => report.push(Check::AppDelivery, Status::Ok, format!("{name}: the app can write to {site} ({library})")),
-                Err(e) if e.status() == Some(403) => report.push(Check::AppDelivery, Status::Problem, format!("{name}: {}", site_advice(roles, &site))),
-                Err(e) => report.push(Check::AppDelivery, Status::Problem, format!("{name}: {site}: {e}")),
+                Ok(()) => report.push(
+                    Check::AppDelivery,
+                    Status::Ok,
+                    format!("{name}: the app can write to {site} ({library})"),
+                ),
+                Err(e) if e.status() == Some(403) => report.push(
+                    Check::AppDelivery,
+                    Status::Problem,
+                    format!("{name}: {}", site_advice(roles, &site)),
+                ),
+                Err(e) => report.push(
+                    Check::AppDelivery,
+                    Status::Problem,
+                    format!("{name}: {site}: {e}"),
+                ),
             }
         }
         Destination::Onedrive => {
@@ -145,7 +174,13 @@ pub(super) async fn check(config: &Config, report: &mut Report) {
         .and_then(|u| GraphClient::new(u).map_err(|e| e.to_string()))
     {
         Ok(g) => g,
-        Err(e) => return report.push(Check::AppDelivery, Status::Problem, format!("graph.endpoint: {e}")),
+        Err(e) => {
+            return report.push(
+                Check::AppDelivery,
+                Status::Problem,
+                format!("graph.endpoint: {e}"),
+            )
+        }
     };
     let roles = roles(&token);
     for w in app {
