@@ -5,6 +5,9 @@
 //! such as "config key `entra.client_id`: must be a GUID …" rather than failing later mid-session.
 //! Every key is documented in `device/kiosk.example.toml`.
 //!
+//! Issue 13 keys: `entra.device_code` (default true; false hides Microsoft sign-in and needs a
+//! `delivery = "app"` workflow) and `workflows[].delivery` (`user` or `app`).
+//!
 //! `validate` holds the rules; `toml_errors` turns deserializer errors (unknown key, missing key,
 //! wrong type) into errors that name the key, with a "did you mean" for typos.
 
@@ -174,6 +177,15 @@ pub struct EntraConfig {
     pub username_rule: UsernameRule,
     #[serde(default)]
     pub username_prefix: String,
+    /// `false` where Conditional Access blocks the device-code flow: the panel hides "Sign in
+    /// with Microsoft" and self-enrollment; users come from the directory sync and scan with
+    /// `delivery = "app"` workflows.
+    #[serde(default = "default_true")]
+    pub device_code: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_authority_host() -> String {
@@ -431,6 +443,39 @@ pub struct WorkflowConfig {
     /// them on the sheet, and `{folder}` in `folder` is that folder.
     #[serde(default)]
     pub folder_attribute: Option<String>,
+    /// Whose token uploads: the signed-in user's (`user`) or the panel's application identity
+    /// (`app`, client-credentials grant with the `[directory]` credential).
+    #[serde(default)]
+    pub delivery: Delivery,
+}
+
+/// Which identity delivers a workflow's scans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// The signed-in user's delegated token (Microsoft sign-in, refreshed silently).
+    #[default]
+    User,
+    /// The panel's app-only token: SharePoint sites granted with `Sites.Selected`, or a user's
+    /// OneDrive through `/users/{id}/drive` with `Files.ReadWrite.All`.
+    App,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::User => "user",
+            Delivery::App => "app",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(Delivery::User),
+            "app" => Some(Delivery::App),
+            _ => None,
+        }
+    }
 }
 
 fn default_folder() -> String {
@@ -442,10 +487,6 @@ fn default_file_name() -> String {
 fn default_dpi() -> u32 {
     300
 }
-fn default_true() -> bool {
-    true
-}
-
 impl WorkflowConfig {
     /// Whether a user holding `roles` may run this workflow.
     pub fn allows(&self, roles: &[String]) -> bool {

@@ -101,6 +101,47 @@ enum Command {
         #[arg(long, default_value_t = 250)]
         target_ms: u64,
     },
+    /// Local accounts for people without an Entra account (audited as actor `cli`).
+    LocalUsers {
+        #[command(subcommand)]
+        action: LocalUsersAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum LocalUsersAction {
+    /// Create one; prints its id. The PIN is set at the first badge tap or with `set-pin`.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Last day it may sign in (panel clock, UTC), YYYY-MM-DD.
+        #[arg(long)]
+        expires: Option<String>,
+        /// A `delivery = "app"` SharePoint workflow it may use (repeat); none = all of them.
+        #[arg(long = "workflow")]
+        workflows: Vec<String>,
+    },
+    /// List local accounts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move the expiry day (YYYY-MM-DD, or `never`).
+    Extend {
+        id: String,
+        #[arg(long)]
+        expires: String,
+    },
+    /// Stop it from signing in.
+    Disable { id: String },
+    /// Let a disabled account sign in again.
+    Enable { id: String },
+    /// Delete it with its badges and PIN.
+    Delete { id: String },
+    /// Set its PIN (typed twice, not shown).
+    SetPin { id: String },
 }
 
 #[derive(Subcommand)]
@@ -267,6 +308,36 @@ fn main() -> Result<()> {
         Command::CalibratePin { target_ms } => {
             app::cli_calibrate::calibrate_command(target_ms, &mut std::io::stdout())?;
             Ok(())
+        }
+        Command::LocalUsers { action } => {
+            use app::cli_local_users::Action;
+            let config = load_config(cli.config.as_deref(), cli.demo)?;
+            let action = match action {
+                LocalUsersAction::Add {
+                    name,
+                    email,
+                    expires,
+                    workflows,
+                } => Action::Add {
+                    name,
+                    email,
+                    expires,
+                    workflows,
+                },
+                LocalUsersAction::List { json } => Action::List { json },
+                LocalUsersAction::Extend { id, expires } => Action::Extend { id, expires },
+                LocalUsersAction::Disable { id } => Action::Disable { id },
+                LocalUsersAction::Enable { id } => Action::Enable { id },
+                LocalUsersAction::Delete { id } => Action::Delete { id },
+                LocalUsersAction::SetPin { id } => Action::SetPin { id },
+            };
+            let code = app::cli_local_users::command(
+                config,
+                action,
+                &mut std::io::stdin().lock(),
+                &mut std::io::stdout(),
+            )?;
+            std::process::exit(code)
         }
         Command::Audit(args) => {
             let config = load_config(cli.config.as_deref(), cli.demo)?;

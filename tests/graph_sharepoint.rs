@@ -84,7 +84,7 @@ async fn site_by_path_libraries_and_the_drive_cache() {
         item.drive_id.as_deref(),
         Some(match &drive {
             DriveTarget::Drive(id) => id.as_str(),
-            DriveTarget::Me => unreachable!("a library is a drive by id"),
+            DriveTarget::Me | DriveTarget::User(_) => unreachable!("a library is a drive by id"),
         })
     );
     let landed = sim

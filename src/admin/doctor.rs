@@ -21,6 +21,8 @@ use crate::auth::entra::{EntraClient, EntraSettings};
 use crate::config::{Config, ConfigError};
 use crate::graph::GraphClient;
 
+mod app_delivery;
+
 const GRAPH_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What a check is about.
@@ -34,6 +36,7 @@ pub enum Check {
     Graph,
     SignIn,
     Directory,
+    AppDelivery,
 }
 
 impl Check {
@@ -47,6 +50,7 @@ impl Check {
             Check::Graph => "Microsoft Graph",
             Check::SignIn => "sign-in",
             Check::Directory => "directory sync",
+            Check::AppDelivery => "app delivery",
         }
     }
 }
@@ -167,6 +171,7 @@ pub async fn diagnose(
     let client = connect(config, &mut report).await;
     check_graph(config, &mut report).await;
     check_directory(config, &mut report).await;
+    app_delivery::check(config, &mut report).await;
     match client {
         Some(client) if options.sign_in => check_sign_in(config, &client, out, &mut report).await,
         None if options.sign_in => report.push(

@@ -17,6 +17,7 @@
 pub mod advice;
 pub mod cards;
 pub mod doctor;
+pub mod local_users;
 pub mod outbox;
 pub mod signin;
 pub mod storage;

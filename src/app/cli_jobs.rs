@@ -173,7 +173,8 @@ async fn run_outbox(config: Config, opts: RunOptions) -> Result<(RunSummary, usi
         services.device_key().clone(),
     )
     .with_fragment_size(opts.fragment)
-    .with_session_threshold(opts.session_threshold);
+    .with_session_threshold(opts.session_threshold)
+    .with_app_tokens(services.app_identity());
     jobs::recover(&outbox);
     let tokens = jobs::tokens_for(&services, &SessionTokens::default());
     let mut total = RunSummary::default();

@@ -57,7 +57,7 @@ pub fn service_pin_command(
     .map_err(ServicePinError::Output)
 }
 
-fn read_pin(
+pub(crate) fn read_pin(
     input: &mut dyn BufRead,
     tty: bool,
     prompt: &str,

@@ -17,11 +17,12 @@ use super::controller::Answer;
 use super::scan_sheet::{self, JobPlan};
 use super::services::{destination_name, RefreshConsequence, Services};
 use super::signin::SessionTokens;
-use crate::config::{Destination, WorkflowConfig};
+use crate::config::{Delivery, Destination, WorkflowConfig};
 use crate::graph::{BoxedTokenFuture, TokenError, TokenSource};
 use crate::kiosk::{Event, SheetEvent};
 use crate::scan::ScanOptions;
 use crate::store::NewJob;
+use crate::workflow::app_delivery;
 use crate::workflow::outbox::{JobDestination, Outbox, Outcome, FAILED_RETENTION};
 use crate::workflow::template;
 
@@ -134,6 +135,7 @@ pub fn outbox_for(services: &Services) -> Outbox {
                 services.graph.clone(),
                 services.device_key().clone(),
             )
+            .with_app_tokens(services.app_identity())
         })
         .clone()
 }
@@ -325,7 +327,17 @@ pub async fn scan_and_deliver(
             id: job_id,
             user_oid: oid.to_string(),
             workflow_id: wf.id.clone(),
-            destination: destination_of(&wf).to_json(),
+            destination: match wf.delivery {
+                Delivery::User => destination_of(&wf, oid).to_json(),
+                Delivery::App => app_delivery::mark_app(
+                    destination_of(&wf, oid).to_json(),
+                    &app_delivery::describe(
+                        &user.display_name,
+                        &user.upn,
+                        &services.config.device.name,
+                    ),
+                ),
+            },
             folder: folder.clone(),
             file_name: file_name.clone(),
             spool_path: path.clone(),
@@ -416,7 +428,11 @@ pub async fn scan_and_deliver(
         Outcome::Failed { error } => {
             services.audit(oid, "scan_failed", &job.id.to_string(), &error);
             Delivered::Failed {
-                reason: "The destination refused the scan".into(),
+                reason: if error.starts_with(app_delivery::DENIED_PREFIX) {
+                    "This printer is not yet allowed to save there (IT must grant it access)".into()
+                } else {
+                    "The destination refused the scan".into()
+                },
             }
         }
     };
@@ -455,9 +471,12 @@ fn short_reason(error: &str) -> String {
     }
 }
 
-/// The destination as recorded with the job.
-fn destination_of(wf: &WorkflowConfig) -> JobDestination {
+/// The destination as recorded with the job; the app reaches a OneDrive as the user's.
+fn destination_of(wf: &WorkflowConfig, oid: &str) -> JobDestination {
     match wf.destination {
+        Destination::Onedrive if wf.delivery == Delivery::App => JobDestination::UserDrive {
+            user: oid.to_string(),
+        },
         Destination::Onedrive => JobDestination::OneDrive,
         Destination::Sharepoint => JobDestination::SharePoint {
             site: wf.site.clone().unwrap_or_default(),

@@ -2,9 +2,11 @@
 //! machine's effects, and bridges it to the Slint UI.
 
 pub mod cli_calibrate;
+pub mod app_identity;
 pub mod cli_cards;
 pub mod cli_directory;
 pub mod cli_jobs;
+pub mod cli_local_users;
 pub mod cli_service;
 pub mod controller;
 pub mod directory_worker;
@@ -14,6 +16,7 @@ pub mod offboarding;
 pub mod scan_sheet;
 pub mod service_bridge;
 pub mod service_health;
+pub mod service_local;
 pub mod service_ops;
 pub mod services;
 pub mod sheet_bridge;

@@ -78,9 +78,18 @@ pub fn template_context(
     folder: Option<String>,
     seq: u64,
 ) -> TemplateContext {
+    // A local account's username is its generated id; `{user}` should name the person.
+    let local = matches!(
+        services.store.login_method(&user.oid),
+        Ok(Some(crate::identity::LoginMethod::Local))
+    );
     TemplateContext {
         now: Local::now().fixed_offset(),
-        user: user.username.clone(),
+        user: if local {
+            user.display_name.clone()
+        } else {
+            user.username.clone()
+        },
         upn: user.upn.clone(),
         display_name: user.display_name.clone(),
         workflow: wf.label.clone(),

@@ -3,12 +3,13 @@
 
 use super::controller::ControllerHandle;
 use crate::kiosk::Event;
+use crate::service_menu::local::LocalEvent;
 use crate::service_menu::{
     AuditActions, AuditSpan, Section, ServiceEvent, ServicePageView, ServiceView,
 };
 use crate::ui::service::{
-    ServiceCommand, ServiceUiState, UiServiceAudit, UiServiceCard, UiServiceJob, UiServicePage,
-    UiServiceReader, UiServiceRow, UiServiceUser,
+    ServiceCommand, ServiceUiState, UiServiceAudit, UiServiceCard, UiServiceChoice, UiServiceJob,
+    UiServiceLocal, UiServicePage, UiServiceReader, UiServiceRow, UiServiceUser,
 };
 
 /// The UI state of the service pages.
@@ -24,6 +25,8 @@ pub fn service_ui_state(view: &ServiceView) -> ServiceUiState {
             ServicePageView::Outbox => UiServicePage::Outbox,
             ServicePageView::Health => UiServicePage::Health,
             ServicePageView::Audit => UiServicePage::Audit,
+            ServicePageView::Local => UiServicePage::Local,
+            ServicePageView::LocalNew => UiServicePage::LocalNew,
         },
         actor: view.actor.clone(),
         title: view.title.clone(),
@@ -128,7 +131,73 @@ pub fn service_ui_state(view: &ServiceView) -> ServiceUiState {
         audit_span: view.audit_filter.span.as_str().into(),
         audit_has_older: view.audit_has_older,
         audit_has_newer: view.audit_has_newer,
+        ..local_ui_state(view)
     }
+}
+
+/// The "Local accounts" part of the UI state.
+fn local_ui_state(view: &ServiceView) -> ServiceUiState {
+    use crate::service_menu::local::Field;
+    let form = view.local_form.clone().unwrap_or_default();
+    ServiceUiState {
+        local_accounts: view
+            .local_rows
+            .iter()
+            .map(|r| UiServiceLocal {
+                id: r.oid.clone(),
+                name: r.name.clone(),
+                email: r.email.clone(),
+                expires: r.expires.clone(),
+                expired: r.expired,
+                disabled: r.disabled,
+                has_pin: r.has_pin,
+                cards: u32::try_from(r.cards).unwrap_or(u32::MAX),
+            })
+            .collect(),
+        local_workflows: view
+            .local_workflows
+            .iter()
+            .map(|(w, on)| UiServiceChoice {
+                id: w.id.clone(),
+                label: w.label.clone(),
+                on: *on,
+            })
+            .collect(),
+        local_name: form.name,
+        local_email: form.email,
+        local_focus: match form.focus {
+            Field::Name => "name".into(),
+            Field::Email => "email".into(),
+        },
+        local_expiry: form.expires_in_days.unwrap_or(0),
+        local_saving: form.saving,
+        ..ServiceUiState::default()
+    }
+}
+
+/// The menu event of a "Local accounts" command.
+fn local_event(command: ServiceCommand) -> Option<LocalEvent> {
+    use crate::service_menu::local::Field;
+    Some(match command {
+        ServiceCommand::LocalNew => LocalEvent::New,
+        ServiceCommand::LocalFocus(f) => LocalEvent::Focus(match f.as_str() {
+            "email" => Field::Email,
+            _ => Field::Name,
+        }),
+        ServiceCommand::LocalExpiry(d) => {
+            LocalEvent::Expiry(u32::try_from(d).ok().filter(|d| *d > 0))
+        }
+        ServiceCommand::LocalToggleWorkflow(id) => LocalEvent::ToggleWorkflow(id),
+        ServiceCommand::LocalCreate => LocalEvent::Create,
+        ServiceCommand::LocalExtend(oid, d) => LocalEvent::Extend {
+            oid,
+            days: u32::try_from(d).ok()?,
+        },
+        ServiceCommand::LocalToggleDisabled(oid) => LocalEvent::ToggleDisabled(oid),
+        ServiceCommand::LocalDelete(oid) => LocalEvent::Delete(oid),
+        ServiceCommand::LocalEnroll(oid) => LocalEvent::EnrollBadge(oid),
+        _ => return None,
+    })
 }
 
 /// The kiosk event for a service-page command; `None` for one the markup should never send
@@ -176,6 +245,7 @@ pub fn service_event(command: ServiceCommand) -> Option<Event> {
         ServiceCommand::AuditOlder => ServiceEvent::AuditOlder,
         ServiceCommand::AuditNewer => ServiceEvent::AuditNewer,
         ServiceCommand::Activity => ServiceEvent::Activity,
+        other => ServiceEvent::Local(local_event(other)?),
     };
     Some(Event::Service(e))
 }

@@ -80,6 +80,7 @@ pub fn execute(
             return None;
         }
         ServiceEffect::LoadAudit { filter, before_id } => audit_page(services, &filter, before_id),
+        ServiceEffect::Local(e) => Ok(super::service_local::execute(services, &who, e)),
     };
     Some(result.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "a service menu action failed");

@@ -56,6 +56,8 @@ pub enum ServiceError {
     Revoked,
     #[error("the user has no PIN")]
     NoPin,
+    #[error("the local account has no PIN yet")]
+    LocalNoPin,
     #[error("{0}")]
     PinWrong(String),
     #[error("the identity was not confirmed online within the offline grace period")]
@@ -64,6 +66,8 @@ pub enum ServiceError {
     ClockSetBack,
     #[error("unknown user {0}")]
     UnknownUser(String),
+    #[error("local account refused: {0}")]
+    Local(#[from] crate::identity::local::LocalRefusal),
     #[error("background task failed: {0}")]
     Task(String),
 }
@@ -89,6 +93,9 @@ impl ServiceError {
             }
             ServiceError::Revoked => "This account no longer has access to this printer.".into(),
             ServiceError::NoPin => "You have no PIN yet. Sign in with Microsoft to set one.".into(),
+            ServiceError::LocalNoPin => {
+                "You have no PIN yet. Tap your badge to choose one.".into()
+            }
             ServiceError::PinWrong(m) => m.clone(),
             ServiceError::Pin(e) => format!("PIN not accepted: {e}."),
             ServiceError::OfflineTooLong => {
@@ -98,6 +105,12 @@ impl ServiceError {
                 "This printer's clock looks wrong, so your badge must be confirmed online first. Please tell your technician.".into()
             }
             ServiceError::Provisioning(e) => format!("Sign-in refused: {e}."),
+            ServiceError::Local(crate::identity::local::LocalRefusal::Expired(_)) => {
+                "This visitor account has expired. Please ask your technician.".into()
+            }
+            ServiceError::Local(crate::identity::local::LocalRefusal::Disabled) => {
+                "This visitor account is switched off. Please ask your technician.".into()
+            }
             _ => "Something went wrong. Please try again or ask IT for help.".into(),
         }
     }
@@ -170,6 +183,8 @@ pub struct Services {
     reader_status: std::sync::OnceLock<ReaderStatusFn>,
     /// "Now" for lockouts and the offline grace: never runs backwards within a run.
     clock: TrustClock,
+    /// App-only tokens for `delivery = "app"` jobs (memory only).
+    app_identity: Arc<super::app_identity::AppIdentity>,
     #[cfg(feature = "demo")]
     pub sim: Option<crate::sim::SimCloud>,
 }
@@ -193,7 +208,9 @@ impl Services {
         let endpoint = url::Url::parse(&config.graph.endpoint)
             .map_err(|e| ServiceError::Task(format!("graph.endpoint: {e}")))?;
         let graph = GraphClient::new(endpoint).map_err(|e| ServiceError::Task(e.to_string()))?;
+        let app_identity = super::app_identity::AppIdentity::new(config.clone());
         Ok(Services {
+            app_identity,
             config,
             store,
             key,
@@ -221,7 +238,7 @@ impl Services {
             pin_min_length: c.pin.min_length,
             pin_max_length: c.pin.max_length,
             login_mode: self.login_mode(),
-            microsoft_enabled: true,
+            microsoft_enabled: c.entra.device_code,
             service_timeout: std::time::Duration::from_secs(c.service.inactivity_timeout_secs),
             service_pin_enabled: c.service.pin_hash.is_some(),
         }
@@ -362,6 +379,17 @@ impl Services {
         if let Err(e) = queued {
             tracing::warn!(error = %e, "cannot queue the card for the directory write-back");
         }
+    }
+
+    /// Local-account administration (service menu, `local-users` command), judged by the
+    /// panel's trusted clock.
+    pub fn local_users(&self) -> crate::admin::local_users::LocalUsers<'_> {
+        crate::admin::local_users::LocalUsers::new(
+            &self.store,
+            &self.config,
+            self.pin_hasher(),
+            self.now(),
+        )
     }
 
     /// The readers' normalisation pipeline (`readers.normalise`).
@@ -527,12 +555,54 @@ impl Services {
         Ok(user)
     }
 
-    /// The session view of a user: name, role and the workflows their roles allow.
+    /// For a local user: whether their account may sign in now (expiry by the panel clock,
+    /// offline) and its rules; `None` for an Entra user.
+    pub fn check_local(
+        &self,
+        user: &UserRecord,
+    ) -> Result<Option<crate::store::LocalAccount>, ServiceError> {
+        if self.store.login_method(&user.oid)? != Some(crate::identity::LoginMethod::Local) {
+            return Ok(None);
+        }
+        let account = self
+            .store
+            .local_account(&user.oid)?
+            .ok_or_else(|| ServiceError::UnknownUser(user.oid.clone()))?;
+        crate::identity::local::may_sign_in(
+            account.expires_on,
+            account.disabled_at.is_some(),
+            self.now().date_naive(),
+        )?;
+        Ok(Some(account))
+    }
+
+    /// The session view of a user: name, role and the workflows their roles allow (and, for
+    /// people without a delegated token, only those the panel delivers itself).
     pub fn session_user(&self, user: &UserRecord, method: AuthMethod) -> SessionUser {
+        use crate::identity::{local, LoginMethod};
+        let account = match self.store.local_account(&user.oid) {
+            Ok(a) => a,
+            Err(e) => {
+                // Shown nothing rather than everything: a local user must not get workflows
+                // that would need a token they don't have.
+                tracing::error!(error = %e, "cannot read the local account; no workflows shown");
+                return self.session_user_with(user, method, Vec::new());
+            }
+        };
+        let viewer = local::Viewer {
+            method: if account.is_some() {
+                LoginMethod::Local
+            } else {
+                LoginMethod::Entra
+            },
+            local_workflows: account.as_ref().map_or(&[][..], |a| a.workflows.as_slice()),
+            device_code: self.config.entra.device_code,
+        };
         let workflows = self
             .config
             .workflows
             .iter()
+            .filter(|w| local::offers(w, viewer))
             .filter(|w| {
                 w.allowed_roles.is_empty()
                     || w.allowed_roles
@@ -547,6 +617,15 @@ impl Services {
                 quick: w.quick,
             })
             .collect();
+        self.session_user_with(user, method, workflows)
+    }
+
+    fn session_user_with(
+        &self,
+        user: &UserRecord,
+        method: AuthMethod,
+        workflows: Vec<WorkflowEntry>,
+    ) -> SessionUser {
         SessionUser {
             oid: user.oid.clone(),
             display_name: user.display_name.clone(),
@@ -554,11 +633,17 @@ impl Services {
             is_technician: user.is_technician,
             method,
             workflows,
+            must_set_pin: false,
         }
     }
 
     pub fn new_scanner(&self) -> Box<dyn Scanner> {
         (self.scanner)()
+    }
+
+    /// The panel's application identity, for app-delivered jobs.
+    pub fn app_identity(&self) -> Arc<super::app_identity::AppIdentity> {
+        self.app_identity.clone()
     }
 
     /// The device key, for the outbox (it seals upload-session URLs).

@@ -93,6 +93,22 @@ pub async fn lookup_card(
     if let Err(e) = usable(&user) {
         return failed(attempt, &e);
     }
+    let local = match local_account(services, &user).await {
+        Ok(local) => local,
+        Err(e) => return failed(attempt, &e),
+    };
+    if local && !typed {
+        let s = services.clone();
+        let oid = user.oid.clone();
+        match tokio::task::spawn_blocking(move || s.has_pin(&oid)).await {
+            // A local account's first tap: holding the badge lets the person choose the PIN,
+            // and nothing else until it is saved. A typed badge number never does (guessable).
+            Ok(Ok(false)) => return open_local(services, attempt, &user, AuthMethod::Card, true),
+            Ok(Ok(true)) => {}
+            Ok(Err(e)) => return failed(attempt, &e),
+            Err(e) => return failed(attempt, &ServiceError::Task(e.to_string())),
+        }
+    }
     if typed || services.login_mode().card_needs_pin() {
         let s = services.clone();
         let oid = user.oid.clone();
@@ -102,6 +118,7 @@ pub async fn lookup_card(
                 oid: user.oid,
                 display_name: user.display_name,
             },
+            Ok(Ok(false)) if local => failed(attempt, &ServiceError::LocalNoPin),
             Ok(Ok(false)) => failed(attempt, &ServiceError::NoPin),
             Ok(Err(e)) => failed(attempt, &e),
             Err(e) => failed(attempt, &ServiceError::Task(e.to_string())),
@@ -148,6 +165,12 @@ async fn open_session(
     user: UserRecord,
     method: AuthMethod,
 ) -> Event {
+    match local_account(services, &user).await {
+        // No Microsoft token to refresh: the panel's own rules (expiry, disabled) decided.
+        Ok(true) => return open_local(services, attempt, &user, method, false),
+        Ok(false) => {}
+        Err(e) => return failed(attempt, &e),
+    }
     let user = match services.silent_refresh(&user.oid).await {
         Ok(access) => {
             sessions.insert(&user.oid, access);
@@ -217,6 +240,39 @@ async fn open_session(
     Event::AuthSucceeded {
         attempt,
         user: services.session_user(&user, method),
+    }
+}
+
+/// Whether `user` is a local account allowed to sign in now; refuses an expired or disabled
+/// one (judged offline, by the panel clock).
+async fn local_account(services: &Arc<Services>, user: &UserRecord) -> Result<bool, ServiceError> {
+    let s = services.clone();
+    let u = user.clone();
+    match tokio::task::spawn_blocking(move || s.check_local(&u)).await {
+        Ok(r) => r.map(|a| a.is_some()),
+        Err(e) => Err(ServiceError::Task(e.to_string())),
+    }
+}
+
+/// Opens a local account's session (no token: only the panel's app workflows are offered).
+fn open_local(
+    services: &Arc<Services>,
+    attempt: u64,
+    user: &UserRecord,
+    method: AuthMethod,
+    must_set_pin: bool,
+) -> Event {
+    let detail = if must_set_pin {
+        format!("{method:?} local, PIN to be set")
+    } else {
+        format!("{method:?} local")
+    };
+    services.audit(&user.oid, "sign_in", &user.oid, &detail);
+    let mut session = services.session_user(user, method);
+    session.must_set_pin = must_set_pin;
+    Event::AuthSucceeded {
+        attempt,
+        user: session,
     }
 }
 

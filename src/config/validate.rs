@@ -293,6 +293,18 @@ impl Config {
                 ));
             }
         }
+        if !self.entra.device_code
+            && !self
+                .workflows
+                .iter()
+                .any(|w| w.delivery == crate::config::Delivery::App)
+        {
+            return Err(invalid(
+                "entra.device_code",
+                "is false, so nobody gets a Microsoft token here: add a workflow with \
+                 delivery = \"app\" or users can't scan to the cloud",
+            ));
+        }
         Ok(())
     }
 

@@ -33,6 +33,9 @@ pub enum DriveTarget {
     Me,
     /// A drive by id, e.g. a SharePoint document library: `/drives/{id}`.
     Drive(String),
+    /// A user's OneDrive for an app-only token: `/users/{id}/drive` (needs the application
+    /// permission `Files.ReadWrite.All`).
+    User(String),
 }
 
 impl DriveTarget {
@@ -40,6 +43,7 @@ impl DriveTarget {
         match self {
             DriveTarget::Me => vec!["me", "drive"],
             DriveTarget::Drive(id) => vec!["drives", id.as_str()],
+            DriveTarget::User(id) => vec!["users", id.as_str(), "drive"],
         }
     }
 

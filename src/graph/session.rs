@@ -160,14 +160,34 @@ impl GraphClient {
         size: u64,
         conflict: ConflictBehavior,
     ) -> Result<UploadSession, GraphError> {
+        self.create_upload_session_described(token, drive, folder, name, size, conflict, None)
+            .await
+    }
+
+    /// [`GraphClient::create_upload_session`] giving the new item a `description` (one of
+    /// the driveItemUploadableProperties), e.g. who scanned a file the app uploads.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_upload_session_described(
+        &self,
+        token: &SecretString,
+        drive: &DriveTarget,
+        folder: &str,
+        name: &str,
+        size: u64,
+        conflict: ConflictBehavior,
+        description: Option<&str>,
+    ) -> Result<UploadSession, GraphError> {
         let url = drive.item_url(self, folder, name, Some("createUploadSession"))?;
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "item": {
                 "@microsoft.graph.conflictBehavior": conflict.as_str(),
                 "name": name,
                 "fileSize": size,
             }
         });
+        if let Some(d) = description {
+            body["item"]["description"] = serde_json::Value::from(d);
+        }
         let response = self
             .http()
             .post(url)

@@ -105,6 +105,8 @@ pub struct UploadRequest<'a> {
     pub maybe_landed: bool,
     pub progress: Option<ProgressFn>,
     pub on_session: Option<SessionStore>,
+    /// The new item's description; only an upload session can set it (set `threshold` to 0).
+    pub description: Option<String>,
 }
 
 impl<'a> UploadRequest<'a> {
@@ -122,6 +124,7 @@ impl<'a> UploadRequest<'a> {
             maybe_landed: false,
             progress: None,
             on_session: None,
+            description: None,
         }
     }
 }
@@ -314,13 +317,14 @@ impl Uploader {
             None => {
                 let s = self
                     .graph
-                    .create_upload_session(
+                    .create_upload_session_described(
                         &a.token,
                         req.drive,
                         req.folder,
                         req.name,
                         a.size,
                         req.conflict,
+                        req.description.as_deref(),
                     )
                     .await
                     .map_err(Failure::Drive)?;

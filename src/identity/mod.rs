@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+pub mod local;
 pub mod provisioning;
 pub mod trust_clock;
 
@@ -54,4 +55,30 @@ pub struct UserRecord {
     pub updated_at: DateTime<Utc>,
     /// Last time Entra confirmed this identity (sign-in or successful refresh); drives offline grace.
     pub last_online_at: DateTime<Utc>,
+}
+
+/// How a user signs in. Fixed when the user is created: the store refuses to change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    /// Known to Entra (Microsoft sign-in or directory sync).
+    Entra,
+    /// Created on the panel for someone without an Entra account; no Microsoft token.
+    Local,
+}
+
+impl LoginMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginMethod::Entra => "entra",
+            LoginMethod::Local => "local",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "entra" => Some(LoginMethod::Entra),
+            "local" => Some(LoginMethod::Local),
+            _ => None,
+        }
+    }
 }

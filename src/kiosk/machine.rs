@@ -111,6 +111,8 @@ pub struct SessionUser {
     pub is_technician: bool,
     pub method: AuthMethod,
     pub workflows: Vec<WorkflowEntry>,
+    /// A local account's first badge tap: the panel asks for a new PIN before anything else.
+    pub must_set_pin: bool,
 }
 
 /// Where the panel is.
@@ -527,6 +529,12 @@ impl Kiosk {
                 self.screen = Screen::Idle;
                 Vec::new()
             }
+            (Screen::SetPin { .. }, Event::PinCancel)
+                if self.session.as_ref().is_some_and(|u| u.must_set_pin) =>
+            {
+                // No PIN, no session: the badge alone only opened the way to choosing one.
+                self.sign_out(SignOutReason::Button, now)
+            }
             (Screen::SetPin { .. }, Event::PinCancel) => {
                 self.digits.clear();
                 self.first_pin = None;
@@ -544,7 +552,16 @@ impl Kiosk {
                 Vec::new()
             }
             (Screen::SavingPin, Event::PinSaved { ok, message }) => {
-                self.screen = Screen::Home;
+                let still_must = match self.session.as_mut() {
+                    Some(u) if ok => std::mem::take(&mut u.must_set_pin),
+                    Some(u) => u.must_set_pin,
+                    None => false,
+                } && !ok;
+                self.screen = if still_must {
+                    Screen::SetPin { confirming: false }
+                } else {
+                    Screen::Home
+                };
                 self.notify(message, !ok, now);
                 Vec::new()
             }
@@ -592,9 +609,15 @@ impl Kiosk {
                 } else {
                     format!("Welcome, {}", user.display_name)
                 };
+                let must_set_pin = user.must_set_pin;
                 self.session = Some(user);
                 self.screen = Screen::Home;
                 self.notify(greeting, false, now);
+                if must_set_pin {
+                    self.digits.clear();
+                    self.first_pin = None;
+                    self.screen = Screen::SetPin { confirming: false };
+                }
                 Vec::new()
             }
             (

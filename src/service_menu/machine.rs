@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 
+use super::local::{self, LocalEvent, LocalPage};
 use super::{
     AuditFilter, AuditRow, BindOutcome, InfoRow, JobRow, Operator, ReaderRow, RevokeWhich,
     ServiceEffect, ServiceEvent, SyncState, TraceRow, UserCards, UserRow, MAX_QUERY, MAX_RESULTS,
@@ -19,6 +20,7 @@ pub enum Section {
     Outbox,
     Health,
     Audit,
+    Local,
 }
 
 impl Section {
@@ -32,6 +34,7 @@ impl Section {
             "outbox" => Section::Outbox,
             "health" => Section::Health,
             "audit" => Section::Audit,
+            "local" => Section::Local,
             _ => return None,
         })
     }
@@ -111,6 +114,7 @@ pub(crate) enum Page {
         newer: Vec<Option<i64>>,
         current: Option<i64>,
     },
+    Local(LocalPage),
 }
 
 /// A question the technician must confirm before its effect runs.
@@ -118,6 +122,12 @@ pub(crate) enum Page {
 pub(crate) struct Pending {
     pub(crate) text: String,
     effect: ServiceEffect,
+}
+
+impl Pending {
+    pub(crate) fn new(text: String, effect: ServiceEffect) -> Self {
+        Pending { text, effect }
+    }
 }
 
 /// The service menu of one visit: who opened it, where it is, its own inactivity clock.
@@ -183,11 +193,14 @@ impl ServiceMenu {
                 q.pop();
             }),
             ServiceEvent::ToggleShift => {
-                if let Page::Pick { search, .. } = &mut self.page {
-                    search.shift = !search.shift;
+                match &mut self.page {
+                    Page::Pick { search, .. } => search.shift = !search.shift,
+                    Page::Local(local) => local.toggle_shift(),
+                    _ => {}
                 }
                 Vec::new()
             }
+            ServiceEvent::Local(e) => self.on_local(e),
             ServiceEvent::PickUser(oid) => self.pick_user(&oid),
             ServiceEvent::MoveCard => self.move_card(),
             ServiceEvent::SearchResults { seq, users } => {
@@ -525,6 +538,41 @@ impl ServiceMenu {
                 vec![ServiceEffect::LoadHealth]
             }
             Section::Audit => self.open_audit(AuditFilter::default()),
+            Section::Local => {
+                let (page, effects) = LocalPage::open();
+                self.page = Page::Local(page);
+                effects
+            }
+        }
+    }
+
+    fn on_local(&mut self, event: LocalEvent) -> Vec<ServiceEffect> {
+        let Page::Local(local) = &mut self.page else {
+            return Vec::new();
+        };
+        if matches!(event, LocalEvent::New | LocalEvent::Create) {
+            self.message = None;
+        }
+        match local.handle(event) {
+            local::Outcome::Effects(effects) => effects,
+            local::Outcome::Confirm(pending) => {
+                self.confirm = Some(pending);
+                Vec::new()
+            }
+            local::Outcome::Message(text, is_error) => {
+                self.message = Some((text, is_error));
+                Vec::new()
+            }
+            // The menu's own enrollment: tap the badge, then the user's cards page.
+            local::Outcome::Enroll(user) => {
+                let oid = user.oid.clone();
+                self.message = None;
+                self.page = Page::Tap {
+                    user,
+                    detail: String::new(),
+                };
+                vec![ServiceEffect::PrepareEnroll { oid }]
+            }
         }
     }
 
@@ -568,8 +616,18 @@ impl ServiceMenu {
                 detail: String::new(),
             },
             Page::Conflict { batch: true, .. } => Page::BatchTap,
+            Page::Local(mut local) => {
+                if local.back() {
+                    Page::Local(local)
+                } else {
+                    Page::Menu
+                }
+            }
             _ => Page::Menu,
         };
+        if let Page::Local(local) = &self.page {
+            return local.reload();
+        }
         Vec::new()
     }
 
@@ -577,6 +635,10 @@ impl ServiceMenu {
         let Some(c) = text.chars().next().filter(|c| is_search_char(*c)) else {
             return Vec::new();
         };
+        if let Page::Local(local) = &mut self.page {
+            local.type_key(c);
+            return Vec::new();
+        }
         let effects = self.edit_query(|q| {
             if q.chars().count() < MAX_QUERY {
                 q.push(c);
@@ -590,6 +652,10 @@ impl ServiceMenu {
     }
 
     fn edit_query(&mut self, edit: impl FnOnce(&mut String)) -> Vec<ServiceEffect> {
+        if let Page::Local(local) = &mut self.page {
+            local.backspace();
+            return Vec::new();
+        }
         let Page::Pick { search, .. } = &mut self.page else {
             return Vec::new();
         };
@@ -764,6 +830,7 @@ impl ServiceMenu {
                 oid: user.oid.clone(),
             }],
             Page::Outbox { .. } => vec![ServiceEffect::LoadJobs],
+            Page::Local(local) => local.reload(),
             _ => Vec::new(),
         }
     }
@@ -796,5 +863,6 @@ fn is_input(event: &ServiceEvent) -> bool {
             | ServiceEvent::HealthLoaded { .. }
             | ServiceEvent::DirectorySynced { .. }
             | ServiceEvent::AuditLoaded { .. }
+            | ServiceEvent::Local(LocalEvent::Loaded { .. } | LocalEvent::Created(_))
     )
 }

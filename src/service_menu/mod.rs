@@ -11,6 +11,7 @@
 //! Rows arriving in answers are display-ready (masked badge suffixes, formatted times); the
 //! only clear card number is the reader-check trace, wrapped in [`Revealed`] so `Debug` hides it.
 
+pub mod local;
 mod machine;
 mod view;
 
@@ -277,6 +278,8 @@ pub enum ServiceEvent {
     AuditOlder,
     AuditNewer,
     Activity,
+    /// The "Local accounts" page (touches and answers).
+    Local(local::LocalEvent),
 
     // --- answers ---------------------------------------------------------------------------
     /// Answer to [`ServiceEffect::SearchUsers`] with the same `seq`.
@@ -371,4 +374,5 @@ pub enum ServiceEffect {
         filter: AuditFilter,
         before_id: Option<i64>,
     },
+    Local(local::LocalEffect),
 }

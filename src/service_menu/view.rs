@@ -1,6 +1,7 @@
 //! What the service pages show, derived from the menu's state: plain data for the UI adapter
 //! and for tests.
 
+use super::local::{Form, LocalPage, LocalRow, LocalWorkflow};
 use super::machine::{Page, Purpose, ServiceMenu};
 use super::{
     AuditFilter, AuditRow, CardRow, InfoRow, JobRow, Operator, ReaderRow, SyncState, TraceRow,
@@ -19,6 +20,10 @@ pub enum ServicePageView {
     Outbox,
     Health,
     Audit,
+    /// The list of local accounts.
+    Local,
+    /// The form creating one.
+    LocalNew,
 }
 
 /// One frame of the service menu.
@@ -53,6 +58,11 @@ pub struct ServiceView {
     pub audit_filter: AuditFilter,
     pub audit_has_older: bool,
     pub audit_has_newer: bool,
+    pub local_rows: Vec<LocalRow>,
+    /// The form (on [`ServicePageView::LocalNew`]).
+    pub local_form: Option<Form>,
+    /// The app workflows a local account may get, with whether the form ticks each.
+    pub local_workflows: Vec<(LocalWorkflow, bool)>,
 }
 
 impl ServiceMenu {
@@ -161,6 +171,20 @@ impl ServiceMenu {
                 v.audit_has_older = older.is_some();
                 v.audit_has_newer = !newer.is_empty();
                 (ServicePageView::Audit, "Audit log".into())
+            }
+            Page::Local(LocalPage::List { rows, workflows }) => {
+                v.local_rows = rows.clone();
+                v.local_workflows = workflows.iter().map(|w| (w.clone(), false)).collect();
+                (ServicePageView::Local, "Local accounts".into())
+            }
+            Page::Local(LocalPage::New { form, workflows }) => {
+                v.shift = form.shift;
+                v.local_workflows = workflows
+                    .iter()
+                    .map(|w| (w.clone(), form.workflows.contains(&w.id)))
+                    .collect();
+                v.local_form = Some(form.clone());
+                (ServicePageView::LocalNew, "New local account".into())
             }
         };
         v.page = Some(page);

@@ -20,6 +20,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTRO
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
+use super::app_sites;
 use super::graph::{authenticate, graph_error, has_scope, user_of};
 use super::graph_state::SimSite;
 use super::state::{sha256_hex, Shared};
@@ -116,6 +117,65 @@ pub(crate) fn library_root(shared: &Shared, site: &SimSite, library: &str) -> Dr
         id,
         kind: DriveKind::Library,
     }
+}
+
+/// [`resolve`] for an app-only token: `/users/{id}/drive` with `Files.ReadWrite.All`, a
+/// user's drive by id likewise, a library by the rules of [`app_sites::check_site`].
+fn resolve_for_app(
+    shared: &Shared,
+    claims: &AccessClaims,
+    path: &str,
+    write: bool,
+    headers: &HeaderMap,
+) -> Result<(DriveRoot, String), Box<Response>> {
+    let not_found = |m: &str| {
+        Box::new(graph_error(
+            StatusCode::NOT_FOUND,
+            "itemNotFound",
+            m,
+            headers,
+        ))
+    };
+    if let Some(rest) = path.strip_prefix("/v1.0/users/") {
+        let (raw_id, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        let id = percent_decode_str(raw_id).decode_utf8_lossy().into_owned();
+        let rest = rest.strip_prefix("drive/").unwrap_or("").to_string();
+        app_sites::check_user_drive(claims, headers)?;
+        let state = shared.state();
+        let owner = state
+            .users
+            .iter()
+            .find(|u| u.oid == id || u.upn.eq_ignore_ascii_case(&id))
+            .ok_or_else(|| not_found("The user's drive does not exist."))?;
+        return Ok((user_root(shared, &owner.oid, &owner.upn, false), rest));
+    }
+    let rest = path
+        .strip_prefix("/v1.0/drives/")
+        .ok_or_else(|| not_found("Unsupported drive path."))?;
+    let (raw_id, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    let id = percent_decode_str(raw_id).decode_utf8_lossy().into_owned();
+    {
+        let state = shared.state();
+        if let Some(owner) = state.users.iter().find(|u| user_drive_id(&u.oid) == id) {
+            app_sites::check_user_drive(claims, headers)?;
+            return Ok((
+                user_root(shared, &owner.oid, &owner.upn, false),
+                rest.to_string(),
+            ));
+        }
+    }
+    let site = {
+        let graph = shared.graph();
+        graph.sites.iter().find_map(|site| {
+            site.libraries
+                .iter()
+                .find(|l| library_drive_id(site, l) == id)
+                .map(|l| (site.clone(), l.clone()))
+        })
+    };
+    let (site, library) = site.ok_or_else(|| not_found("The drive does not exist."))?;
+    app_sites::check_site(shared, claims, &site, write, headers)?;
+    Ok((library_root(shared, &site, &library), rest.to_string()))
 }
 
 /// What a drive request asks for.
@@ -534,8 +594,17 @@ fn resolve(
             headers,
         ))
     };
+    if app_sites::is_app(claims) {
+        return resolve_for_app(shared, claims, path, write, headers);
+    }
     let user =
         user_of(shared, claims).ok_or_else(|| not_found("The user's drive does not exist."))?;
+    if path.starts_with("/v1.0/users/") {
+        // Delegated tokens use /me/drive here; another user's drive is not theirs.
+        return Err(forbidden(
+            "Access denied. You do not have permission to access this drive.",
+        ));
+    }
     if let Some(rest) = path.strip_prefix("/v1.0/me/drive/") {
         if !has_scope(claims, WRITE_SCOPES)
             && (write || !has_scope(claims, &["Files.Read", "Files.Read.All"]))

@@ -30,6 +30,10 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         )
         .route("/v1.0/sites/{*rest}", get(sites::site_request))
         .route("/v1.0/users/delta", get(super::directory::users_delta))
+        .route(
+            "/v1.0/users/{user}/drive/{*rest}",
+            any(drives::drive_request),
+        )
         .route("/v1.0/groups/delta", get(super::directory::groups_delta))
         .route(
             "/v1.0/users/{id}",

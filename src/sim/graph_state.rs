@@ -104,6 +104,8 @@ pub(crate) struct SessionEntry {
     pub folders: Vec<String>,
     pub name: String,
     pub conflict: Conflict,
+    /// `item.description` of the createUploadSession body.
+    pub description: Option<String>,
     pub data: tokio::sync::Mutex<SessionData>,
 }
 
@@ -130,4 +132,8 @@ pub(crate) struct GraphState {
     pub session_lifetime: Duration,
     /// Items per page of a children listing.
     pub page_size: usize,
+    /// `Sites.Selected` grants of the app: site id to role (`read`, `write`, `fullcontrol`).
+    pub app_site_grants: HashMap<String, String>,
+    /// Descriptions given at item creation (upload session `item.description`), by file path.
+    pub descriptions: HashMap<std::path::PathBuf, String>,
 }

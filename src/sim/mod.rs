@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 mod app_auth;
+mod app_sites;
 mod chaos;
 mod control;
 mod directory;

@@ -45,7 +45,8 @@ pub(crate) async fn site_request(
         Ok(c) => c,
         Err(response) => return *response,
     };
-    if !has_scope(&claims, SITE_SCOPES) {
+    let app = super::app_sites::is_app(&claims);
+    if !app && !has_scope(&claims, SITE_SCOPES) {
         return graph_error(
             StatusCode::FORBIDDEN,
             "accessDenied",
@@ -83,7 +84,12 @@ pub(crate) async fn site_request(
     let Some(site) = site else {
         return not_found();
     };
-    if !site.allows(&claims.oid) {
+    if app {
+        if let Err(denied) = super::app_sites::check_site(&shared, &claims, &site, false, &headers)
+        {
+            return *denied;
+        }
+    } else if !site.allows(&claims.oid) {
         return graph_error(
             StatusCode::FORBIDDEN,
             "accessDenied",

@@ -35,9 +35,17 @@ pub(crate) struct AccessClaims {
     pub appid: String,
     pub oid: String,
     pub tid: String,
+    // App-only tokens carry no user and no delegated scopes, but `roles` and `idtyp = app`.
+    #[serde(default)]
     pub upn: String,
+    #[serde(default)]
     pub name: String,
+    #[serde(default)]
     pub scp: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idtyp: Option<String>,
     pub sub: String,
     pub ver: String,
     pub uti: String,
@@ -78,6 +86,8 @@ pub(crate) fn mint(
         upn: user.upn.clone(),
         name: user.display_name.clone(),
         scp: graph_scopes.join(" "),
+        roles: Vec::new(),
+        idtyp: None,
         sub: pairwise_sub(&user.oid, GRAPH_AUDIENCE),
         ver: "1.0".into(),
         uti: random_token(16),

@@ -96,6 +96,10 @@ pub(crate) async fn create(
         folders,
         name,
         conflict,
+        description: body
+            .pointer("/item/description")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
         data: tokio::sync::Mutex::new(SessionData {
             received: 0,
             total: None,
@@ -326,6 +330,14 @@ async fn fragment(
     match committed {
         Ok((folders, name, created)) => {
             let mut item = drives::item_json(&entry.drive, &folders, &name, total, false, None);
+            if let Some(d) = &entry.description {
+                let path = folders
+                    .iter()
+                    .fold(entry.drive.dir.clone(), |p, f| p.join(f))
+                    .join(&name);
+                shared.graph().descriptions.insert(path, d.clone());
+                item["description"] = json!(d);
+            }
             item["@odata.context"] = json!(format!("{}/v1.0/$metadata#driveItem", shared.base));
             let status = if created {
                 StatusCode::CREATED

@@ -279,6 +279,29 @@ ALTER TABLE jobs ADD COLUMN scan_settings TEXT
     CHECK (scan_settings IS NULL OR json_valid(scan_settings));
 "#;
 
+/// Local accounts (issue 13): people without an Entra account, created on the panel. Every user
+/// row says how it signs in; a row can never change its login method, so an Entra user can't be
+/// turned into a local one (that would bypass the directory). (Which identity delivers a job
+/// is recorded in its `destination` JSON, see `workflow::outbox::JobDestination`.)
+const LOCAL_ACCOUNTS: &str = r#"
+ALTER TABLE users ADD COLUMN login_method TEXT NOT NULL DEFAULT 'entra'
+    CHECK (login_method IN ('entra', 'local'));
+CREATE TRIGGER users_login_method_fixed BEFORE UPDATE OF login_method ON users
+    WHEN OLD.login_method != NEW.login_method
+BEGIN
+    SELECT RAISE(ABORT, 'login_method of a user cannot change');
+END;
+
+CREATE TABLE local_accounts (
+    user_oid        TEXT PRIMARY KEY NOT NULL REFERENCES users (oid) ON DELETE CASCADE,
+    -- Last day (panel clock, UTC) the account may sign in; NULL never expires.
+    expires_on      TEXT,
+    workflows_json  TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(workflows_json)),
+    disabled_at     TEXT,
+    created_by      TEXT NOT NULL
+) STRICT;
+"#;
+
 static MIGRATIONS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2),
@@ -288,6 +311,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(DIRECTORY).foreign_key_check(),
     M::up(CARD_WRITES).foreign_key_check(),
     M::up(JOB_SCAN_SETTINGS),
+    M::up(LOCAL_ACCOUNTS).foreign_key_check(),
 ];
 
 /// The `user_version` a database has once every migration ran.

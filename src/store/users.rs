@@ -61,7 +61,7 @@ fn to_json(v: &[String]) -> String {
 }
 
 /// Maps a violation of the "one live user per UPN/username" indexes to a readable error.
-fn conflict(e: rusqlite::Error, u: &UserRecord) -> StoreError {
+pub(super) fn conflict(e: rusqlite::Error, u: &UserRecord) -> StoreError {
     if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
         if f.code == rusqlite::ErrorCode::ConstraintViolation {
             if msg.contains("users.username") {

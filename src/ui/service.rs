@@ -14,8 +14,8 @@ use slint::{ComponentHandle, Model, ModelRc, SharedString, VecModel};
 
 use super::to_slint_int;
 use crate::{
-    MainWindow, Service, ServiceAuditEntry, ServiceCard, ServiceJob, ServicePage, ServiceReader,
-    ServiceRow, ServiceUser,
+    MainWindow, Service, ServiceAuditEntry, ServiceCard, ServiceChoice, ServiceJob,
+    ServiceLocalAccount, ServicePage, ServiceReader, ServiceRow, ServiceUser,
 };
 
 /// Which service page shows; mirrors `ServicePage` in ui/service_api.slint.
@@ -31,6 +31,29 @@ pub enum UiServicePage {
     Outbox,
     Health,
     Audit,
+    Local,
+    LocalNew,
+}
+
+/// A local account on the "Local accounts" page.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UiServiceLocal {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub expires: String,
+    pub expired: bool,
+    pub disabled: bool,
+    pub has_pin: bool,
+    pub cards: u32,
+}
+
+/// A workflow a local account may get, ticked or not.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UiServiceChoice {
+    pub id: String,
+    pub label: String,
+    pub on: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -121,6 +144,15 @@ pub struct ServiceUiState {
     pub audit_span: String,
     pub audit_has_older: bool,
     pub audit_has_newer: bool,
+    pub local_accounts: Vec<UiServiceLocal>,
+    pub local_workflows: Vec<UiServiceChoice>,
+    pub local_name: String,
+    pub local_email: String,
+    /// "name" or "email".
+    pub local_focus: String,
+    /// Days from today; 0 = never.
+    pub local_expiry: u32,
+    pub local_saving: bool,
 }
 
 impl fmt::Debug for ServiceUiState {
@@ -167,6 +199,17 @@ pub enum ServiceCommand {
     AuditOlder,
     AuditNewer,
     Activity,
+    LocalNew,
+    /// "name" or "email".
+    LocalFocus(String),
+    /// Days from today; 0 = never.
+    LocalExpiry(i32),
+    LocalToggleWorkflow(String),
+    LocalCreate,
+    LocalExtend(String, i32),
+    LocalToggleDisabled(String),
+    LocalDelete(String),
+    LocalEnroll(String),
 }
 
 impl From<UiServicePage> for ServicePage {
@@ -181,6 +224,8 @@ impl From<UiServicePage> for ServicePage {
             UiServicePage::Outbox => ServicePage::Outbox,
             UiServicePage::Health => ServicePage::Health,
             UiServicePage::Audit => ServicePage::Audit,
+            UiServicePage::Local => ServicePage::Local,
+            UiServicePage::LocalNew => ServicePage::LocalNew,
         }
     }
 }
@@ -254,6 +299,31 @@ impl From<&UiServiceAudit> for ServiceAuditEntry {
             subject: s(&a.subject),
             outcome: s(&a.outcome),
             ok: a.ok,
+        }
+    }
+}
+
+impl From<&UiServiceLocal> for ServiceLocalAccount {
+    fn from(a: &UiServiceLocal) -> Self {
+        ServiceLocalAccount {
+            id: s(&a.id),
+            name: s(&a.name),
+            email: s(&a.email),
+            expires: s(&a.expires),
+            expired: a.expired,
+            disabled: a.disabled,
+            has_pin: a.has_pin,
+            cards: to_slint_int(a.cards),
+        }
+    }
+}
+
+impl From<&UiServiceChoice> for ServiceChoice {
+    fn from(c: &UiServiceChoice) -> Self {
+        ServiceChoice {
+            id: s(&c.id),
+            label: s(&c.label),
+            on: c.on,
         }
     }
 }
@@ -334,6 +404,18 @@ pub fn apply(window: &MainWindow, state: &ServiceUiState) {
     service.set_audit_span(s(&state.audit_span));
     service.set_audit_has_older(state.audit_has_older);
     service.set_audit_has_newer(state.audit_has_newer);
+
+    if let Some(model) = changed_model(&service.get_local_accounts(), &state.local_accounts) {
+        service.set_local_accounts(model);
+    }
+    if let Some(model) = changed_model(&service.get_local_workflows(), &state.local_workflows) {
+        service.set_local_workflows(model);
+    }
+    service.set_local_name(s(&state.local_name));
+    service.set_local_email(s(&state.local_email));
+    service.set_local_field(s(&state.local_focus));
+    service.set_local_expiry_days(to_slint_int(state.local_expiry));
+    service.set_local_saving(state.local_saving);
 }
 
 /// Connects every callback of the `Service` global to `sink`.
@@ -386,5 +468,23 @@ pub fn bind(window: &MainWindow, sink: impl Fn(ServiceCommand) + Clone + 'static
     service.on_audit_older(move || k(C::AuditOlder));
     let k = sink.clone();
     service.on_audit_newer(move || k(C::AuditNewer));
+    let k = sink.clone();
+    service.on_local_new(move || k(C::LocalNew));
+    let k = sink.clone();
+    service.on_local_focus(move |f| k(C::LocalFocus(f.to_string())));
+    let k = sink.clone();
+    service.on_local_expiry(move |d| k(C::LocalExpiry(d)));
+    let k = sink.clone();
+    service.on_local_toggle_workflow(move |id| k(C::LocalToggleWorkflow(id.to_string())));
+    let k = sink.clone();
+    service.on_local_create(move || k(C::LocalCreate));
+    let k = sink.clone();
+    service.on_local_extend(move |id, d| k(C::LocalExtend(id.to_string(), d)));
+    let k = sink.clone();
+    service.on_local_toggle_disabled(move |id| k(C::LocalToggleDisabled(id.to_string())));
+    let k = sink.clone();
+    service.on_local_delete(move |id| k(C::LocalDelete(id.to_string())));
+    let k = sink.clone();
+    service.on_local_enroll(move |id| k(C::LocalEnroll(id.to_string())));
     service.on_activity(move || sink(C::Activity));
 }

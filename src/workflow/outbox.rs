@@ -25,6 +25,7 @@ use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
+use super::app_delivery;
 use super::lease::{self, LeaseOwner};
 use crate::graph::{
     DriveItem, DriveTarget, FragmentSize, GraphClient, GraphError, ProgressFn, RetryPolicy,
@@ -54,7 +55,14 @@ pub enum OutboxError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobDestination {
     OneDrive,
-    SharePoint { site: String, library: String },
+    SharePoint {
+        site: String,
+        library: String,
+    },
+    /// A user's OneDrive reached by the app identity (`/users/{id}/drive`).
+    UserDrive {
+        user: String,
+    },
 }
 
 impl JobDestination {
@@ -65,6 +73,10 @@ impl JobDestination {
                 "type": "sharepoint",
                 "site": site,
                 "library": library,
+            }),
+            JobDestination::UserDrive { user } => serde_json::json!({
+                "type": "user_drive",
+                "user": user,
             }),
         }
     }
@@ -79,6 +91,10 @@ impl JobDestination {
                     library: library.to_string(),
                 }),
                 _ => Err("a SharePoint destination needs `site` and `library`".into()),
+            },
+            Some("user_drive") => match field("user") {
+                Some(user) => Ok(JobDestination::UserDrive { user: user.into() }),
+                None => Err("a user drive destination needs `user`".into()),
             },
             other => Err(format!("unknown destination type {other:?}")),
         }
@@ -188,7 +204,18 @@ pub struct Outbox {
     owner: LeaseOwner,
     /// Where holders keep their lock files: `locks/` beside the database.
     locks_dir: Option<std::path::PathBuf>,
+    /// The panel's app-only token, for jobs recorded as `delivery = "app"`.
+    app_tokens: Option<AppTokenSource>,
     _renewer: Arc<LeaseRenewer>,
+}
+
+#[derive(Clone)]
+struct AppTokenSource(Arc<dyn TokenSource>);
+
+impl std::fmt::Debug for AppTokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppTokenSource")
+    }
 }
 
 impl Outbox {
@@ -208,7 +235,15 @@ impl Outbox {
             _renewer: renewer,
             owner,
             locks_dir,
+            app_tokens: None,
         }
+    }
+
+    /// Where jobs recorded as delivered by the app get their token (whatever token source
+    /// their delivery is called with).
+    pub fn with_app_tokens(mut self, tokens: Arc<dyn TokenSource>) -> Self {
+        self.app_tokens = Some(AppTokenSource(tokens));
+        self
     }
 
     pub fn with_fragment_size(mut self, fragment: FragmentSize) -> Self {
@@ -308,6 +343,27 @@ impl Outbox {
         }
         let destination = JobDestination::from_json(&job.destination)
             .map_err(|e| Failure::Permanent(format!("bad destination: {e}")))?;
+        let app = app_delivery::of(&job.destination);
+        let tokens: &dyn TokenSource = match (&app, &self.app_tokens) {
+            (None, _) => tokens,
+            (Some(_), Some(app_tokens)) => app_tokens.0.as_ref(),
+            (Some(_), None) => {
+                return Err(Failure::Transient(
+                    app_delivery::no_credential("not configured on this panel"),
+                    None,
+                ))
+            }
+        };
+        // Graph's 403 to the app means a grant is missing: say which, in words.
+        let graph_failure = |e: &GraphError| match (&app, e.status(), &destination) {
+            (Some(_), Some(403), JobDestination::SharePoint { site, .. }) => {
+                Failure::Permanent(app_delivery::site_denied(site))
+            }
+            (Some(_), Some(403), JobDestination::UserDrive { .. }) => {
+                Failure::Permanent(app_delivery::user_drive_denied())
+            }
+            _ => Failure::from_graph(e),
+        };
         let resume = match job.upload_url.as_ref().map(|sealed| {
             let url = self
                 .key
@@ -349,8 +405,9 @@ impl Outbox {
         loop {
             let (drive, site) = match &destination {
                 JobDestination::OneDrive => (DriveTarget::Me, None),
+                JobDestination::UserDrive { user } => (DriveTarget::User(user.clone()), None),
                 JobDestination::SharePoint { site, library } => {
-                    let site_ref = SiteRef::parse(site).map_err(|e| Failure::from_graph(&e))?;
+                    let site_ref = SiteRef::parse(site).map_err(|e| graph_failure(&e))?;
                     let token = tokens
                         .token(false)
                         .await
@@ -369,9 +426,9 @@ impl Outbox {
                             self.sites
                                 .drive(&self.graph, &token, &site_ref, library)
                                 .await
-                                .map_err(|e| Failure::from_graph(&e))?
+                                .map_err(|e| graph_failure(&e))?
                         }
-                        Err(e) => return Err(Failure::from_graph(&e)),
+                        Err(e) => return Err(graph_failure(&e)),
                     };
                     (drive, Some((site_ref, library.clone())))
                 }
@@ -383,6 +440,10 @@ impl Outbox {
             req.maybe_landed = job.attempts > 0;
             req.progress = progress.clone();
             req.on_session = Some(on_session.clone());
+            if let Some(app) = &app {
+                req.threshold = 0;
+                req.description = Some(app.description.clone());
+            }
             match self.uploader.upload(&req, tokens).await {
                 Ok(item) => return Ok(item),
                 // A cached library id that answers 404: the library may have been recreated
@@ -393,7 +454,7 @@ impl Outbox {
                     }
                     retried_site = true;
                 }
-                Err(e) => return Err(Failure::from_graph(&e)),
+                Err(e) => return Err(graph_failure(&e)),
             }
         }
     }

@@ -25,6 +25,7 @@ fn user() -> SessionUser {
             destination: "OneDrive".into(),
             quick: true,
         }],
+        must_set_pin: false,
     }
 }
 
@@ -1250,4 +1251,77 @@ fn a_badge_tap_on_my_scans_signs_out_and_late_lists_are_dropped() {
         v.my_scans.is_none(),
         "nothing of the last user stays on screen"
     );
+}
+
+// --- a local account's first badge tap ------------------------------------------------------
+
+fn first_tap(t0: Instant) -> Kiosk {
+    let mut k = Kiosk::new(
+        KioskSettings {
+            login_mode: LoginMode::CardAndPin,
+            ..settings()
+        },
+        t0,
+    );
+    let attempt = match k.handle(card("42424242"), t0).as_slice() {
+        [Effect::LookupCard { attempt, .. }] => *attempt,
+        other => panic!("{other:?}"),
+    };
+    let user = SessionUser {
+        must_set_pin: true,
+        ..user()
+    };
+    k.handle(Event::AuthSucceeded { attempt, user }, t0);
+    k
+}
+
+#[test]
+fn a_first_tap_without_pin_asks_for_one_and_cancel_signs_out() {
+    let t0 = Instant::now();
+    let mut k = first_tap(t0);
+    assert_eq!(k.view(t0).page, ViewPage::Pin);
+    assert_eq!(k.view(t0).pin_prompt, "Choose a PIN of 4 to 8 digits");
+    let fx = k.handle(Event::PinCancel, t0);
+    assert!(
+        matches!(fx.as_slice(), [Effect::EndSession { .. }]),
+        "{fx:?}"
+    );
+    assert_eq!(k.view(t0).page, ViewPage::Idle);
+}
+
+#[test]
+fn a_first_tap_reaches_home_only_once_the_pin_is_saved() {
+    let t0 = Instant::now();
+    let mut k = first_tap(t0);
+    for _ in 0..2 {
+        for d in [3, 9, 1, 6] {
+            k.handle(Event::PinDigit(d), t0);
+        }
+        k.handle(Event::PinSubmit, t0);
+    }
+    let fx = k.handle(Event::PinSubmit, t0);
+    assert!(fx.is_empty(), "an empty pad submits nothing: {fx:?}");
+    k.handle(
+        Event::PinSaved {
+            ok: false,
+            message: "disk full".into(),
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).page, ViewPage::Pin, "still no PIN: asked again");
+    for _ in 0..2 {
+        for d in [3, 9, 1, 6] {
+            k.handle(Event::PinDigit(d), t0);
+        }
+        k.handle(Event::PinSubmit, t0);
+    }
+    k.handle(
+        Event::PinSaved {
+            ok: true,
+            message: "PIN saved".into(),
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).page, ViewPage::Home);
+    assert!(k.handle(Event::PinCancel, t0).is_empty());
 }

@@ -217,6 +217,7 @@ fn home(t0: Instant, quick: bool) -> Kiosk {
         display_name: "Adele Vance".into(),
         upn: "adele@contoso.example".into(),
         is_technician: false,
+        must_set_pin: false,
         method: AuthMethod::Card,
         workflows: vec![WorkflowEntry {
             id: "wf".into(),
