@@ -12,6 +12,7 @@ pub mod auth;
 pub mod config;
 pub mod directory;
 pub mod fsmode;
+pub mod i18n;
 pub mod graph;
 pub mod identity;
 pub mod kiosk;

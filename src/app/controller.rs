@@ -196,7 +196,7 @@ impl Controller {
                     let event = match saved {
                         Ok(Ok(())) => Event::PinSaved {
                             ok: true,
-                            message: "Your PIN is set.".into(),
+                            message: crate::i18n::Msg::new("Your PIN is set."),
                         },
                         Ok(Err(e)) => {
                             tracing::warn!(error = %e, "saving a PIN failed");
@@ -205,10 +205,15 @@ impl Controller {
                                 message: e.panel_message(),
                             }
                         }
-                        Err(e) => Event::PinSaved {
-                            ok: false,
-                            message: format!("Saving the PIN failed: {e}"),
-                        },
+                        Err(e) => {
+                            tracing::error!(error = %e, "the PIN-saving task failed");
+                            Event::PinSaved {
+                                ok: false,
+                                message: crate::i18n::Msg::new(
+                                    "Something went wrong. Please try again or ask IT for help.",
+                                ),
+                            }
+                        }
                     };
                     answer.event(event);
                 });
@@ -254,9 +259,17 @@ impl Controller {
                     let checked =
                         tokio::task::spawn_blocking(move || services.check_service_pin(&pin)).await;
                     let (ok, message) = match checked {
-                        Ok(Ok(())) => (true, String::new()),
+                        Ok(Ok(())) => (true, crate::i18n::Msg::default()),
                         Ok(Err(e)) => (false, e.panel_message()),
-                        Err(e) => (false, format!("Checking the service PIN failed: {e}")),
+                        Err(e) => {
+                            tracing::error!(error = %e, "the service-PIN check task failed");
+                            (
+                                false,
+                                crate::i18n::Msg::new(
+                                    "Something went wrong. Please try again or ask IT for help.",
+                                ),
+                            )
+                        }
                     };
                     answer.event(Event::ServicePinChecked {
                         attempt,

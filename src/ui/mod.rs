@@ -15,6 +15,7 @@ use std::rc::Rc;
 
 use slint::{ComponentHandle, Image, Model, ModelRc, VecModel};
 
+use crate::i18n::Language;
 use crate::{Kiosk, MainWindow, MyScan, Page, WorkflowTile};
 
 /// Which page the panel shows; mirrors `Page` in ui/api.slint.
@@ -82,6 +83,7 @@ pub struct UiMyScan {
     pub state: String,
     pub when: String,
     pub failed: bool,
+    pub sent: bool,
 }
 
 impl From<&UiMyScan> for MyScan {
@@ -93,6 +95,7 @@ impl From<&UiMyScan> for MyScan {
             state: m.state.as_str().into(),
             when: m.when.as_str().into(),
             failed: m.failed,
+            sent: m.sent,
         }
     }
 }
@@ -104,6 +107,9 @@ impl From<&UiMyScan> for MyScan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UiState {
     pub page: UiPage,
+    /// The language the panel draws in (bundled `@tr()` translations; the Rust-made strings
+    /// below are already in it).
+    pub language: Language,
     pub device_name: String,
     pub message: String,
     pub message_is_error: bool,
@@ -145,6 +151,7 @@ impl Default for UiState {
     fn default() -> Self {
         UiState {
             page: UiPage::Idle,
+            language: Language::En,
             device_name: "MFP".into(),
             message: String::new(),
             message_is_error: false,
@@ -203,6 +210,8 @@ pub enum UiCommand {
     OpenService,
     /// Idle: the panel name was held for 3 s (the service-PIN pad).
     ServiceLongPress,
+    /// Idle: a language of the list was picked (its code, "de").
+    ChooseLanguage(String),
     Activity,
 }
 
@@ -231,6 +240,9 @@ impl fmt::Debug for UiCommand {
             UiCommand::RetryScan(id) => f.debug_tuple("RetryScan").field(id).finish(),
             UiCommand::ServiceLongPress => f.write_str("ServiceLongPress"),
             UiCommand::Activity => f.write_str("Activity"),
+            UiCommand::ChooseLanguage(code) => {
+                f.debug_tuple("ChooseLanguage").field(code).finish()
+            }
         }
     }
 }
@@ -281,6 +293,8 @@ pub fn bind(window: &MainWindow, sink: impl Fn(UiCommand) + Clone + 'static) {
     kiosk.on_retry_scan(move |id| s(UiCommand::RetryScan(id.to_string())));
     let s = sink.clone();
     kiosk.on_service_long_press(move || s(UiCommand::ServiceLongPress));
+    let s = sink.clone();
+    kiosk.on_choose_language(move |code| s(UiCommand::ChooseLanguage(code.to_string())));
     kiosk.on_activity(move || sink(UiCommand::Activity));
 }
 
@@ -291,6 +305,7 @@ pub fn bind(window: &MainWindow, sink: impl Fn(UiCommand) + Clone + 'static) {
 pub fn apply(window: &MainWindow, state: &UiState) {
     let kiosk = window.global::<Kiosk>();
 
+    set_language(window, state.language);
     kiosk.set_page(state.page.into());
     kiosk.set_device_name(state.device_name.as_str().into());
     kiosk.set_message(state.message.as_str().into());
@@ -339,6 +354,20 @@ pub fn apply(window: &MainWindow, state: &UiState) {
     kiosk.set_result_ok(state.result_ok);
     kiosk.set_result_title(state.result_title.as_str().into());
     kiosk.set_result_detail(state.result_detail.as_str().into());
+}
+
+/// Switches the bundled `@tr()` translations when the language changed.
+pub fn set_language(window: &MainWindow, lang: Language) {
+    let kiosk = window.global::<Kiosk>();
+    if kiosk.get_language() == lang.code() {
+        return;
+    }
+    // English is the source language: selecting it drops the translation.
+    match slint::select_bundled_translation(lang.code()) {
+        Ok(()) => kiosk.set_language(lang.code().into()),
+        // Only a build without bundled translations gets here; it stays in English.
+        Err(e) => tracing::error!(%lang, error = %e, "cannot switch the panel language"),
+    }
 }
 
 pub(crate) fn to_slint_int(value: u32) -> i32 {

@@ -1,5 +1,6 @@
 //! Scan workflows: definitions, file-name templates, the durable outbox that delivers jobs.
 
+pub mod cause;
 pub mod lease;
 pub mod outbox;
 pub mod template;
