@@ -291,7 +291,7 @@ impl Controller {
                         .unwrap_or_else(|e| {
                             Some(ServiceEvent::ActionDone {
                                 ok: false,
-                                message: format!("That did not work: {e}"),
+                                message: crate::i18n::Msg::new("That did not work: {}").arg(e),
                             })
                         }),
                     };

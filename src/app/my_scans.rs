@@ -52,7 +52,8 @@ fn row(services: &Services, j: &JobRecord) -> MyScan {
         when: j
             .created_at
             .with_timezone(&Local)
-            .format("%a %H:%M")
+            // Numbers only: a weekday name would be English in every language.
+            .format("%Y-%m-%d %H:%M")
             .to_string(),
         failed: j.state == JobState::Failed,
     }

@@ -2,6 +2,7 @@
 //! and for tests.
 
 use super::machine::{Page, Purpose, ServiceMenu};
+use crate::i18n::Msg;
 use super::{
     AuditFilter, AuditRow, CardRow, InfoRow, JobRow, Operator, ReaderRow, TraceRow, UserRow,
 };
@@ -24,17 +25,17 @@ pub enum ServicePageView {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ServiceView {
     pub page: Option<ServicePageView>,
-    pub actor: String,
-    pub title: String,
-    pub message: String,
+    pub actor: Msg,
+    pub title: Msg,
+    pub message: Msg,
     pub message_is_error: bool,
-    pub confirm_text: String,
+    pub confirm_text: Msg,
     pub query: String,
     pub shift: bool,
     pub users: Vec<UserRow>,
     pub subject: String,
-    pub prompt: String,
-    pub detail: String,
+    pub prompt: Msg,
+    pub detail: Msg,
     pub batch: bool,
     pub batch_count: u32,
     pub user_name: String,
@@ -56,8 +57,8 @@ impl ServiceMenu {
     pub fn view(&self) -> ServiceView {
         let mut v = ServiceView {
             actor: match &self.operator {
-                Operator::Technician { name, .. } => format!("{name} (technician)"),
-                Operator::ServicePin => "Service PIN".into(),
+                Operator::Technician { name, .. } => Msg::new("{} (technician)").arg(name),
+                Operator::ServicePin => Msg::new("Service PIN"),
             },
             batch_count: self.batch_count,
             ..ServiceView::default()
@@ -70,38 +71,38 @@ impl ServiceMenu {
             v.confirm_text = p.text.clone();
         }
         let (page, title) = match &self.page {
-            Page::Menu => (ServicePageView::Menu, "Service menu".to_string()),
+            Page::Menu => (ServicePageView::Menu, Msg::new("Service menu")),
             Page::Pick { purpose, search } => {
                 v.query = search.query.clone();
                 v.shift = search.shift;
                 v.users = search.results.clone();
                 let title = match purpose {
-                    Purpose::Enroll => "Enroll a badge: whose is it?",
+                    Purpose::Enroll => Msg::new("Enroll a badge: whose is it?"),
                     Purpose::Batch(_) => {
                         v.batch = true;
-                        "Batch enrollment: whose badge was that?"
+                        Msg::new("Batch enrollment: whose badge was that?")
                     }
-                    Purpose::Cards => "A user's cards: find the user",
+                    Purpose::Cards => Msg::new("A user's cards: find the user"),
                 };
-                (ServicePageView::PickUser, title.to_string())
+                (ServicePageView::PickUser, title)
             }
             Page::Tap { user, detail } => {
                 v.subject = user.name.clone();
-                v.prompt = format!("Tap the new badge for {} now", user.name);
+                v.prompt = Msg::new("Tap the new badge for {} now").arg(&user.name);
                 v.detail = detail.clone();
-                (ServicePageView::TapBadge, "Enroll a badge".into())
+                (ServicePageView::TapBadge, Msg::new("Enroll a badge"))
             }
             Page::BatchTap => {
                 v.batch = true;
-                v.prompt = "Tap the next badge".into();
-                v.detail = "Then pick its owner. Repeat for every badge.".into();
-                (ServicePageView::TapBadge, "Batch enrollment".into())
+                v.prompt = Msg::new("Tap the next badge");
+                v.detail = Msg::new("Then pick its owner. Repeat for every badge.");
+                (ServicePageView::TapBadge, Msg::new("Batch enrollment"))
             }
             Page::Binding { user, batch, .. } => {
                 v.batch = *batch;
                 v.subject = user.name.clone();
-                v.prompt = format!("Enrolling the badge for {}…", user.name);
-                (ServicePageView::TapBadge, "Enroll a badge".into())
+                v.prompt = Msg::new("Enrolling the badge for {}…").arg(&user.name);
+                (ServicePageView::TapBadge, Msg::new("Enroll a badge"))
             }
             Page::Conflict {
                 user,
@@ -112,11 +113,11 @@ impl ServiceMenu {
             } => {
                 v.batch = *batch;
                 v.subject = user.name.clone();
-                v.prompt = format!(
-                    "Badge {masked} belongs to {owner}. Move it to {}?",
-                    user.name
-                );
-                (ServicePageView::Conflict, "Badge already enrolled".into())
+                v.prompt = Msg::new("Badge {} belongs to {}. Move it to {}?")
+                    .arg(masked)
+                    .arg(owner)
+                    .arg(&user.name);
+                (ServicePageView::Conflict, Msg::new("Badge already enrolled"))
             }
             Page::Cards { user, data } => {
                 v.user_name = user.name.clone();
@@ -125,21 +126,21 @@ impl ServiceMenu {
                     v.has_pin = d.has_pin;
                     v.pin_locked = d.pin_locked;
                 }
-                (ServicePageView::Cards, format!("Cards of {}", user.name))
+                (ServicePageView::Cards, Msg::new("Cards of {}").arg(&user.name))
             }
             Page::Readers { readers, trace } => {
                 v.readers = readers.clone();
                 v.trace = trace.clone();
-                (ServicePageView::Readers, "Reader check".into())
+                (ServicePageView::Readers, Msg::new("Reader check"))
             }
             Page::Outbox { jobs } => {
                 v.jobs = jobs.clone();
-                (ServicePageView::Outbox, "Outbox".into())
+                (ServicePageView::Outbox, Msg::new("Outbox"))
             }
             Page::Health { rows, checking } => {
                 v.health = rows.clone();
                 v.checking = *checking;
-                (ServicePageView::Health, "Panel health".into())
+                (ServicePageView::Health, Msg::new("Panel health"))
             }
             Page::Audit {
                 filter,
@@ -152,7 +153,7 @@ impl ServiceMenu {
                 v.audit_filter = filter.clone();
                 v.audit_has_older = older.is_some();
                 v.audit_has_newer = !newer.is_empty();
-                (ServicePageView::Audit, "Audit log".into())
+                (ServicePageView::Audit, Msg::new("Audit log"))
             }
         };
         v.page = Some(page);

@@ -359,12 +359,15 @@ pub fn apply(window: &MainWindow, state: &UiState) {
 /// Switches the bundled `@tr()` translations when the language changed.
 pub fn set_language(window: &MainWindow, lang: Language) {
     let kiosk = window.global::<Kiosk>();
-    if kiosk.get_language() == lang.code() {
+    kiosk.set_language(lang.code().into());
+    // The selection belongs to the thread's Slint context, not to the window; re-selecting
+    // the same language would re-evaluate every @tr() binding on each state push.
+    if SELECTED_LANGUAGE.with(|l| l.get()) == Some(lang) {
         return;
     }
     // English is the source language: selecting it drops the translation.
     match slint::select_bundled_translation(lang.code()) {
-        Ok(()) => kiosk.set_language(lang.code().into()),
+        Ok(()) => SELECTED_LANGUAGE.with(|l| l.set(Some(lang))),
         // Only a build without bundled translations gets here; it stays in English.
         Err(e) => tracing::error!(%lang, error = %e, "cannot switch the panel language"),
     }
@@ -383,6 +386,8 @@ fn workflows_match(current: &ModelRc<WorkflowTile>, wanted: &[UiWorkflow]) -> bo
 }
 
 thread_local! {
+    // The bundled translation selected in this thread's Slint context.
+    static SELECTED_LANGUAGE: std::cell::Cell<Option<Language>> = const { std::cell::Cell::new(None) };
     // Slint images are tied to the UI thread, and so is this cache.
     static QR_CACHE: RefCell<QrCache> = RefCell::new(QrCache::default());
 }

@@ -43,7 +43,8 @@ def main(root, out):
     with open(out, 'w', encoding='utf-8') as f:
         f.write('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n')
         for (msgid, plural), refs in sorted(seen.items(), key=lambda kv: kv[1][0]):
-            if msgid in ('', '{}'):
+            # Placeholders alone ("{}", "{}{}") are data or joined sentences, shown as is.
+            if msgid.replace('{}', '') == '':
                 continue
             f.write('#: ' + ' '.join(refs) + '\n')
             f.write('msgid ' + po_quote(msgid) + '\n')
