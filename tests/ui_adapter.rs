@@ -505,6 +505,7 @@ fn my_scans_page_lists_jobs_and_retries_failed_ones() {
         },
         when: "Tue 10:00".into(),
         failed,
+        sent: false,
     };
     let mut s = state(UiPage::Home);
     assert_eq!(

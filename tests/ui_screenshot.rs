@@ -114,7 +114,7 @@ fn every_service_page_renders_at_the_smallest_panel() {
     let (w, h) = (800, 480);
     let menu = render_rgb(&sample("service-menu", mfp_kiosk::i18n::Language::En).unwrap(), w, h).unwrap();
     for page in SERVICE_SAMPLE_PAGES {
-        let rgb = render_rgb(&sample(page).unwrap(), w, h).unwrap();
+        let rgb = render_rgb(&sample(page, mfp_kiosk::i18n::Language::En).unwrap(), w, h).unwrap();
         let colours = rgb
             .iter()
             .map(|p| (p.r, p.g, p.b))
@@ -266,8 +266,20 @@ fn write_docs_screenshots() {
         let state = sample_state(page, mfp_kiosk::i18n::Language::En).unwrap();
         render_png(&state, 1024, 600, &docs.join(format!("{page}.png"))).unwrap();
     }
+    // German and Japanese (the longest texts and the CJK font); German at the smallest panel.
+    for lang in [mfp_kiosk::i18n::Language::De, mfp_kiosk::i18n::Language::Ja] {
+        let dir = docs.join(lang.code());
+        std::fs::create_dir_all(&dir).unwrap();
+        for page in ["idle", "device-code", "home"] {
+            let state = sample_state(page, lang).unwrap();
+            render_png(&state, 1024, 600, &dir.join(format!("{page}.png"))).unwrap();
+            if lang == mfp_kiosk::i18n::Language::De {
+                render_png(&state, 800, 480, &dir.join(format!("{page}-800x480.png"))).unwrap();
+            }
+        }
+    }
     for page in SERVICE_SAMPLE_PAGES {
-        let scene = sample(page).unwrap();
+        let scene = sample(page, mfp_kiosk::i18n::Language::En).unwrap();
         render_png(&scene, 1024, 600, &docs.join(format!("{page}.png"))).unwrap();
         render_png(&scene, 800, 480, &docs.join(format!("{page}-800x480.png"))).unwrap();
     }
@@ -292,7 +304,7 @@ fn write_docs_screenshots() {
             .unwrap();
         }
         for page in SERVICE_SAMPLE_PAGES {
-            let scene = sample(page).unwrap();
+            let scene = sample(page, mfp_kiosk::i18n::Language::En).unwrap();
             for (w, h) in SIZES {
                 render_png(&scene, w, h, &dir.join(format!("{page}-{w}x{h}.png"))).unwrap();
             }

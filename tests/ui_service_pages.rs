@@ -63,7 +63,7 @@ impl Panel {
 
     /// The sample of a service page (as in the screenshots).
     fn page(name: &str) -> Panel {
-        let s = sample(name).unwrap();
+        let s = sample(name, mfp_kiosk::i18n::Language::En).unwrap();
         Panel::new(&s.kiosk, &s.service)
     }
 
@@ -178,7 +178,7 @@ fn centre(element: &ElementHandle) -> LogicalPosition {
 }
 
 fn service_state(page: &str) -> ServiceUiState {
-    sample(page).unwrap().service
+    sample(page, mfp_kiosk::i18n::Language::En).unwrap().service
 }
 
 /// Advances Slint's mock clock (timers fire on it; nothing here sleeps).

@@ -143,7 +143,7 @@ impl Msg {
 
     /// Text that is data and needs no translation (a workflow's own label): shown as is.
     pub fn data(text: impl Into<String>) -> Msg {
-        Msg::new("{}").arg(text)
+        Msg::new("{}").arg(text.into())
     }
 
     /// Fills the next `{}` with data.

@@ -742,7 +742,7 @@ impl ServiceMenu {
     /// Asks to confirm an action about the user on the cards page, when `make` says it applies.
     fn ask_about_user(
         &mut self,
-        make: impl FnOnce(&UserRow, &UserCards) -> Option<(String, ServiceEffect)>,
+        make: impl FnOnce(&UserRow, &UserCards) -> Option<(Msg, ServiceEffect)>,
     ) -> Vec<ServiceEffect> {
         if let Page::Cards {
             user,

@@ -24,6 +24,7 @@ fn user() -> SessionUser {
             badge: "OD".into(),
             destination: "OneDrive".into(),
         }],
+        language: None,
     }
 }
 
@@ -122,7 +123,7 @@ fn card_then_pin_path() {
     k.handle(
         Event::PinRejected {
             attempt,
-            message: "Wrong PIN.".into(),
+            message: Msg::new("Wrong PIN."),
         },
         t0,
     );
@@ -366,7 +367,7 @@ fn auth_failure_shows_message_on_idle() {
     k.handle(
         Event::AuthFailed {
             attempt,
-            message: "Blocked by Conditional Access.".into(),
+            message: Msg::new("Blocked by Conditional Access."),
         },
         t0,
     );
@@ -418,8 +419,8 @@ fn scan_upload_result_and_back_home() {
     k.handle(
         Event::JobFinished {
             ok: true,
-            title: "Sent".into(),
-            detail: "3 pages".into(),
+            title: Msg::new("Sent"),
+            detail: Msg::new("3 pages"),
         },
         t1,
     );
@@ -468,8 +469,8 @@ fn cancel_scan_asks_the_scanner_to_stop() {
     k.handle(
         Event::JobFinished {
             ok: false,
-            title: "Cancelled".into(),
-            detail: String::new(),
+            title: Msg::new("Cancelled"),
+            detail: Msg::default(),
         },
         t0,
     );
@@ -569,8 +570,8 @@ fn result_page_times_out_too() {
     k.handle(
         Event::JobFinished {
             ok: true,
-            title: "Sent".into(),
-            detail: String::new(),
+            title: Msg::new("Sent"),
+            detail: Msg::default(),
         },
         t0,
     );
@@ -728,7 +729,7 @@ fn stale_answers_from_earlier_attempts_are_ignored() {
     k.handle(
         Event::AuthFailed {
             attempt: first,
-            message: "Offline too long".into(),
+            message: Msg::new("Offline too long"),
         },
         t0,
     );
@@ -854,7 +855,7 @@ fn set_pin_asks_twice_checks_policy_and_saves() {
     k.handle(
         Event::PinSaved {
             ok: true,
-            message: "Your PIN is set.".into(),
+            message: Msg::new("Your PIN is set."),
         },
         t0,
     );
@@ -1100,7 +1101,7 @@ fn service_pin_long_press_right_wrong_locked_and_timeout() {
         Event::ServicePinChecked {
             attempt,
             ok: false,
-            message: "Too many wrong service PINs. Try again in 60 s.".into(),
+            message: Msg::new("Too many wrong service PINs. Try again in 60 s."),
         },
         t0,
     );
@@ -1116,7 +1117,7 @@ fn service_pin_long_press_right_wrong_locked_and_timeout() {
         Event::ServicePinChecked {
             attempt,
             ok: true,
-            message: String::new(),
+            message: Msg::default(),
         },
         t0,
     );
@@ -1139,7 +1140,7 @@ fn service_pin_long_press_right_wrong_locked_and_timeout() {
         Event::ServicePinChecked {
             attempt,
             ok: true,
-            message: String::new(),
+            message: Msg::default(),
         },
         t0,
     );
@@ -1160,7 +1161,8 @@ fn scan(id: &str, failed: bool) -> MyScan {
         id: id.into(),
         name: format!("{id}.pdf"),
         destination: "OneDrive · Scans".into(),
-        state: if failed { "Failed: gone" } else { "Sent" }.into(),
+        state: Msg::new(if failed { "Failed: gone" } else { "Sent" }),
+        sent: !failed,
         when: "Tue 10:00".into(),
         failed,
     }
@@ -1203,7 +1205,7 @@ fn my_scans_lists_retries_only_failed_and_times_out() {
     k.handle(
         Event::MyScansLoaded {
             jobs: vec![scan("a", false)],
-            message: Some(("Queued again".into(), false)),
+            message: Some((Msg::new("Queued again"), false)),
         },
         t0,
     );
@@ -1249,4 +1251,94 @@ fn a_badge_tap_on_my_scans_signs_out_and_late_lists_are_dropped() {
         v.my_scans.is_none(),
         "nothing of the last user stays on screen"
     );
+}
+
+// --- languages -----------------------------------------------------------------------------
+
+fn german_panel(t0: Instant) -> Kiosk {
+    Kiosk::new(
+        KioskSettings {
+            language: Language::De,
+            ..settings()
+        },
+        t0,
+    )
+}
+
+fn sign_in(k: &mut Kiosk, u: SessionUser, t: Instant) {
+    k.handle(card("123456"), t);
+    let attempt = k.current_attempt();
+    k.handle(Event::AuthSucceeded { attempt, user: u }, t);
+    assert_eq!(k.view(t).page, ViewPage::Home);
+}
+
+#[test]
+fn the_panel_default_holds_until_someone_picks_or_signs_in() {
+    let t0 = Instant::now();
+    let mut k = german_panel(t0);
+    assert_eq!(k.view(t0).language, Language::De);
+    // A user with their own language gets it, and the panel returns to its default after.
+    sign_in(
+        &mut k,
+        SessionUser {
+            language: Some(Language::Ja),
+            ..user()
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).language, Language::Ja);
+    k.handle(Event::SignOut, t0);
+    assert_eq!(k.view(t0).language, Language::De);
+    // One without keeps the panel's.
+    sign_in(&mut k, user(), t0);
+    assert_eq!(k.view(t0).language, Language::De);
+}
+
+#[test]
+fn the_walk_up_pick_holds_through_a_sign_in_and_ends_with_the_session() {
+    let t0 = Instant::now();
+    let mut k = german_panel(t0);
+    k.handle(Event::ChooseLanguage(Language::Fr), t0);
+    assert_eq!(k.view(t0).language, Language::Fr);
+    // The person who picked French at the panel keeps it, whatever their profile says.
+    sign_in(
+        &mut k,
+        SessionUser {
+            language: Some(Language::Nl),
+            ..user()
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).language, Language::Fr);
+    // Picks are for the idle page only.
+    k.handle(Event::ChooseLanguage(Language::Es), t0);
+    assert_eq!(k.view(t0).language, Language::Fr);
+    // Walking away: the inactivity sign-out ends the pick too.
+    let later = t0 + settings().inactivity_timeout + Duration::from_secs(1);
+    k.handle(Event::Tick, later);
+    assert_eq!(k.view(later).page, ViewPage::Idle);
+    assert_eq!(k.view(later).language, Language::De);
+}
+
+#[test]
+fn a_pick_nobody_signs_in_with_times_out_on_the_idle_page() {
+    let t0 = Instant::now();
+    let mut k = german_panel(t0);
+    k.handle(Event::ChooseLanguage(Language::Es), t0);
+    let soon = t0 + Duration::from_secs(5);
+    k.handle(Event::Tick, soon);
+    assert_eq!(k.view(soon).language, Language::Es, "still the same walk-up");
+    let later = t0 + settings().inactivity_timeout;
+    k.handle(Event::Tick, later);
+    assert_eq!(k.view(later).language, Language::De, "the next walk-up gets the default");
+}
+
+#[test]
+fn texts_made_by_the_machine_render_in_the_view_language() {
+    let t0 = Instant::now();
+    let mut k = german_panel(t0);
+    k.handle(Event::StartPin, t0);
+    let v = k.view(t0);
+    assert_eq!(v.pin_prompt, "Enter your badge number", "English for tests and logs");
+    assert_eq!(v.pin_prompt.render(v.language), "Ausweisnummer eingeben");
 }
