@@ -426,7 +426,7 @@ fn scan_upload_result_and_back_home() {
     );
     let v = k.view(t1);
     assert_eq!(
-        (v.page, v.result_ok, v.result_title.as_str()),
+        (v.page, v.result_ok, v.result_title.to_string().as_str()),
         (ViewPage::Result, true, "Sent")
     );
     k.handle(Event::ResultDone, t1);
@@ -1083,7 +1083,7 @@ fn service_pin_long_press_right_wrong_locked_and_timeout() {
     k.handle(Event::ServiceLongPress, t0);
     let v = k.view(t0);
     assert_eq!(
-        (v.page, v.pin_prompt.as_str()),
+        (v.page, v.pin_prompt.to_string().as_str()),
         (ViewPage::Pin, "Service PIN")
     );
 
