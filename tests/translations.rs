@@ -23,7 +23,10 @@ fn root() -> PathBuf {
 }
 
 fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -80,7 +83,9 @@ fn strip_comments(src: &str) -> String {
             let hashes = rest[1..].chars().take_while(|&c| c == '#').count();
             let close = format!("\"{}", "#".repeat(hashes));
             let body = 2 + hashes;
-            let end = rest[body..].find(&close).map_or(rest.len(), |e| body + e + close.len());
+            let end = rest[body..]
+                .find(&close)
+                .map_or(rest.len(), |e| body + e + close.len());
             out.push_str(&rest[..end]);
             rest = &rest[end..];
         } else if c == '"' {
@@ -152,11 +157,20 @@ fn rust_strings(src: &str, out: &mut BTreeMap<Key, Option<String>>) {
             let after = skip_ws(&rest[at + pattern.len()..]);
             rest = after;
             let Some((id, tail)) = literal(after) else {
-                panic!("{pattern} must take a string literal (the extractor reads it): {}", &after[..after.len().min(60)]);
+                panic!(
+                    "{pattern} must take a string literal (the extractor reads it): {}",
+                    &after[..after.len().min(60)]
+                );
             };
             let plural_id = if plural {
-                let t = skip_ws(tail).strip_prefix(',').expect("Msg::plural(one, many, n)");
-                Some(literal(skip_ws(t)).expect("Msg::plural's second argument is a literal").0)
+                let t = skip_ws(tail)
+                    .strip_prefix(',')
+                    .expect("Msg::plural(one, many, n)");
+                Some(
+                    literal(skip_ws(t))
+                        .expect("Msg::plural's second argument is a literal")
+                        .0,
+                )
             } else {
                 None
             };
@@ -178,7 +192,10 @@ fn used_strings() -> BTreeMap<Key, Option<String>> {
     }
     let mut rust = Vec::new();
     files(&root().join("src"), "rs", &mut rust);
-    for p in rust.iter().filter(|p| p.file_name().is_some_and(|n| n != "tests.rs")) {
+    for p in rust
+        .iter()
+        .filter(|p| p.file_name().is_some_and(|n| n != "tests.rs"))
+    {
         rust_strings(&std::fs::read_to_string(p).unwrap(), &mut used);
     }
     used
@@ -200,9 +217,11 @@ fn placeholders(s: &str) -> Vec<String> {
 }
 
 fn po(lang: Language) -> (String, Vec<PoEntry>) {
-    let path = root().join(format!("ui/translations/{}/LC_MESSAGES/mfp-kiosk.po", lang.code()));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let path = root().join(format!(
+        "ui/translations/{}/LC_MESSAGES/mfp-kiosk.po",
+        lang.code()
+    ));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let file = parse_po(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (file.header, file.entries)
 }
@@ -227,7 +246,10 @@ fn the_extractor_finds_the_strings_it_must() {
         "// Msg::new(\"in a comment\")\nlet a = Msg::new(\"shipped\");\n#[cfg(test)]\nmod t { Msg::new(\"test only\"); }",
         &mut probe,
     );
-    assert_eq!(probe.keys().map(|k| k.1.as_str()).collect::<Vec<_>>(), ["shipped"]);
+    assert_eq!(
+        probe.keys().map(|k| k.1.as_str()).collect::<Vec<_>>(),
+        ["shipped"]
+    );
     let mut probe = BTreeMap::new();
     slint_strings(
         "text: @tr(\"Menu\" => \"Open\"); // @tr(\"commented\")\nlabel: @tr(\"{n} a\" | \"{n} b\" % x);",
@@ -247,7 +269,10 @@ fn every_string_is_translated_in_every_language_and_no_po_keeps_a_stale_one() {
             problems.push(format!("{lang}: header lacks `Language: {}`", lang.code()));
         }
         if !header.contains(&format!("Plural-Forms: {}\n", lang.plural_forms())) {
-            problems.push(format!("{lang}: header must say `Plural-Forms: {}`", lang.plural_forms()));
+            problems.push(format!(
+                "{lang}: header must say `Plural-Forms: {}`",
+                lang.plural_forms()
+            ));
         }
         let nplurals = if lang == Language::Ja { 1 } else { 2 };
         let mut seen = BTreeSet::new();
@@ -268,7 +293,11 @@ fn every_string_is_translated_in_every_language_and_no_po_keeps_a_stale_one() {
                 problems.push(format!(
                     "{lang}: {:?} needs {want_forms} form(s){}",
                     e.id,
-                    if plural.is_some() { " (msgid_plural)" } else { "" }
+                    if plural.is_some() {
+                        " (msgid_plural)"
+                    } else {
+                        ""
+                    }
                 ));
                 continue;
             }
@@ -308,21 +337,41 @@ fn every_string_is_translated_in_every_language_and_no_po_keeps_a_stale_one() {
 #[test]
 fn rust_texts_render_in_each_language_with_their_arguments_and_plural_forms() {
     use mfp_kiosk::i18n::Msg;
-    let wrong = |n| Msg::plural("Wrong PIN. {n} attempt left.", "Wrong PIN. {n} attempts left.", n);
-    assert_eq!(wrong(1).render(Language::De), "Falsche PIN. Noch 1 Versuch.");
-    assert_eq!(wrong(3).render(Language::De), "Falsche PIN. Noch 3 Versuche.");
+    let wrong = |n| {
+        Msg::plural(
+            "Wrong PIN. {n} attempt left.",
+            "Wrong PIN. {n} attempts left.",
+            n,
+        )
+    };
+    assert_eq!(
+        wrong(1).render(Language::De),
+        "Falsche PIN. Noch 1 Versuch."
+    );
+    assert_eq!(
+        wrong(3).render(Language::De),
+        "Falsche PIN. Noch 3 Versuche."
+    );
     // French takes the singular for 0 as well, Japanese has one form.
     let pages = |n| Msg::plural("{n} page scanned", "{n} pages scanned", n);
     assert_eq!(pages(0).render(Language::Fr), "0 page numérisée");
     assert_eq!(pages(2).render(Language::Fr), "2 pages numérisées");
     assert_eq!(pages(7).render(Language::Ja), "7 ページをスキャンしました");
     let nested = Msg::new("Failed: {}").text(Msg::new("the destination folder no longer exists"));
-    assert_eq!(nested.render(Language::Es), "Error: la carpeta de destino ya no existe");
     assert_eq!(
-        Msg::new("Welcome, {}").arg("Adele Vance").render(Language::Nl),
+        nested.render(Language::Es),
+        "Error: la carpeta de destino ya no existe"
+    );
+    assert_eq!(
+        Msg::new("Welcome, {}")
+            .arg("Adele Vance")
+            .render(Language::Nl),
         "Welkom, Adele Vance"
     );
     // English is the source; data is never translated.
-    assert_eq!(Msg::new("Welcome, {}").arg("Ann").render(Language::En), "Welcome, Ann");
+    assert_eq!(
+        Msg::new("Welcome, {}").arg("Ann").render(Language::En),
+        "Welcome, Ann"
+    );
     assert_eq!(Msg::data("Sent").render(Language::De), "Sent");
 }

@@ -20,15 +20,26 @@ const W: u32 = 1024;
 const H: u32 = 600;
 
 fn font() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/fonts/NotoSansJP-Subset.otf")).unwrap()
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/ui/fonts/NotoSansJP-Subset.otf"
+    ))
+    .unwrap()
 }
 
 #[test]
 fn every_character_of_the_japanese_translation_is_in_the_embedded_font() {
     let data = font();
-    assert!(data.len() < 2 * 1024 * 1024, "the subset stays small: {} bytes", data.len());
+    assert!(
+        data.len() < 2 * 1024 * 1024,
+        "the subset stays small: {} bytes",
+        data.len()
+    );
     let face = ttf_parser::Face::parse(&data, 0).expect("a valid OpenType font");
-    let po = parse_po(include_str!("../ui/translations/ja/LC_MESSAGES/mfp-kiosk.po")).unwrap();
+    let po = parse_po(include_str!(
+        "../ui/translations/ja/LC_MESSAGES/mfp-kiosk.po"
+    ))
+    .unwrap();
     let mut missing: Vec<char> = po
         .entries
         .iter()
@@ -89,7 +100,10 @@ fn the_japanese_idle_page_draws_real_glyphs() {
     let backward = region(&render(&idle(Language::Ja, &reversed)), header);
     let boxes = region(&render(&idle(Language::Ja, &tofu)), header);
     assert!(ink(&forward, header_bg) > 200, "the Japanese line has ink");
-    assert!(forward != backward, "distinct glyphs: order matters (tofu boxes would not)");
+    assert!(
+        forward != backward,
+        "distinct glyphs: order matters (tofu boxes would not)"
+    );
     assert!(forward != boxes, "not drawn as missing-glyph boxes");
 
     // The idle page's own title, from the bundled translation.

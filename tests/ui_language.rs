@@ -29,7 +29,11 @@ fn has_text(window: &MainWindow, text: &str) -> bool {
 
 fn press(window: &MainWindow, label: &str) {
     let buttons = find(window, label, AccessibleRole::Button);
-    assert_eq!(buttons.len(), 1, "want exactly one button {label:?} on screen");
+    assert_eq!(
+        buttons.len(),
+        1,
+        "want exactly one button {label:?} on screen"
+    );
     buttons[0].invoke_accessible_default_action();
 }
 
@@ -96,7 +100,14 @@ fn the_idle_page_switches_to_german_and_back_and_a_session_ends_in_the_default()
 
         // The list names every language in itself, whatever the panel speaks now.
         press(&window, "Language");
-        for name in ["English", "Deutsch", "Français", "Español", "Nederlands", "日本語"] {
+        for name in [
+            "English",
+            "Deutsch",
+            "Français",
+            "Español",
+            "Nederlands",
+            "日本語",
+        ] {
             assert_eq!(
                 find(&window, name, AccessibleRole::Button).len(),
                 1,
@@ -111,7 +122,10 @@ fn the_idle_page_switches_to_german_and_back_and_a_session_ends_in_the_default()
             find(&window, "Mit PIN anmelden", AccessibleRole::Button).len() == 1,
             "the buttons are German, and so are their accessible labels"
         );
-        assert!(find(&window, "Deutsch", AccessibleRole::Button).is_empty(), "the list closed");
+        assert!(
+            find(&window, "Deutsch", AccessibleRole::Button).is_empty(),
+            "the list closed"
+        );
 
         // Back by the list's own names: the language button is now "Sprache".
         press(&window, "Sprache");

@@ -112,7 +112,12 @@ fn every_service_page_renders_at_the_smallest_panel() {
     // 800x480 is where the service pages are tightest; the kiosk pages' test above covers
     // the PNG path and the other sizes.
     let (w, h) = (800, 480);
-    let menu = render_rgb(&sample("service-menu", mfp_kiosk::i18n::Language::En).unwrap(), w, h).unwrap();
+    let menu = render_rgb(
+        &sample("service-menu", mfp_kiosk::i18n::Language::En).unwrap(),
+        w,
+        h,
+    )
+    .unwrap();
     for page in SERVICE_SAMPLE_PAGES {
         let rgb = render_rgb(&sample(page, mfp_kiosk::i18n::Language::En).unwrap(), w, h).unwrap();
         let colours = rgb

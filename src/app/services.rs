@@ -18,13 +18,13 @@ use crate::auth::refresh_verdict::{AccountGone, RefreshVerdict};
 use crate::auth::IdClaims;
 use crate::config::Config;
 use crate::graph::GraphClient;
+use crate::i18n::{Language, Msg};
 use crate::identity::provisioning::{self, DirectoryProfile, Outcome, ProvisioningRules};
 use crate::identity::trust_clock::{self, GraceVerdict, TrustClock};
 use crate::identity::{UserRecord, UserStatus};
 use crate::kiosk::{AuthMethod, KioskSettings, LoginMode, SessionUser, WorkflowEntry};
 use crate::scan::Scanner;
 use crate::secrets::{self, DeviceKey};
-use crate::i18n::{Language, Msg};
 use crate::store::Store;
 
 /// Reads the running readers' status (see [`Services::set_reader_status`]).
@@ -448,9 +448,7 @@ impl Services {
         self.store.record_pin_failure(oid, locked_until)?;
         self.audit(oid, "pin_failed", oid, &format!("attempt {failed}"));
         let message = match locked_until {
-            Some(_) => {
-                Msg::new("Wrong PIN. Too many attempts: PIN sign-in is paused for a while.")
-            }
+            Some(_) => Msg::new("Wrong PIN. Too many attempts: PIN sign-in is paused for a while."),
             None => {
                 let left = p.max_attempts.saturating_sub(failed);
                 Msg::plural(

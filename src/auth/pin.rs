@@ -51,9 +51,9 @@ impl PinError {
                 *max as i64,
             ),
             PinError::AllSame => Msg::new("The PIN must not repeat a single digit."),
-            PinError::Sequence => Msg::new(
-                "The PIN must not be a run of consecutive digits such as 1234 or 9876.",
-            ),
+            PinError::Sequence => {
+                Msg::new("The PIN must not be a run of consecutive digits such as 1234 or 9876.")
+            }
             PinError::MalformedHash | PinError::Hash(_) => {
                 Msg::new("Something went wrong. Please try again or ask IT for help.")
             }

@@ -264,10 +264,22 @@ mod tests {
 
     #[test]
     fn english_fills_placeholders_in_order_by_position_and_count() {
-        assert_eq!(Msg::new("Welcome, {}").arg("Ann").to_string(), "Welcome, Ann");
-        assert_eq!(fill("{1} then {0}", &["a".into(), "b".into()], 0), "b then a");
-        assert_eq!(Msg::plural("{n} page", "{n} pages", 1).to_string(), "1 page");
-        assert_eq!(Msg::plural("{n} page", "{n} pages", 3).to_string(), "3 pages");
+        assert_eq!(
+            Msg::new("Welcome, {}").arg("Ann").to_string(),
+            "Welcome, Ann"
+        );
+        assert_eq!(
+            fill("{1} then {0}", &["a".into(), "b".into()], 0),
+            "b then a"
+        );
+        assert_eq!(
+            Msg::plural("{n} page", "{n} pages", 1).to_string(),
+            "1 page"
+        );
+        assert_eq!(
+            Msg::plural("{n} page", "{n} pages", 3).to_string(),
+            "3 pages"
+        );
         assert!(Msg::default().is_empty());
         assert!(Msg::data("").is_empty());
         assert!(!Msg::data("x").is_empty());

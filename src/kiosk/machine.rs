@@ -881,7 +881,11 @@ impl Kiosk {
             return Vec::new();
         };
         let Some(wf) = user.workflows.iter().find(|w| w.id == id) else {
-            self.notify(Msg::new("That workflow is not available to you."), true, now);
+            self.notify(
+                Msg::new("That workflow is not available to you."),
+                true,
+                now,
+            );
             return Vec::new();
         };
         let effect = Effect::StartWorkflow {

@@ -2,10 +2,10 @@
 //! and for tests.
 
 use super::machine::{Page, Purpose, ServiceMenu};
-use crate::i18n::Msg;
 use super::{
     AuditFilter, AuditRow, CardRow, InfoRow, JobRow, Operator, ReaderRow, TraceRow, UserRow,
 };
+use crate::i18n::Msg;
 
 /// Which service page shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +117,10 @@ impl ServiceMenu {
                     .arg(masked)
                     .arg(owner)
                     .arg(&user.name);
-                (ServicePageView::Conflict, Msg::new("Badge already enrolled"))
+                (
+                    ServicePageView::Conflict,
+                    Msg::new("Badge already enrolled"),
+                )
             }
             Page::Cards { user, data } => {
                 v.user_name = user.name.clone();
@@ -126,7 +129,10 @@ impl ServiceMenu {
                     v.has_pin = d.has_pin;
                     v.pin_locked = d.pin_locked;
                 }
-                (ServicePageView::Cards, Msg::new("Cards of {}").arg(&user.name))
+                (
+                    ServicePageView::Cards,
+                    Msg::new("Cards of {}").arg(&user.name),
+                )
             }
             Page::Readers { readers, trace } => {
                 v.readers = readers.clone();

@@ -240,9 +240,7 @@ impl fmt::Debug for UiCommand {
             UiCommand::RetryScan(id) => f.debug_tuple("RetryScan").field(id).finish(),
             UiCommand::ServiceLongPress => f.write_str("ServiceLongPress"),
             UiCommand::Activity => f.write_str("Activity"),
-            UiCommand::ChooseLanguage(code) => {
-                f.debug_tuple("ChooseLanguage").field(code).finish()
-            }
+            UiCommand::ChooseLanguage(code) => f.debug_tuple("ChooseLanguage").field(code).finish(),
         }
     }
 }

@@ -398,6 +398,9 @@ mod tests {
             .confirm_text
             .is_empty());
         // The kiosk pages keep the Service global at its defaults.
-        assert_eq!(sample("home", Language::En).unwrap().service, ServiceUiState::default());
+        assert_eq!(
+            sample("home", Language::En).unwrap().service,
+            ServiceUiState::default()
+        );
     }
 }

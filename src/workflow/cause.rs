@@ -40,7 +40,10 @@ mod tests {
             failure_cause("Graph 403 accessDenied"),
             "you have no permission to write to the destination folder"
         );
-        assert_eq!(failure_cause("507 quotaLimitReached"), "the destination is full");
+        assert_eq!(
+            failure_cause("507 quotaLimitReached"),
+            "the destination is full"
+        );
         assert_eq!(
             failure_cause("something odd"),
             "the destination refused the scan"

@@ -53,8 +53,9 @@ impl Services {
         };
         self.audit(SERVICE_PIN_ACTOR, "service_pin", "panel", &detail);
         Err(ServiceError::PinWrong(match lock {
-            Some(d) => Msg::new("Wrong service PIN. The pad is paused for {} s.")
-                .arg(d.as_secs().max(1)),
+            Some(d) => {
+                Msg::new("Wrong service PIN. The pad is paused for {} s.").arg(d.as_secs().max(1))
+            }
             None => Msg::new("Wrong service PIN."),
         }))
     }

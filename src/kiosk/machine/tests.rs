@@ -1327,10 +1327,18 @@ fn a_pick_nobody_signs_in_with_times_out_on_the_idle_page() {
     k.handle(Event::ChooseLanguage(Language::Es), t0);
     let soon = t0 + Duration::from_secs(5);
     k.handle(Event::Tick, soon);
-    assert_eq!(k.view(soon).language, Language::Es, "still the same walk-up");
+    assert_eq!(
+        k.view(soon).language,
+        Language::Es,
+        "still the same walk-up"
+    );
     let later = t0 + settings().inactivity_timeout;
     k.handle(Event::Tick, later);
-    assert_eq!(k.view(later).language, Language::De, "the next walk-up gets the default");
+    assert_eq!(
+        k.view(later).language,
+        Language::De,
+        "the next walk-up gets the default"
+    );
 }
 
 #[test]
@@ -1339,6 +1347,9 @@ fn texts_made_by_the_machine_render_in_the_view_language() {
     let mut k = german_panel(t0);
     k.handle(Event::StartPin, t0);
     let v = k.view(t0);
-    assert_eq!(v.pin_prompt, "Enter your badge number", "English for tests and logs");
+    assert_eq!(
+        v.pin_prompt, "Enter your badge number",
+        "English for tests and logs"
+    );
     assert_eq!(v.pin_prompt.render(v.language), "Ausweisnummer eingeben");
 }
