@@ -143,7 +143,7 @@ impl EntraError {
     pub fn panel_message(&self) -> crate::i18n::Msg {
         use crate::i18n::Msg;
         let code = self.aadsts_code();
-        let msg = match (self, code) {
+        match (self, code) {
             (EntraError::DeviceCode(DeviceCodeError::Declined(_)), _) => {
                 Msg::new("Sign-in was declined on the phone.")
             }
@@ -202,8 +202,7 @@ impl EntraError {
                 Msg::new("Microsoft sign-in is not available on this panel right now. Please ask a technician.")
             }
             _ => Msg::new("Sign-in failed. Please try again or ask a technician."),
-        };
-        msg
+        }
     }
 }
 

@@ -248,13 +248,19 @@ impl fmt::Display for Msg {
 
 impl PartialEq<&str> for Msg {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        self.render(Language::En) == *other
+    }
+}
+
+impl PartialEq<String> for Msg {
+    fn eq(&self, other: &String) -> bool {
+        self.render(Language::En) == *other
     }
 }
 
 impl PartialEq<str> for Msg {
     fn eq(&self, other: &str) -> bool {
-        self.to_string() == other
+        self.render(Language::En) == other
     }
 }
 

@@ -720,7 +720,7 @@ impl Kiosk {
     fn on_card_while_signed_out(&mut self, card: SecretString, now: Instant) -> Vec<Effect> {
         if !self.settings.login_mode.cards_allowed() {
             self.screen = Screen::Idle;
-            self.notify(CARDS_OFF.into(), true, now);
+            self.notify(CARDS_OFF, true, now);
             return Vec::new();
         }
         if card.expose_secret().is_empty() {
