@@ -110,7 +110,13 @@ fn jobs_read_plainly_as_they_move_and_only_the_owner_retries() {
 
     // Bob cannot retry Ann's job, and learns nothing about it.
     let (_, msg) = listed(my_scans::retry(&services, "oid-bob", &fresh.to_string()));
-    assert_eq!(msg, Some(("That scan cannot be retried.".into(), true)));
+    assert_eq!(
+        msg,
+        Some((
+            mfp_kiosk::i18n::Msg::new("That scan cannot be retried."),
+            true
+        ))
+    );
     assert!(store.job(fresh).unwrap().unwrap().state == mfp_kiosk::store::JobState::Failed);
     let (jobs, msg) = listed(my_scans::retry(&services, "oid-ann", &fresh.to_string()));
     assert!(!msg.unwrap().1, "retried");
