@@ -3,7 +3,8 @@
 //!
 //! The whole file is read and checked once at start-up; a bad value stops the panel with a message
 //! such as "config key `entra.client_id`: must be a GUID …" rather than failing later mid-session.
-//! Every key is documented in `device/kiosk.example.toml`.
+//! Every key is documented in `device/kiosk.example.toml`. `device.language` is the panel's
+//! default language (one of [`crate::i18n::Language`]'s codes).
 //!
 //! Issue 13 keys: `entra.device_code` (default true; false hides Microsoft sign-in and needs a
 //! `delivery = "app"` workflow) and `workflows[].delivery` (`user` or `app`).
@@ -144,6 +145,10 @@ pub struct DeviceConfig {
     pub state_dir: PathBuf,
     /// Where scans wait for upload; default `<state_dir>/spool`.
     pub spool_dir: Option<PathBuf>,
+    /// The panel's language between sessions: "en", "de", "fr", "es", "nl" or "ja". A
+    /// signed-in user with a directory `preferredLanguage` the panel speaks gets theirs; the
+    /// panel returns to this one at sign-out.
+    pub language: String,
 }
 
 impl Default for DeviceConfig {
@@ -152,6 +157,7 @@ impl Default for DeviceConfig {
             name: "mfp-kiosk".into(),
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             spool_dir: None,
+            language: "en".into(),
         }
     }
 }

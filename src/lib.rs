@@ -13,6 +13,7 @@ pub mod config;
 pub mod directory;
 pub mod fsmode;
 pub mod graph;
+pub mod i18n;
 pub mod identity;
 pub mod kiosk;
 pub mod logging;

@@ -48,6 +48,9 @@ enum Command {
         /// Size in pixels, e.g. 1024x600.
         #[arg(long, default_value = "1024x600")]
         size: String,
+        /// Language of the texts: en, de, fr, es, nl or ja.
+        #[arg(long, default_value = "en")]
+        lang: String,
         /// Where to write the PNG.
         out: PathBuf,
     },
@@ -234,7 +237,12 @@ fn main() -> Result<()> {
             let config = load_config(cli.config.as_deref(), cli.demo)?;
             run_panel(config, cli.demo)
         }
-        Command::Screenshot { page, size, out } => screenshot(&page, &size, &out),
+        Command::Screenshot {
+            page,
+            size,
+            lang,
+            out,
+        } => screenshot(&page, &size, &lang, &out),
         Command::Doctor { sign_in } => doctor(cli.config.as_deref(), cli.demo, sign_in),
         Command::Signin => signin(cli.config.as_deref(), cli.demo),
         Command::Scan { workflow, user } => {
@@ -416,7 +424,10 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
     let weak = window.as_weak();
     let sink: ViewSink = Box::new(move |view| {
         let state = ui_bridge::ui_state(view, &device_name, demo);
-        let service = view.service.as_ref().map(service_bridge::service_ui_state);
+        let service = view
+            .service
+            .as_ref()
+            .map(|s| service_bridge::service_ui_state(s, view.language));
         let sheet = view.sheet.as_ref().map(app::sheet_bridge::sheet_ui_state);
         let weak = weak.clone();
         // Fails only when the event loop is gone, i.e. during shutdown.
@@ -514,12 +525,16 @@ fn signin(path: Option<&Path>, demo: bool) -> Result<()> {
     })
 }
 
-fn screenshot(page: &str, size: &str, out: &Path) -> Result<()> {
+fn screenshot(page: &str, size: &str, lang: &str, out: &Path) -> Result<()> {
+    let language = mfp_kiosk::i18n::Language::ALL
+        .into_iter()
+        .find(|l| l.code() == lang)
+        .with_context(|| format!("--lang must be one of en, de, fr, es, nl, ja, got `{lang}`"))?;
     let (w, h) = size
         .split_once('x')
         .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
         .with_context(|| format!("--size must look like 1024x600, got `{size}`"))?;
-    let state = mfp_kiosk::ui::screenshot::sample(page).with_context(|| {
+    let state = mfp_kiosk::ui::screenshot::sample(page, language).with_context(|| {
         format!(
             "unknown page `{page}`: use one of {}, {}, {}",
             mfp_kiosk::ui::screenshot::SAMPLE_PAGES.join(", "),
@@ -528,6 +543,6 @@ fn screenshot(page: &str, size: &str, out: &Path) -> Result<()> {
         )
     })?;
     mfp_kiosk::ui::screenshot::render_png(&state, w, h, out)?;
-    println!("wrote {} ({w}x{h}, page {page})", out.display());
+    println!("wrote {} ({w}x{h}, page {page}, {lang})", out.display());
     Ok(())
 }

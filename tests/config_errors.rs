@@ -94,7 +94,8 @@ fn loopback_http_is_accepted_for_test_servers() {
 
 #[test]
 fn each_bad_value_names_its_key() {
-    let cases: Vec<(&str, Edits, Want)> = vec![
+    let cases: Vec<(&str, Edits, Want)> =
+        vec![
         (
             "bad client GUID",
             vec![("\"3fa85f64-5717-4562-b3fc-2c963f66afa6\"", "\"abc\"")],
@@ -102,6 +103,22 @@ fn each_bad_value_names_its_key() {
                 "entra.client_id",
                 "must be a GUID (the Application (client) ID of the app registration), got \"abc\"",
             ),
+        ),
+        (
+            "a language the panel does not speak",
+            vec![(
+                "state_dir = \"/var/lib/mfp-kiosk\"\n",
+                "state_dir = \"/var/lib/mfp-kiosk\"\nlanguage = \"pt\"\n",
+            )],
+            Want::Invalid("device.language", "must be one of en, de, fr, es, nl, ja, got \"pt\""),
+        ),
+        (
+            "a language tag instead of the panel's code",
+            vec![(
+                "state_dir = \"/var/lib/mfp-kiosk\"\n",
+                "state_dir = \"/var/lib/mfp-kiosk\"\nlanguage = \"de-DE\"\n",
+            )],
+            Want::Invalid("device.language", "got \"de-DE\""),
         ),
         (
             "bad tenant",

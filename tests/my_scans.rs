@@ -8,7 +8,7 @@ use mfp_kiosk::config::Config;
 use mfp_kiosk::kiosk::{Event, MyScan};
 use mfp_kiosk::store::NewJob;
 
-fn listed(e: Event) -> (Vec<MyScan>, Option<(String, bool)>) {
+fn listed(e: Event) -> (Vec<MyScan>, Option<(mfp_kiosk::i18n::Msg, bool)>) {
     match e {
         Event::MyScansLoaded { jobs, message } => (jobs, message),
         other => panic!("unexpected {other:?}"),
@@ -94,18 +94,29 @@ fn jobs_read_plainly_as_they_move_and_only_the_owner_retries() {
     );
 
     store
-        .fail_job(fresh, "the SharePoint folder no longer exists", Utc::now())
+        .fail_job(fresh, "Graph 404 itemNotFound: parent folder", Utc::now())
         .unwrap();
     let (jobs, _) = listed(my_scans::load(&services, "oid-ann", None));
+    // The stored technical error becomes a plain cause, in the panel's language.
     assert_eq!(
         jobs[0].state,
-        "Failed: the SharePoint folder no longer exists"
+        "Failed: the destination folder no longer exists"
+    );
+    assert_eq!(
+        jobs[0].state.render(mfp_kiosk::i18n::Language::De),
+        "Fehlgeschlagen: der Zielordner existiert nicht mehr"
     );
     assert!(jobs[0].failed);
 
     // Bob cannot retry Ann's job, and learns nothing about it.
     let (_, msg) = listed(my_scans::retry(&services, "oid-bob", &fresh.to_string()));
-    assert_eq!(msg, Some(("That scan cannot be retried.".into(), true)));
+    assert_eq!(
+        msg,
+        Some((
+            mfp_kiosk::i18n::Msg::new("That scan cannot be retried."),
+            true
+        ))
+    );
     assert!(store.job(fresh).unwrap().unwrap().state == mfp_kiosk::store::JobState::Failed);
     let (jobs, msg) = listed(my_scans::retry(&services, "oid-ann", &fresh.to_string()));
     assert!(!msg.unwrap().1, "retried");

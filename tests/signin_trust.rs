@@ -34,7 +34,7 @@ async fn tap(k: &entra_support::Kiosk, number: &str, typed: bool) -> Event {
 
 fn refusal(event: Event) -> String {
     match event {
-        Event::AuthFailed { message, .. } => message,
+        Event::AuthFailed { message, .. } => message.to_string(),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }

@@ -47,7 +47,7 @@ impl Panel {
     }
 
     fn sample(page: &str) -> Panel {
-        Panel::new(&sample_state(page).unwrap())
+        Panel::new(&sample_state(page, mfp_kiosk::i18n::Language::En).unwrap())
     }
 
     fn apply(&self, state: &UiState) {
@@ -241,7 +241,7 @@ fn pin_page_keys_and_dots() {
 
 #[test]
 fn device_code_page_shows_the_code_and_demo_button_only_in_demo_mode() {
-    let sample = sample_state("device-code").unwrap();
+    let sample = sample_state("device-code", mfp_kiosk::i18n::Language::En).unwrap();
     assert!(sample.demo_mode);
     let panel = Panel::new(&UiState {
         demo_mode: false,
@@ -292,7 +292,7 @@ fn device_code_page_shows_the_code_and_demo_button_only_in_demo_mode() {
 #[test]
 fn busy_page_shows_its_text_and_no_buttons() {
     let panel = Panel::sample("busy");
-    assert!(panel.has_text("Signing you in…"));
+    assert!(panel.has_text("Checking your badge…"));
     assert!(!panel
         .with_role("Working", AccessibleRole::ProgressIndicator)
         .is_empty());
@@ -303,7 +303,7 @@ fn busy_page_shows_its_text_and_no_buttons() {
 
 #[test]
 fn home_page_tiles_sign_out_and_touch_activity() {
-    let home = sample_state("home").unwrap();
+    let home = sample_state("home", mfp_kiosk::i18n::Language::En).unwrap();
     let panel = Panel::new(&home);
     assert!(panel.has_text("Hello, Adele Vance"));
     assert!(panel.has_text("adele.vance@contoso.com · Finance"));
@@ -367,7 +367,7 @@ fn home_page_toast_shows_the_message() {
     let panel = Panel::new(&UiState {
         message: "Your scan could not be uploaded. It will be retried.".into(),
         message_is_error: true,
-        ..sample_state("home").unwrap()
+        ..sample_state("home", mfp_kiosk::i18n::Language::En).unwrap()
     });
     let toast = panel.with_role(
         "Your scan could not be uploaded. It will be retried.",
@@ -378,10 +378,10 @@ fn home_page_toast_shows_the_message() {
 
 #[test]
 fn scanning_and_uploading_pages() {
-    let scanning = sample_state("scanning").unwrap();
+    let scanning = sample_state("scanning", mfp_kiosk::i18n::Language::En).unwrap();
     let panel = Panel::new(&scanning);
-    assert!(panel.has_text("Scanning page 2"));
-    assert!(panel.has_text("Scan to my OneDrive · Documents/Scans"));
+    assert!(panel.has_text("Scan to my OneDrive: scanning"));
+    assert!(panel.has_text("2 pages scanned"));
     assert!(panel.has_text("40 %"));
     let bar = panel.with_role("Progress", AccessibleRole::ProgressIndicator);
     assert_eq!(bar.len(), 1);
@@ -393,9 +393,9 @@ fn scanning_and_uploading_pages() {
 
     panel.apply(&UiState {
         progress: 1.7,
-        ..sample_state("uploading").unwrap()
+        ..sample_state("uploading", mfp_kiosk::i18n::Language::En).unwrap()
     });
-    assert!(panel.has_text("Uploading to OneDrive"));
+    assert!(panel.has_text("Scan to my OneDrive: sending"));
     assert!(
         !panel.has_button("Cancel scan"),
         "uploads cannot be cancelled"
@@ -405,7 +405,7 @@ fn scanning_and_uploading_pages() {
 
     panel.apply(&UiState {
         progress: f32::NAN,
-        ..sample_state("uploading").unwrap()
+        ..sample_state("uploading", mfp_kiosk::i18n::Language::En).unwrap()
     });
     let bar = panel.with_role("Progress", AccessibleRole::ProgressIndicator);
     assert_eq!(bar[0].accessible_value().as_deref(), Some("0 %"));
@@ -413,9 +413,9 @@ fn scanning_and_uploading_pages() {
 
 #[test]
 fn result_page_ok_and_failed() {
-    let ok = sample_state("result").unwrap();
+    let ok = sample_state("result", mfp_kiosk::i18n::Language::En).unwrap();
     let panel = Panel::new(&ok);
-    assert!(panel.has_text("Saved to your OneDrive"));
+    assert!(panel.has_text("Sent to OneDrive"));
     assert!(!panel
         .with_role("Succeeded", AccessibleRole::Image)
         .is_empty());
@@ -439,7 +439,7 @@ fn result_page_ok_and_failed() {
 
 #[test]
 fn countdown_banner_keeps_the_session() {
-    let home = sample_state("home").unwrap();
+    let home = sample_state("home", mfp_kiosk::i18n::Language::En).unwrap();
     let panel = Panel::new(&home);
     assert!(!panel.has_button("Stay signed in"));
 
@@ -481,7 +481,7 @@ fn each_page_shows_only_its_own_controls() {
         .collect();
     let panel = Panel::new(&UiState::default());
     for (page, mine) in owned {
-        panel.apply(&sample_state(page).unwrap());
+        panel.apply(&sample_state(page, mfp_kiosk::i18n::Language::En).unwrap());
         for label in &all {
             assert_eq!(
                 panel.has_button(label),
@@ -505,6 +505,7 @@ fn my_scans_page_lists_jobs_and_retries_failed_ones() {
         },
         when: "Tue 10:00".into(),
         failed,
+        sent: false,
     };
     let mut s = state(UiPage::Home);
     assert_eq!(

@@ -120,7 +120,10 @@ fn a_local_account_from_creation_to_deletion_on_the_touchscreen() {
     let weak = window.as_weak();
     let sink: ViewSink = Box::new(move |view| {
         let ui = ui_bridge::ui_state(view, "Test panel", true);
-        let service = view.service.as_ref().map(service_bridge::service_ui_state);
+        let service = view
+            .service
+            .as_ref()
+            .map(|s| service_bridge::service_ui_state(s, view.language));
         let (weak, tx, view) = (weak.clone(), tx.clone(), view.clone());
         let _ = slint::invoke_from_event_loop(move || {
             if let Some(w) = weak.upgrade() {

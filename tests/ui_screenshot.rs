@@ -70,7 +70,7 @@ impl Png {
 fn every_sample_page_renders_at_every_panel_size() {
     let dir = tempfile::tempdir().unwrap();
     for page in SAMPLE_PAGES {
-        let state = sample_state(page).unwrap();
+        let state = sample_state(page, mfp_kiosk::i18n::Language::En).unwrap();
         for (w, h) in SIZES {
             let out = dir.path().join(format!("{page}-{w}x{h}.png"));
             render_png(&state, w, h, &out).unwrap();
@@ -112,9 +112,14 @@ fn every_service_page_renders_at_the_smallest_panel() {
     // 800x480 is where the service pages are tightest; the kiosk pages' test above covers
     // the PNG path and the other sizes.
     let (w, h) = (800, 480);
-    let menu = render_rgb(&sample("service-menu").unwrap(), w, h).unwrap();
+    let menu = render_rgb(
+        &sample("service-menu", mfp_kiosk::i18n::Language::En).unwrap(),
+        w,
+        h,
+    )
+    .unwrap();
     for page in SERVICE_SAMPLE_PAGES {
-        let rgb = render_rgb(&sample(page).unwrap(), w, h).unwrap();
+        let rgb = render_rgb(&sample(page, mfp_kiosk::i18n::Language::En).unwrap(), w, h).unwrap();
         let colours = rgb
             .iter()
             .map(|p| (p.r, p.g, p.b))
@@ -139,8 +144,8 @@ fn every_service_page_renders_at_the_smallest_panel() {
 
 #[test]
 fn confirm_dialog_dims_the_page_behind_it() {
-    let asking = sample("service-confirm").unwrap();
-    let calm = sample("service-outbox").unwrap();
+    let asking = sample("service-confirm", mfp_kiosk::i18n::Language::En).unwrap();
+    let calm = sample("service-outbox", mfp_kiosk::i18n::Language::En).unwrap();
     assert_eq!(
         ServiceUiState {
             confirm_text: String::new(),
@@ -166,7 +171,7 @@ fn confirm_dialog_dims_the_page_behind_it() {
 
 #[test]
 fn device_code_page_draws_the_qr_code_and_large_user_code() {
-    let state = sample_state("device-code").unwrap();
+    let state = sample_state("device-code", mfp_kiosk::i18n::Language::En).unwrap();
     let (w, h) = (1024, 600);
     let rgb = render_rgb(&state, w, h).unwrap();
     let px = |x: u32, y: u32| rgb[(y * w + x) as usize];
@@ -210,7 +215,7 @@ fn device_code_page_draws_the_qr_code_and_large_user_code() {
 
 #[test]
 fn countdown_banner_adds_an_amber_band() {
-    let home = sample_state("home").unwrap();
+    let home = sample_state("home", mfp_kiosk::i18n::Language::En).unwrap();
     let amber = |state: &UiState| {
         render_rgb(state, 1024, 600)
             .unwrap()
@@ -263,11 +268,23 @@ fn write_docs_screenshots() {
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     std::fs::create_dir_all(&docs).unwrap();
     for page in ["idle", "device-code", "home"] {
-        let state = sample_state(page).unwrap();
+        let state = sample_state(page, mfp_kiosk::i18n::Language::En).unwrap();
         render_png(&state, 1024, 600, &docs.join(format!("{page}.png"))).unwrap();
     }
+    // German and Japanese (the longest texts and the CJK font); German at the smallest panel.
+    for lang in [mfp_kiosk::i18n::Language::De, mfp_kiosk::i18n::Language::Ja] {
+        let dir = docs.join(lang.code());
+        std::fs::create_dir_all(&dir).unwrap();
+        for page in ["idle", "device-code", "home"] {
+            let state = sample_state(page, lang).unwrap();
+            render_png(&state, 1024, 600, &dir.join(format!("{page}.png"))).unwrap();
+            if lang == mfp_kiosk::i18n::Language::De {
+                render_png(&state, 800, 480, &dir.join(format!("{page}-800x480.png"))).unwrap();
+            }
+        }
+    }
     for page in SERVICE_SAMPLE_PAGES {
-        let scene = sample(page).unwrap();
+        let scene = sample(page, mfp_kiosk::i18n::Language::En).unwrap();
         render_png(&scene, 1024, 600, &docs.join(format!("{page}.png"))).unwrap();
         render_png(&scene, 800, 480, &docs.join(format!("{page}-800x480.png"))).unwrap();
     }
@@ -275,7 +292,7 @@ fn write_docs_screenshots() {
         let dir = Path::new(&dir);
         std::fs::create_dir_all(dir).unwrap();
         for page in SAMPLE_PAGES {
-            let state = sample_state(page).unwrap();
+            let state = sample_state(page, mfp_kiosk::i18n::Language::En).unwrap();
             for (w, h) in SIZES {
                 render_png(&state, w, h, &dir.join(format!("{page}-{w}x{h}.png"))).unwrap();
             }
@@ -292,7 +309,7 @@ fn write_docs_screenshots() {
             .unwrap();
         }
         for page in SERVICE_SAMPLE_PAGES {
-            let scene = sample(page).unwrap();
+            let scene = sample(page, mfp_kiosk::i18n::Language::En).unwrap();
             for (w, h) in SIZES {
                 render_png(&scene, w, h, &dir.join(format!("{page}-{w}x{h}.png"))).unwrap();
             }

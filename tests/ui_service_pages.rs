@@ -63,7 +63,7 @@ impl Panel {
 
     /// The sample of a service page (as in the screenshots).
     fn page(name: &str) -> Panel {
-        let s = sample(name).unwrap();
+        let s = sample(name, mfp_kiosk::i18n::Language::En).unwrap();
         Panel::new(&s.kiosk, &s.service)
     }
 
@@ -178,7 +178,7 @@ fn centre(element: &ElementHandle) -> LogicalPosition {
 }
 
 fn service_state(page: &str) -> ServiceUiState {
-    sample(page).unwrap().service
+    sample(page, mfp_kiosk::i18n::Language::En).unwrap().service
 }
 
 /// Advances Slint's mock clock (timers fire on it; nothing here sleeps).
@@ -644,7 +644,7 @@ fn message_line_shows_the_message() {
 
 #[test]
 fn home_offers_service_only_to_a_technician() {
-    let home = sample_state("home").unwrap();
+    let home = sample_state("home", mfp_kiosk::i18n::Language::En).unwrap();
     let panel = Panel::new(&home, &ServiceUiState::default());
     assert!(!panel.has_button("Service"));
     panel.kiosk(&UiState {
@@ -722,7 +722,7 @@ fn holding_the_panel_name_3_s_on_idle_asks_for_the_service_pin() {
     assert_eq!(long_presses(&panel), 0);
 
     // Not on other pages: a signed-in user's hold is nothing.
-    panel.kiosk(&sample_state("home").unwrap());
+    panel.kiosk(&sample_state("home", mfp_kiosk::i18n::Language::En).unwrap());
     let at = centre(&panel.with_role("Panel name", AccessibleRole::Text)[0]);
     panel.pointer(WindowEvent::PointerPressed {
         position: at,

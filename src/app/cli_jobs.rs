@@ -266,7 +266,10 @@ pub fn scan_command(
             folder,
             destination,
         } => (
-            format!("done: {file_name} is in {folder} ({destination})"),
+            format!(
+                "done: {file_name} is in {} ({destination})",
+                if folder.is_empty() { "/" } else { folder }
+            ),
             0,
         ),
         Delivered::Queued { reason } => (format!("queued: {reason}"), 2),

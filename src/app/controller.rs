@@ -204,7 +204,7 @@ impl Controller {
                     let event = match saved {
                         Ok(Ok(())) => Event::PinSaved {
                             ok: true,
-                            message: "Your PIN is set.".into(),
+                            message: crate::i18n::Msg::new("Your PIN is set."),
                         },
                         Ok(Err(e)) => {
                             tracing::warn!(error = %e, "saving a PIN failed");
@@ -213,10 +213,15 @@ impl Controller {
                                 message: e.panel_message(),
                             }
                         }
-                        Err(e) => Event::PinSaved {
-                            ok: false,
-                            message: format!("Saving the PIN failed: {e}"),
-                        },
+                        Err(e) => {
+                            tracing::error!(error = %e, "the PIN-saving task failed");
+                            Event::PinSaved {
+                                ok: false,
+                                message: crate::i18n::Msg::new(
+                                    "Something went wrong. Please try again or ask IT for help.",
+                                ),
+                            }
+                        }
                     };
                     answer.event(event);
                 });
@@ -280,9 +285,17 @@ impl Controller {
                     let checked =
                         tokio::task::spawn_blocking(move || services.check_service_pin(&pin)).await;
                     let (ok, message) = match checked {
-                        Ok(Ok(())) => (true, String::new()),
+                        Ok(Ok(())) => (true, crate::i18n::Msg::default()),
                         Ok(Err(e)) => (false, e.panel_message()),
-                        Err(e) => (false, format!("Checking the service PIN failed: {e}")),
+                        Err(e) => {
+                            tracing::error!(error = %e, "the service-PIN check task failed");
+                            (
+                                false,
+                                crate::i18n::Msg::new(
+                                    "Something went wrong. Please try again or ask IT for help.",
+                                ),
+                            )
+                        }
                     };
                     answer.event(Event::ServicePinChecked {
                         attempt,
@@ -312,7 +325,7 @@ impl Controller {
                         .unwrap_or_else(|e| {
                             Some(ServiceEvent::ActionDone {
                                 ok: false,
-                                message: format!("That did not work: {e}"),
+                                message: crate::i18n::Msg::new("That did not work: {}").arg(e),
                             })
                         }),
                     };

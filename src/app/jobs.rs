@@ -3,6 +3,7 @@
 //! Jobs that could not be delivered at once stay queued; the outbox worker retries them with
 //! the user's cached refresh token, also after the user signed out.
 
+use crate::i18n::Msg;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -174,45 +175,47 @@ fn finished_event(result: Result<Delivered, JobError>, workflow_id: &str) -> Eve
             destination,
         }) => Event::JobFinished {
             ok: true,
-            title: format!("Sent to {destination}"),
-            detail: format!("{file_name} is in {folder}"),
+            title: Msg::new("Sent to {}").arg(&destination),
+            detail: if folder.is_empty() {
+                Msg::new("{} is in your {}").arg(file_name).arg(destination)
+            } else {
+                Msg::new("{} is in {}").arg(file_name).arg(folder)
+            },
         },
-        Ok(Delivered::Queued { reason }) if reason == NETWORK_REASON => Event::JobFinished {
+        Ok(Delivered::Queued { reason }) if reason == network_reason() => Event::JobFinished {
             ok: true,
-            title: "Queued: it will be sent when the network is back".into(),
-            detail: "Your scan is safe on the printer. You can go; it goes out by itself.".into(),
+            title: Msg::new("Queued: it will be sent when the network is back"),
+            detail: Msg::new("Your scan is safe on the printer. You can go; it goes out by itself."),
         },
         Ok(Delivered::Queued { reason }) => Event::JobFinished {
             ok: true,
-            title: "Saved: will be sent shortly".into(),
-            detail: format!(
-                "Your scan is safe on the printer and goes out automatically ({reason})."
-            ),
+            title: Msg::new("Saved: will be sent shortly"),
+            detail: Msg::new("Your scan is safe on the printer and goes out automatically ({}).")
+                .text(reason),
         },
         Ok(Delivered::Failed { reason }) => Event::JobFinished {
             ok: false,
-            title: "Could not be delivered".into(),
-            detail: format!("{reason}. Your scan is kept on the printer; ask IT for help."),
+            title: Msg::new("Could not be delivered"),
+            detail: Msg::new("{}. Your scan is kept on the printer; ask IT for help.").text(reason),
         },
         Err(JobError::Cancelled) => Event::JobFinished {
             ok: false,
-            title: "Scan cancelled".into(),
-            detail: "Nothing was sent.".into(),
+            title: Msg::new("Scan cancelled"),
+            detail: Msg::new("Nothing was sent."),
         },
         Err(JobError::StorageFull) => Event::JobFinished {
             ok: false,
-            title: "Scan not saved".into(),
-            detail: format!(
-                "{}. Nothing was sent; scans already waiting still go out.",
-                crate::admin::storage::STORAGE_FULL_MESSAGE
+            title: Msg::new("Scan not saved"),
+            detail: Msg::new(
+                "This panel's storage is full, please tell your technician. Nothing was sent; scans already waiting still go out.",
             ),
         },
         Err(e) => {
             tracing::error!(error = %e, workflow_id, "scan job failed");
             Event::JobFinished {
                 ok: false,
-                title: "Scan failed".into(),
-                detail: e.to_string(),
+                title: Msg::new("Scan failed"),
+                detail: Msg::new("The scan did not finish. Please try again or ask IT for help."),
             }
         }
     }
@@ -227,10 +230,10 @@ pub enum Delivered {
         destination: String,
     },
     Queued {
-        reason: String,
+        reason: Msg,
     },
     Failed {
-        reason: String,
+        reason: Msg,
     },
 }
 
@@ -399,7 +402,7 @@ pub async fn scan_and_deliver(
             }
             _ = &mut grace, if !started => {
                 tracing::info!(job = %job.id, "upload not started in time; left to the outbox");
-                return Ok((job.id, Delivered::Queued { reason: NETWORK_REASON.into() }));
+                return Ok((job.id, Delivered::Queued { reason: network_reason() }));
             }
         }
     };
@@ -408,11 +411,8 @@ pub async fn scan_and_deliver(
             services.audit(oid, "scan_delivered", &job.id.to_string(), &item.name);
             Delivered::Sent {
                 file_name: item.name,
-                folder: if folder.is_empty() {
-                    format!("your {}", destination_name(wf.destination))
-                } else {
-                    folder
-                },
+                // Empty: the destination's root ("is in your OneDrive").
+                folder,
                 destination: destination_name(wf.destination).to_string(),
             }
         }
@@ -423,15 +423,17 @@ pub async fn scan_and_deliver(
             }
         }
         Outcome::Skipped => Delivered::Queued {
-            reason: "the outbox is sending it".into(),
+            reason: Msg::new("the outbox is sending it"),
         },
         Outcome::Failed { error } => {
             services.audit(oid, "scan_failed", &job.id.to_string(), &error);
             Delivered::Failed {
                 reason: if error.starts_with(app_delivery::DENIED_PREFIX) {
-                    "This printer is not yet allowed to save there (IT must grant it access)".into()
+                    Msg::new(
+                        "This printer is not yet allowed to save there (IT must grant it access)",
+                    )
                 } else {
-                    "The destination refused the scan".into()
+                    Msg::new("The destination refused the scan")
                 },
             }
         }
@@ -458,16 +460,18 @@ fn storage_full(services: &Services, error: &str) {
 }
 
 /// The queued reason when the network is what the scan waits for.
-const NETWORK_REASON: &str = "waiting for the network";
+fn network_reason() -> Msg {
+    Msg::new("waiting for the network")
+}
 
-fn short_reason(error: &str) -> String {
+fn short_reason(error: &str) -> Msg {
     if error.contains("no access token") || error.contains("connect") || error.contains("timed out")
     {
-        NETWORK_REASON.into()
+        network_reason()
     } else if error.contains("429") || error.contains("503") {
-        "the cloud service is busy".into()
+        Msg::new("the cloud service is busy")
     } else {
-        "will retry".into()
+        Msg::new("will retry")
     }
 }
 

@@ -1,8 +1,8 @@
 //! Glue: builds the services from the config, runs the controller that carries out the kiosk
 //! machine's effects, and bridges it to the Slint UI.
 
-pub mod cli_calibrate;
 pub mod app_identity;
+pub mod cli_calibrate;
 pub mod cli_cards;
 pub mod cli_directory;
 pub mod cli_jobs;

@@ -4,6 +4,7 @@
 use chrono::{Local, Utc};
 
 use super::services::{destination_name, Services};
+use crate::i18n::Msg;
 use crate::kiosk::{Event, MyScan};
 use crate::store::{JobRecord, JobState};
 
@@ -13,18 +14,18 @@ pub const DAYS: i64 = 7;
 const MAX_JOBS: usize = 50;
 
 /// The state of a job as the walk-up user reads it.
-pub fn state_words(j: &JobRecord) -> String {
+pub fn state_words(j: &JobRecord) -> Msg {
     match j.state {
-        JobState::Done => "Sent".into(),
-        JobState::Uploading => "Sending now".into(),
+        JobState::Done => Msg::new("Sent"),
+        JobState::Uploading => Msg::new("Sending now"),
         // A retry time is set only after an attempt that could not get through.
         JobState::Queued if j.next_attempt_at.is_some() => {
-            "Waiting for the network, will be sent automatically".into()
+            Msg::new("Waiting for the network, will be sent automatically")
         }
-        JobState::Queued => "Waiting to be sent".into(),
+        JobState::Queued => Msg::new("Waiting to be sent"),
         JobState::Failed => match &j.last_error {
-            Some(e) => format!("Failed: {e}"),
-            None => "Failed".into(),
+            Some(e) => Msg::new("Failed: {}").text(crate::workflow::cause::failure_cause(e)),
+            None => Msg::new("Failed"),
         },
     }
 }
@@ -47,17 +48,19 @@ fn row(services: &Services, j: &JobRecord) -> MyScan {
             format!("{place} · {}", j.folder)
         },
         state: state_words(j),
+        sent: j.state == JobState::Done,
         when: j
             .created_at
             .with_timezone(&Local)
-            .format("%a %H:%M")
+            // Numbers only: a weekday name would be English in every language.
+            .format("%Y-%m-%d %H:%M")
             .to_string(),
         failed: j.state == JobState::Failed,
     }
 }
 
 /// The list for `oid`, with `message` to show beside it.
-pub fn load(services: &Services, oid: &str, message: Option<(String, bool)>) -> Event {
+pub fn load(services: &Services, oid: &str, message: Option<(Msg, bool)>) -> Event {
     let since = Utc::now() - chrono::Duration::days(DAYS);
     match services.store.jobs_of_user(oid, since, MAX_JOBS) {
         Ok(jobs) => Event::MyScansLoaded {
@@ -68,7 +71,7 @@ pub fn load(services: &Services, oid: &str, message: Option<(String, bool)>) -> 
             tracing::warn!(error = %e, "cannot list a user's jobs");
             Event::MyScansLoaded {
                 jobs: Vec::new(),
-                message: Some(("Your scans cannot be listed right now.".into(), true)),
+                message: Some((Msg::new("Your scans cannot be listed right now."), true)),
             }
         }
     }
@@ -86,10 +89,10 @@ pub fn retry(services: &Services, oid: &str, id: &str) -> Event {
         }
     });
     let message = match outcome {
-        Ok(()) => ("Queued again: it will be sent shortly.".to_string(), false),
+        Ok(()) => (Msg::new("Queued again: it will be sent shortly."), false),
         Err(e) => {
             tracing::info!(error = %e, "retry from My scans refused");
-            ("That scan cannot be retried.".to_string(), true)
+            (Msg::new("That scan cannot be retried."), true)
         }
     };
     load(services, oid, Some(message))

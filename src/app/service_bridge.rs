@@ -13,7 +13,7 @@ use crate::ui::service::{
 };
 
 /// The UI state of the service pages.
-pub fn service_ui_state(view: &ServiceView) -> ServiceUiState {
+pub fn service_ui_state(view: &ServiceView, lang: crate::i18n::Language) -> ServiceUiState {
     ServiceUiState {
         page: match view.page.unwrap_or(ServicePageView::Menu) {
             ServicePageView::Menu => UiServicePage::Menu,
@@ -28,11 +28,11 @@ pub fn service_ui_state(view: &ServiceView) -> ServiceUiState {
             ServicePageView::Local => UiServicePage::Local,
             ServicePageView::LocalNew => UiServicePage::LocalNew,
         },
-        actor: view.actor.clone(),
-        title: view.title.clone(),
-        message: view.message.clone(),
+        actor: view.actor.render(lang),
+        title: view.title.render(lang),
+        message: view.message.render(lang),
         message_is_error: view.message_is_error,
-        confirm_text: view.confirm_text.clone(),
+        confirm_text: view.confirm_text.render(lang),
         query: view.query.clone(),
         shift: view.shift,
         users: view
@@ -42,15 +42,17 @@ pub fn service_ui_state(view: &ServiceView) -> ServiceUiState {
                 id: u.oid.clone(),
                 name: u.name.clone(),
                 detail: if u.revoked {
-                    format!("{} · revoked", u.upn)
+                    crate::i18n::Msg::new("{} · revoked")
+                        .arg(&u.upn)
+                        .render(lang)
                 } else {
                     u.upn.clone()
                 },
             })
             .collect(),
         subject: view.subject.clone(),
-        prompt: view.prompt.clone(),
-        detail: view.detail.clone(),
+        prompt: view.prompt.render(lang),
+        detail: view.detail.render(lang),
         batch: view.batch,
         batch_count: view.batch_count,
         user_name: view.user_name.clone(),

@@ -7,13 +7,22 @@ use chrono::Duration;
 use super::services::Services;
 use crate::admin::cards::Actor;
 use crate::admin::local_users::CreateLocal;
+use crate::i18n::Msg;
 use crate::service_menu::local::{LocalEffect, LocalEvent, LocalRow, LocalWorkflow};
 use crate::service_menu::{ServiceEvent, UserRow};
 
+/// The admin layer's answers are sentences of their own (names, dates, reasons): shown as
+/// data, in English, like the technician's other diagnostics.
 fn done(r: Result<String, String>) -> ServiceEvent {
     match r {
-        Ok(message) => ServiceEvent::ActionDone { ok: true, message },
-        Err(message) => ServiceEvent::ActionDone { ok: false, message },
+        Ok(message) => ServiceEvent::ActionDone {
+            ok: true,
+            message: Msg::data(message),
+        },
+        Err(message) => ServiceEvent::ActionDone {
+            ok: false,
+            message: Msg::data(message),
+        },
     }
 }
 
@@ -37,7 +46,7 @@ fn load(services: &Services) -> ServiceEvent {
         Err(e) => {
             return ServiceEvent::ActionDone {
                 ok: false,
-                message: e.to_string(),
+                message: Msg::data(e.to_string()),
             }
         }
     };

@@ -4,6 +4,7 @@
 //! is audited with the operator as actor (`technician:<oid>` or `service-pin`); card numbers
 //! appear masked everywhere except in the reader-check trace, which is never logged.
 
+use crate::i18n::Msg;
 use std::sync::Arc;
 
 use chrono::{DateTime, Local, Utc};
@@ -86,7 +87,7 @@ pub fn execute(
         tracing::warn!(error = %e, "a service menu action failed");
         ServiceEvent::ActionDone {
             ok: false,
-            message: format!("That did not work: {e}"),
+            message: Msg::new("That did not work: {}").arg(e),
         }
     }))
 }
@@ -137,7 +138,7 @@ fn bind(
         Ok(u) => u,
         Err(e) => {
             return BindOutcome::Refused {
-                message: e.to_string(),
+                message: Msg::new("That did not work: {}").arg(e),
             }
         }
     };
@@ -154,7 +155,7 @@ fn bind(
             masked,
         },
         Err(e) => BindOutcome::Refused {
-            message: e.to_string(),
+            message: Msg::new("That did not work: {}").arg(e),
         },
     }
 }
@@ -197,11 +198,11 @@ fn revoke(services: &Services, oid: &str, which: RevokeWhich, who: &Actor) -> Se
     match done {
         Ok(gone) => ServiceEvent::ActionDone {
             ok: true,
-            message: format!("Revoked {}.", gone.join(", ")),
+            message: Msg::new("Revoked {}.").arg(gone.join(", ")),
         },
         Err(e) => ServiceEvent::ActionDone {
             ok: false,
-            message: e.to_string(),
+            message: Msg::new("That did not work: {}").arg(e),
         },
     }
 }
@@ -216,7 +217,7 @@ fn reset_lockout(
     services.audit(&who.audit_name(), "pin_lockout_reset", oid, "ok");
     Ok(ServiceEvent::ActionDone {
         ok: true,
-        message: format!("PIN lockout of {} cleared.", user.display_name),
+        message: Msg::new("PIN lockout of {} cleared.").arg(&user.display_name),
     })
 }
 
@@ -231,7 +232,7 @@ fn remove_pin(services: &Services, oid: &str, who: &Actor) -> Result<ServiceEven
     );
     Ok(ServiceEvent::ActionDone {
         ok: true,
-        message: format!("PIN of {} removed.", user.display_name),
+        message: Msg::new("PIN of {} removed.").arg(&user.display_name),
     })
 }
 
@@ -387,14 +388,14 @@ fn job_action(services: &Services, id: &str, who: &Actor, delete: bool) -> Servi
         Ok(()) => ServiceEvent::ActionDone {
             ok: true,
             message: if delete {
-                "Job deleted with its scanned file.".into()
+                Msg::new("Job deleted with its scanned file.")
             } else {
-                "Job queued again; it is sent shortly.".into()
+                Msg::new("Job queued again; it is sent shortly.")
             },
         },
         Err(e) => ServiceEvent::ActionDone {
             ok: false,
-            message: e.to_string(),
+            message: Msg::new("That did not work: {}").arg(e),
         },
     }
 }

@@ -18,6 +18,7 @@ use crate::auth::refresh_verdict::{AccountGone, RefreshVerdict};
 use crate::auth::IdClaims;
 use crate::config::Config;
 use crate::graph::GraphClient;
+use crate::i18n::{Language, Msg};
 use crate::identity::provisioning::{self, DirectoryProfile, Outcome, ProvisioningRules};
 use crate::identity::trust_clock::{self, GraceVerdict, TrustClock};
 use crate::identity::{UserRecord, UserStatus};
@@ -59,7 +60,7 @@ pub enum ServiceError {
     #[error("the local account has no PIN yet")]
     LocalNoPin,
     #[error("{0}")]
-    PinWrong(String),
+    PinWrong(crate::i18n::Msg),
     #[error("the identity was not confirmed online within the offline grace period")]
     OfflineTooLong,
     #[error("the identity's last online confirmation lies in the future: the clock was set back")]
@@ -74,10 +75,11 @@ pub enum ServiceError {
 
 impl ServiceError {
     /// What the panel says: short, plain, never a secret.
-    pub fn panel_message(&self) -> String {
+    pub fn panel_message(&self) -> Msg {
+        use crate::identity::provisioning::ProvisioningError as P;
         match self {
             ServiceError::Entra(e) => e.panel_message(),
-            ServiceError::Card(_) => "That badge could not be read. Please tap again.".into(),
+            ServiceError::Card(_) => Msg::new("That badge could not be read. Please tap again."),
             // Disabled, deleted or locked accounts get their own sentence; every other refusal
             // of the cached grant has one way forward.
             ServiceError::RefreshRejected(e)
@@ -89,29 +91,35 @@ impl ServiceError {
             | ServiceError::RefreshRejected(_)
             | ServiceError::NoRefreshToken
             | ServiceError::Secrets(_) => {
-                "Your Microsoft sign-in has expired. Please sign in with Microsoft once.".into()
+                Msg::new("Your Microsoft sign-in has expired. Please sign in with Microsoft once.")
             }
-            ServiceError::Revoked => "This account no longer has access to this printer.".into(),
-            ServiceError::NoPin => "You have no PIN yet. Sign in with Microsoft to set one.".into(),
-            ServiceError::LocalNoPin => {
-                "You have no PIN yet. Tap your badge to choose one.".into()
-            }
+            ServiceError::Revoked => Msg::new("This account no longer has access to this printer."),
+            ServiceError::NoPin => Msg::new("You have no PIN yet. Sign in with Microsoft to set one."),
+            ServiceError::LocalNoPin => Msg::new("You have no PIN yet. Tap your badge to choose one."),
             ServiceError::PinWrong(m) => m.clone(),
-            ServiceError::Pin(e) => format!("PIN not accepted: {e}."),
+            ServiceError::Pin(e) => Msg::new("PIN not accepted: {}").text(e.panel_msg()),
             ServiceError::OfflineTooLong => {
-                "The printer is offline and your badge must be confirmed online first.".into()
+                Msg::new("The printer is offline and your badge must be confirmed online first.")
             }
             ServiceError::ClockSetBack => {
-                "This printer's clock looks wrong, so your badge must be confirmed online first. Please tell your technician.".into()
+                Msg::new("This printer's clock looks wrong, so your badge must be confirmed online first. Please tell your technician.")
             }
-            ServiceError::Provisioning(e) => format!("Sign-in refused: {e}."),
-            ServiceError::Local(crate::identity::local::LocalRefusal::Expired(_)) => {
-                "This visitor account has expired. Please ask your technician.".into()
+            ServiceError::Provisioning(P::TenantNotAllowed { .. }) => {
+                Msg::new("Accounts from your organisation cannot sign in on this panel.")
             }
-            ServiceError::Local(crate::identity::local::LocalRefusal::Disabled) => {
-                "This visitor account is switched off. Please ask your technician.".into()
+            ServiceError::Provisioning(P::DomainNotAllowed { .. }) => {
+                Msg::new("Accounts of your domain cannot sign in on this panel.")
             }
-            _ => "Something went wrong. Please try again or ask IT for help.".into(),
+            ServiceError::Provisioning(_) => Msg::new(
+                "Your account could not be set up on this panel. Please ask a technician.",
+            ),
+            ServiceError::Local(crate::identity::local::LocalRefusal::Expired(_)) => Msg::new(
+                "This visitor account has expired. Please ask your technician.",
+            ),
+            ServiceError::Local(crate::identity::local::LocalRefusal::Disabled) => Msg::new(
+                "This visitor account is switched off. Please ask your technician.",
+            ),
+            _ => Msg::new("Something went wrong. Please try again or ask IT for help."),
         }
     }
 
@@ -241,6 +249,7 @@ impl Services {
             microsoft_enabled: c.entra.device_code,
             service_timeout: std::time::Duration::from_secs(c.service.inactivity_timeout_secs),
             service_pin_enabled: c.service.pin_hash.is_some(),
+            language: Language::from_tag(&c.device.language).unwrap_or_default(),
         }
     }
 
@@ -406,10 +415,10 @@ impl Services {
         let now = self.now();
         let panel = self.panel_lockout.lock().unwrap_or_else(|e| e.into_inner());
         panel.check(now).map_err(|left| {
-            ServiceError::PinWrong(format!(
-                "Too many failed attempts on this panel. Try again in {} s.",
-                left.as_secs().max(1)
-            ))
+            ServiceError::PinWrong(
+                Msg::new("Too many failed attempts on this panel. Try again in {} s.")
+                    .arg(left.as_secs().max(1)),
+            )
         })
     }
 
@@ -473,9 +482,9 @@ impl Services {
             let until = trust_clock::clamp_lock_end(until, now, longest);
             if until > now {
                 let secs = (until - now).num_seconds().max(1);
-                return Err(ServiceError::PinWrong(format!(
-                    "Too many wrong PINs. Try again in {secs} s."
-                )));
+                return Err(ServiceError::PinWrong(
+                    Msg::new("Too many wrong PINs. Try again in {} s.").arg(secs),
+                ));
             }
         }
         if self.pin_hasher().verify(&state.phc, pin_entered)? {
@@ -498,12 +507,14 @@ impl Services {
         self.store.record_pin_failure(oid, locked_until)?;
         self.audit(oid, "pin_failed", oid, &format!("attempt {failed}"));
         let message = match locked_until {
-            Some(_) => {
-                "Wrong PIN. Too many attempts: PIN sign-in is paused for a while.".to_string()
-            }
+            Some(_) => Msg::new("Wrong PIN. Too many attempts: PIN sign-in is paused for a while."),
             None => {
                 let left = p.max_attempts.saturating_sub(failed);
-                format!("Wrong PIN. {left} attempts left.")
+                Msg::plural(
+                    "Wrong PIN. {n} attempt left.",
+                    "Wrong PIN. {n} attempts left.",
+                    i64::from(left),
+                )
             }
         };
         Err(ServiceError::PinWrong(message))
@@ -634,6 +645,21 @@ impl Services {
             method,
             workflows,
             must_set_pin: false,
+            language: self.preferred_language(&user.oid),
+        }
+    }
+
+    /// The user's directory `preferredLanguage`, when synced and one the panel speaks.
+    fn preferred_language(&self, oid: &str) -> Option<Language> {
+        match self.store.dir_attributes(oid) {
+            Ok(attrs) => attrs?
+                .get("preferredLanguage")
+                .and_then(|v| v.as_str())
+                .and_then(Language::from_tag),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the directory profile; panel language kept");
+                None
+            }
         }
     }
 

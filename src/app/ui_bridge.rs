@@ -17,7 +17,9 @@ use crate::ui::{UiCommand, UiPage, UiState, UiWorkflow};
 
 /// The UI state for a kiosk view.
 pub fn ui_state(view: &View, device_name: &str, demo: bool) -> UiState {
+    let lang = view.language;
     UiState {
+        language: lang,
         page: match view.page {
             ViewPage::Idle => UiPage::Idle,
             ViewPage::Pin => UiPage::Pin,
@@ -33,23 +35,23 @@ pub fn ui_state(view: &View, device_name: &str, demo: bool) -> UiState {
             ViewPage::AnotherPage => UiPage::AnotherPage,
         },
         device_name: device_name.to_string(),
-        message: view.message.clone(),
+        message: view.message.render(lang),
         message_is_error: view.message_is_error,
         countdown: u32::try_from(view.countdown).unwrap_or(u32::MAX),
         demo_mode: demo,
         pin_enabled: view.pin_enabled,
         microsoft_enabled: view.microsoft_enabled,
-        pin_prompt: view.pin_prompt.clone(),
+        pin_prompt: view.pin_prompt.render(lang),
         pin_length: u32::try_from(view.pin_length).unwrap_or(u32::MAX),
         pin_max_length: u32::try_from(view.pin_max_length).unwrap_or(u32::MAX),
         user_code: view.user_code.clone(),
         verification_uri: view.verification_uri.clone(),
         qr_text: view.verification_uri.clone(),
         code_seconds_left: u32::try_from(view.code_seconds_left).unwrap_or(u32::MAX),
-        code_purpose: view.code_purpose.clone(),
-        busy_text: view.busy_text.clone(),
+        code_purpose: view.code_purpose.render(lang),
+        busy_text: view.busy_text.render(lang),
         display_name: view.display_name.clone(),
-        user_detail: view.user_detail.clone(),
+        user_detail: view.user_detail.render(lang),
         can_set_pin: view.can_set_pin,
         can_service: view.can_service,
         workflows: view
@@ -70,18 +72,19 @@ pub fn ui_state(view: &View, device_name: &str, demo: bool) -> UiState {
                 id: m.id.clone(),
                 name: m.name.clone(),
                 destination: m.destination.clone(),
-                state: m.state.clone(),
+                state: m.state.render(lang),
+                sent: m.sent,
                 when: m.when.clone(),
                 failed: m.failed,
             })
             .collect(),
         my_scans_loading: view.page == ViewPage::MyScans && view.my_scans.is_none(),
-        progress_title: view.progress_title.clone(),
-        progress_detail: view.progress_detail.clone(),
+        progress_title: view.progress_title.render(lang),
+        progress_detail: view.progress_detail.render(lang),
         progress: view.progress,
         result_ok: view.result_ok,
-        result_title: view.result_title.clone(),
-        result_detail: view.result_detail.clone(),
+        result_title: view.result_title.render(lang),
+        result_detail: view.result_detail.render(lang),
     }
 }
 
@@ -133,6 +136,13 @@ pub fn command_sink(
             UiCommand::RetryScan(id) => Event::RetryMyScan { id },
             UiCommand::ServiceLongPress => Event::ServiceLongPress,
             UiCommand::Activity => Event::Activity,
+            UiCommand::ChooseLanguage(code) => match crate::i18n::Language::from_tag(&code) {
+                Some(lang) => Event::ChooseLanguage(lang),
+                None => {
+                    tracing::error!(code, "language list sent a language the panel lacks");
+                    return;
+                }
+            },
         };
         handle.event(event);
     }

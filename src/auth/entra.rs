@@ -140,69 +140,69 @@ impl EntraError {
     /// A short, plain sentence for the person at the panel. Never contains codes or ids; each
     /// reason a sign-in can end has its own sentence, so a user (or the technician they call)
     /// knows which way forward there is.
-    pub fn panel_message(&self) -> String {
+    pub fn panel_message(&self) -> crate::i18n::Msg {
+        use crate::i18n::Msg;
         let code = self.aadsts_code();
-        let msg = match (self, code) {
+        match (self, code) {
             (EntraError::DeviceCode(DeviceCodeError::Declined(_)), _) => {
-                "Sign-in was declined on the phone."
+                Msg::new("Sign-in was declined on the phone.")
             }
             (EntraError::DeviceCode(DeviceCodeError::AccessDenied(_)), Some(65004)) => {
-                "You did not accept the permissions this panel needs, so the sign-in stopped. Sign in again and accept them, or ask IT."
+                Msg::new("You did not accept the permissions this panel needs, so the sign-in stopped. Sign in again and accept them, or ask IT.")
             }
             (EntraError::DeviceCode(DeviceCodeError::AccessDenied(_)), _) => {
-                "Microsoft denied access for this sign-in. Ask IT if you need this panel."
+                Msg::new("Microsoft denied access for this sign-in. Ask IT if you need this panel.")
             }
             (EntraError::DeviceCode(DeviceCodeError::Expired(_)), _) => {
-                "The sign-in code expired. Start again to get a new code."
+                Msg::new("The sign-in code expired. Start again to get a new code.")
             }
             (EntraError::DeviceCode(DeviceCodeError::BadVerificationCode(_)), _) => {
-                "The sign-in code is no longer valid. Start again to get a new code."
+                Msg::new("The sign-in code is no longer valid. Start again to get a new code.")
             }
             (_, Some(53003)) => {
-                "Your organisation's access policy blocked Microsoft sign-in on this panel. Use your card or PIN."
+                Msg::new("Your organisation's access policy blocked Microsoft sign-in on this panel. Use your card or PIN.")
             }
             (_, Some(530035)) => {
-                "Your organisation's security defaults block this kind of Microsoft sign-in. Use your card or PIN, or ask IT."
+                Msg::new("Your organisation's security defaults block this kind of Microsoft sign-in. Use your card or PIN, or ask IT.")
             }
             (_, Some(c)) if DEVICE_POLICY_CODES.contains(&c) => {
-                "Your organisation only allows Microsoft sign-in from managed devices. Use your card or PIN."
+                Msg::new("Your organisation only allows Microsoft sign-in from managed devices. Use your card or PIN.")
             }
             (_, Some(50105)) => {
-                "Your account has not been given access to this printer. Ask IT to assign you to the kiosk app."
+                Msg::new("Your account has not been given access to this printer. Ask IT to assign you to the kiosk app.")
             }
             (_, Some(65001)) => {
-                "Your organisation has not approved this printer's access to your files yet. Ask IT to grant consent."
+                Msg::new("Your organisation has not approved this printer's access to your files yet. Ask IT to grant consent.")
             }
-            (_, Some(50057)) => "Your account is disabled. Please contact your administrator.",
-            (_, Some(50034)) => "Your account was not found in your organisation.",
-            (_, Some(50053)) => "Your account is locked. Try again later or contact your administrator.",
+            (_, Some(50057)) => Msg::new("Your account is disabled. Please contact your administrator."),
+            (_, Some(50034)) => Msg::new("Your account was not found in your organisation."),
+            (_, Some(50053)) => Msg::new("Your account is locked. Try again later or contact your administrator."),
             (_, Some(50076 | 50079 | 50158)) => {
-                "Your organisation requires an extra verification this panel cannot do. Use your card or PIN."
+                Msg::new("Your organisation requires an extra verification this panel cannot do. Use your card or PIN.")
             }
             (_, Some(700016 | 7000112 | 7000218 | 700025)) => {
-                "This panel is not set up correctly for Microsoft sign-in. Please ask a technician."
+                Msg::new("This panel is not set up correctly for Microsoft sign-in. Please ask a technician.")
             }
             (_, Some(90002)) => {
-                "This panel is set up for an organisation that does not exist. Please ask a technician."
+                Msg::new("This panel is set up for an organisation that does not exist. Please ask a technician.")
             }
             (EntraError::IdToken(IdTokenError::TenantNotAllowed(_)), _) => {
-                "Accounts from your organisation cannot sign in on this panel."
+                Msg::new("Accounts from your organisation cannot sign in on this panel.")
             }
             (EntraError::DeviceCode(DeviceCodeError::Redirected { .. }), _) => {
-                "Microsoft sign-in is not set up correctly on this panel. Please ask a technician."
+                Msg::new("Microsoft sign-in is not set up correctly on this panel. Please ask a technician.")
             }
             _ if self.is_invalid_grant() => {
-                "Your Microsoft sign-in has expired. Please sign in with Microsoft again."
+                Msg::new("Your Microsoft sign-in has expired. Please sign in with Microsoft again.")
             }
             _ if self.is_transient() => {
-                "Cannot reach Microsoft right now. Check the network or use your card or PIN."
+                Msg::new("Cannot reach Microsoft right now. Check the network or use your card or PIN.")
             }
             (EntraError::Discovery(_), _) => {
-                "Microsoft sign-in is not available on this panel right now. Please ask a technician."
+                Msg::new("Microsoft sign-in is not available on this panel right now. Please ask a technician.")
             }
-            _ => "Sign-in failed. Please try again or ask a technician.",
-        };
-        msg.to_string()
+            _ => Msg::new("Sign-in failed. Please try again or ask a technician."),
+        }
     }
 }
 

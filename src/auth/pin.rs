@@ -34,6 +34,33 @@ pub enum PinError {
     Hash(String),
 }
 
+impl PinError {
+    /// What the panel says about a refused PIN (in the panel's language).
+    pub fn panel_msg(&self) -> crate::i18n::Msg {
+        use crate::i18n::Msg;
+        match self {
+            PinError::NotDigits => Msg::new("The PIN must contain digits only."),
+            PinError::TooShort { min } => Msg::plural(
+                "The PIN must have at least {n} digit.",
+                "The PIN must have at least {n} digits.",
+                *min as i64,
+            ),
+            PinError::TooLong { max } => Msg::plural(
+                "The PIN must have at most {n} digit.",
+                "The PIN must have at most {n} digits.",
+                *max as i64,
+            ),
+            PinError::AllSame => Msg::new("The PIN must not repeat a single digit."),
+            PinError::Sequence => {
+                Msg::new("The PIN must not be a run of consecutive digits such as 1234 or 9876.")
+            }
+            PinError::MalformedHash | PinError::Hash(_) => {
+                Msg::new("Something went wrong. Please try again or ask IT for help.")
+            }
+        }
+    }
+}
+
 /// Which PINs a user may choose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PinPolicy {

@@ -53,6 +53,18 @@ impl Config {
                 ),
             ));
         }
+        if crate::i18n::Language::from_tag(&d.language).map(|l| l.code())
+            != Some(d.language.as_str())
+        {
+            let known: Vec<&str> = crate::i18n::Language::ALL
+                .iter()
+                .map(|l| l.code())
+                .collect();
+            return Err(invalid(
+                "device.language",
+                format!("must be one of {}, got {:?}", known.join(", "), d.language),
+            ));
+        }
         absolute_if_set("device.spool_dir", d.spool_dir.as_deref())
     }
 

@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::pin::PinPolicy;
 use crate::auth::DeviceCodeOffer;
+use crate::i18n::{Language, Msg};
 use crate::kiosk::scan_sheet::{SheetEffect, SheetEvent, SheetScreen};
 use crate::service_menu::{Operator, ServiceEffect, ServiceEvent, ServiceMenu};
 
@@ -19,9 +20,9 @@ const MAX_TYPED_BADGE: usize = 32;
 /// Longest service PIN the pad accepts.
 pub(crate) const MAX_SERVICE_PIN: usize = 16;
 /// Shown for a badge tap where `pin.login_mode = "pin"`.
-const CARDS_OFF: &str = "Badge sign-in is turned off here. Use the PIN pad.";
+const CARDS_OFF: Msg = Msg::new("Badge sign-in is turned off here. Use the PIN pad.");
 /// Shown when a badge was tapped whose reader could get no number from it.
-const UNREADABLE_BADGE: &str = "This badge type can't be read here; ask your technician.";
+const UNREADABLE_BADGE: Msg = Msg::new("This badge type can't be read here; ask your technician.");
 
 /// Which sign-in paths the panel offers (config `pin.login_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,8 @@ pub struct KioskSettings {
     pub service_timeout: Duration,
     /// A service PIN is configured: the long press on the panel name asks for it.
     pub service_pin_enabled: bool,
+    /// The panel's language between sessions (config `device.language`).
+    pub language: Language,
 }
 
 impl Default for KioskSettings {
@@ -79,6 +82,7 @@ impl Default for KioskSettings {
             microsoft_enabled: true,
             service_timeout: Duration::from_secs(120),
             service_pin_enabled: false,
+            language: Language::En,
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct SessionUser {
     pub workflows: Vec<WorkflowEntry>,
     /// A local account's first badge tap: the panel asks for a new PIN before anything else.
     pub must_set_pin: bool,
+    /// The user's own language (directory `preferredLanguage`), when the panel speaks it.
+    pub language: Option<Language>,
 }
 
 /// Where the panel is.
@@ -156,8 +162,8 @@ pub enum Screen {
     },
     Result {
         ok: bool,
-        title: String,
-        detail: String,
+        title: Msg,
+        detail: Msg,
     },
     /// The signed-in user's recent jobs (My scans); `None` while they load.
     MyScans {
@@ -180,7 +186,9 @@ pub struct MyScan {
     /// Where it went or is going ("OneDrive · Scans/2026-12-01").
     pub destination: String,
     /// The state in plain words ("Sent", "Waiting for the network, ...", "Failed: ...").
-    pub state: String,
+    pub state: Msg,
+    /// Delivered (the page shows it in the success colour).
+    pub sent: bool,
     pub when: String,
     /// Failed for good: the user may retry it.
     pub failed: bool,
@@ -202,6 +210,8 @@ pub enum SignOutReason {
 pub enum Event {
     Tick,
     Activity,
+    /// Idle page: the walk-up picked a language; it holds until the session ends.
+    ChooseLanguage(Language),
     CardRead {
         card: SecretString,
     },
@@ -238,19 +248,19 @@ pub enum Event {
     /// The PIN was wrong (or locked out); the user stays on the PIN pad.
     PinRejected {
         attempt: u64,
-        message: String,
+        message: Msg,
     },
     /// The sign-in failed for good; `message` is for the walk-up user.
     AuthFailed {
         attempt: u64,
-        message: String,
+        message: Msg,
     },
     /// Home: the user wants to choose a PIN.
     StartSetPin,
     /// Answer to SavePin.
     PinSaved {
         ok: bool,
-        message: String,
+        message: Msg,
     },
     /// Start a workflow with its defaults, sheet or not (the sheet opens with [`SheetEvent::Open`]).
     RunWorkflow {
@@ -272,8 +282,8 @@ pub enum Event {
     },
     JobFinished {
         ok: bool,
-        title: String,
-        detail: String,
+        title: Msg,
+        detail: Msg,
     },
     ResultDone,
     SignOut,
@@ -286,7 +296,7 @@ pub enum Event {
     /// Answer to [`Effect::LoadMyScans`] (and to a retry): the list, and what to say.
     MyScansLoaded {
         jobs: Vec<MyScan>,
-        message: Option<(String, bool)>,
+        message: Option<(Msg, bool)>,
     },
     /// My scans: retry this failed job.
     RetryMyScan {
@@ -302,7 +312,7 @@ pub enum Event {
     ServicePinChecked {
         attempt: u64,
         ok: bool,
-        message: String,
+        message: Msg,
     },
     /// Something on a service page, or an answer to a service effect.
     Service(ServiceEvent),
@@ -376,7 +386,7 @@ pub enum Effect {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Notice {
-    pub(crate) text: String,
+    pub(crate) text: Msg,
     pub(crate) is_error: bool,
     until: Instant,
 }
@@ -397,6 +407,8 @@ pub struct Kiosk {
     pub(crate) attempt: u64,
     /// The open service menu (screen [`Screen::Service`]).
     pub(crate) service: Option<ServiceMenu>,
+    /// The language picked on the idle page for this walk-up.
+    pub(crate) chosen_language: Option<Language>,
 }
 
 impl Kiosk {
@@ -412,6 +424,7 @@ impl Kiosk {
             first_pin: None,
             attempt: 0,
             service: None,
+            chosen_language: None,
         }
     }
 
@@ -425,6 +438,14 @@ impl Kiosk {
 
     pub fn settings(&self) -> &KioskSettings {
         &self.settings
+    }
+
+    /// The language the panel speaks now: the walk-up's pick on the idle page, else the
+    /// signed-in user's own, else the panel default.
+    pub fn language(&self) -> Language {
+        self.chosen_language
+            .or_else(|| self.session.as_ref().and_then(|u| u.language))
+            .unwrap_or(self.settings.language)
     }
 
     /// The attempt number the next answer must carry to be accepted.
@@ -473,6 +494,10 @@ impl Kiosk {
                 Vec::new()
             }
             (Screen::MyScans { .. }, Event::RetryMyScan { id }) => self.retry_my_scan(id),
+            (Screen::Idle, Event::ChooseLanguage(lang)) => {
+                self.chosen_language = Some(lang);
+                Vec::new()
+            }
             (Screen::MyScans { .. }, Event::CloseMyScans) => {
                 self.screen = Screen::Home;
                 Vec::new()
@@ -605,9 +630,9 @@ impl Kiosk {
                 );
                 self.pending_card = None;
                 let greeting = if linked {
-                    format!("Card linked. Welcome, {}", user.display_name)
+                    Msg::new("Card linked. Welcome, {}").arg(&user.display_name)
                 } else {
-                    format!("Welcome, {}", user.display_name)
+                    Msg::new("Welcome, {}").arg(&user.display_name)
                 };
                 let must_set_pin = user.must_set_pin;
                 self.session = Some(user);
@@ -641,7 +666,7 @@ impl Kiosk {
                     }
                     _ => {
                         self.screen = Screen::Idle;
-                        self.notify("This badge is not registered.".into(), true, now);
+                        self.notify(Msg::new("This badge is not registered."), true, now);
                         Vec::new()
                     }
                 }
@@ -729,7 +754,7 @@ impl Kiosk {
     fn on_card_while_signed_out(&mut self, card: SecretString, now: Instant) -> Vec<Effect> {
         if !self.settings.login_mode.cards_allowed() {
             self.screen = Screen::Idle;
-            self.notify(CARDS_OFF.into(), true, now);
+            self.notify(CARDS_OFF, true, now);
             return Vec::new();
         }
         if card.expose_secret().is_empty() {
@@ -764,14 +789,18 @@ impl Kiosk {
             // No badge works here; say that rather than blame this badge's type.
             CARDS_OFF
         };
-        self.notify(text.into(), true, now);
+        self.notify(text, true, now);
         Vec::new()
     }
 
     fn submit_badge(&mut self, now: Instant) -> Vec<Effect> {
         if self.digits.len() < MIN_TYPED_BADGE {
             self.notify(
-                format!("Badge numbers have at least {MIN_TYPED_BADGE} digits."),
+                Msg::plural(
+                    "Badge numbers have at least {n} digit.",
+                    "Badge numbers have at least {n} digits.",
+                    MIN_TYPED_BADGE as i64,
+                ),
                 true,
                 now,
             );
@@ -796,7 +825,15 @@ impl Kiosk {
         };
         if self.digits.len() < self.settings.pin_min_length {
             let min = self.settings.pin_min_length;
-            self.notify(format!("Your PIN has at least {min} digits."), true, now);
+            self.notify(
+                Msg::plural(
+                    "Your PIN has at least {n} digit.",
+                    "Your PIN has at least {n} digits.",
+                    min as i64,
+                ),
+                true,
+                now,
+            );
             return Vec::new();
         }
         let pin = SecretString::from(self.digits.as_str());
@@ -832,7 +869,7 @@ impl Kiosk {
                 max_length: self.settings.pin_max_length,
             };
             if let Err(e) = policy.check(&entered) {
-                self.notify(capitalise(&e.to_string()), true, now);
+                self.notify(e.panel_msg(), true, now);
                 return Vec::new();
             }
             self.first_pin = Some(entered);
@@ -846,7 +883,7 @@ impl Kiosk {
         if !matches {
             self.screen = Screen::SetPin { confirming: false };
             self.notify(
-                "The two PINs did not match. Please start again.".into(),
+                Msg::new("The two PINs did not match. Please start again."),
                 true,
                 now,
             );
@@ -893,7 +930,7 @@ impl Kiosk {
                     self.pending_card = None;
                     self.screen = Screen::Idle;
                     self.notify(
-                        "The sign-in code expired. Please start again.".into(),
+                        Msg::new("The sign-in code expired. Please start again."),
                         true,
                         now,
                     );
@@ -914,6 +951,14 @@ impl Kiosk {
             {
                 self.sign_out(SignOutReason::Inactivity, now)
             }
+            // A walk-up who picked a language and left: the next one gets the default.
+            Screen::Idle
+                if self.chosen_language.is_some()
+                    && self.idle_for(now) >= self.settings.inactivity_timeout =>
+            {
+                self.chosen_language = None;
+                Vec::new()
+            }
             // An abandoned PIN pad goes back to idle after the same timeout.
             Screen::EnterBadge | Screen::EnterPin { .. }
                 if self.idle_for(now) >= self.settings.inactivity_timeout =>
@@ -932,14 +977,18 @@ impl Kiosk {
         self.first_pin = None;
         self.screen = Screen::Idle;
         let (text, is_error) = match reason {
-            SignOutReason::Inactivity => ("Signed out after inactivity.", false),
-            SignOutReason::Button | SignOutReason::CardTap => ("Signed out. See you soon.", false),
+            SignOutReason::Inactivity => (Msg::new("Signed out after inactivity."), false),
+            SignOutReason::Button | SignOutReason::CardTap => {
+                (Msg::new("Signed out. See you soon."), false)
+            }
             SignOutReason::Revoked => (
-                "Signed out: this account no longer has access to this printer.",
+                Msg::new("Signed out: this account no longer has access to this printer."),
                 true,
             ),
         };
-        self.notify(text.into(), is_error, now);
+        self.notify(text, is_error, now);
+        // The walk-up's language choice ends with the walk-up.
+        self.chosen_language = None;
         match self.session.take() {
             Some(user) => vec![Effect::EndSession {
                 oid: user.oid,
@@ -983,20 +1032,12 @@ impl Kiosk {
         }
     }
 
-    pub(crate) fn notify(&mut self, text: String, is_error: bool, now: Instant) {
+    pub(crate) fn notify(&mut self, text: Msg, is_error: bool, now: Instant) {
         self.notice = Some(Notice {
             text,
             is_error,
             until: now + NOTICE_TTL,
         });
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(first) => first.to_uppercase().chain(c).collect::<String>() + ".",
-        None => String::new(),
     }
 }
 

@@ -404,7 +404,11 @@ impl Kiosk {
             return Vec::new();
         };
         let Some(wf) = user.workflows.iter().find(|w| w.id == id) else {
-            self.notify("That workflow is not available to you.".into(), true, now);
+            self.notify(
+                crate::i18n::Msg::new("That workflow is not available to you."),
+                true,
+                now,
+            );
             return Vec::new();
         };
         let oid = user.oid.clone();

@@ -82,7 +82,11 @@ impl Kiosk {
             (Screen::ServicePin, Event::PinSubmit) => {
                 if self.digits.len() < MIN_SERVICE_PIN {
                     self.notify(
-                        format!("The service PIN has at least {MIN_SERVICE_PIN} digits."),
+                        crate::i18n::Msg::plural(
+                            "The service PIN has at least {n} digit.",
+                            "The service PIN has at least {n} digits.",
+                            MIN_SERVICE_PIN as i64,
+                        ),
                         true,
                         now,
                     );
@@ -146,7 +150,11 @@ impl Kiosk {
             effects.extend(self.sign_out(SignOutReason::Inactivity, now));
         } else {
             self.screen = Screen::Idle;
-            self.notify("Service menu closed after inactivity.".into(), false, now);
+            self.notify(
+                crate::i18n::Msg::new("Service menu closed after inactivity."),
+                false,
+                now,
+            );
         }
         effects
     }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::machine::{Kiosk, MyScan, Screen, WorkflowEntry};
 use super::scan_sheet::{SheetScreen, SheetView};
+use crate::i18n::{Language, Msg};
 use crate::service_menu::ServiceView;
 
 /// The page the panel shows.
@@ -32,32 +33,34 @@ pub enum ViewPage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct View {
     pub page: ViewPage,
-    pub message: String,
+    /// The language to draw this view in.
+    pub language: Language,
+    pub message: Msg,
     pub message_is_error: bool,
     /// Seconds before the inactivity sign-out; 0 when no countdown is shown.
     pub countdown: u64,
     pub pin_enabled: bool,
     pub microsoft_enabled: bool,
-    pub pin_prompt: String,
+    pub pin_prompt: Msg,
     pub pin_length: usize,
     pub pin_max_length: usize,
     pub user_code: String,
     pub verification_uri: String,
     pub code_seconds_left: u64,
-    pub code_purpose: String,
-    pub busy_text: String,
+    pub code_purpose: Msg,
+    pub busy_text: Msg,
     pub display_name: String,
-    pub user_detail: String,
+    pub user_detail: Msg,
     pub can_set_pin: bool,
     /// Home offers "Service".
     pub can_service: bool,
     pub workflows: Vec<WorkflowEntry>,
-    pub progress_title: String,
-    pub progress_detail: String,
+    pub progress_title: Msg,
+    pub progress_detail: Msg,
     pub progress: f32,
     pub result_ok: bool,
-    pub result_title: String,
-    pub result_detail: String,
+    pub result_title: Msg,
+    pub result_detail: Msg,
     /// The service menu's pages, while it is open.
     pub service: Option<ServiceView>,
     /// My scans: the user's jobs; `None` while loading.
@@ -72,30 +75,31 @@ impl Kiosk {
         let mode = self.settings.login_mode;
         let mut v = View {
             page: ViewPage::Idle,
-            message: String::new(),
+            language: self.language(),
+            message: Msg::default(),
             message_is_error: false,
             countdown: self.countdown_secs(now).unwrap_or(0),
             pin_enabled: mode != super::LoginMode::Card,
             microsoft_enabled: self.settings.microsoft_enabled,
-            pin_prompt: String::new(),
+            pin_prompt: Msg::default(),
             pin_length: self.digits.len(),
             pin_max_length: self.settings.pin_max_length,
             user_code: String::new(),
             verification_uri: String::new(),
             code_seconds_left: 0,
-            code_purpose: String::new(),
-            busy_text: String::new(),
+            code_purpose: Msg::default(),
+            busy_text: Msg::default(),
             display_name: String::new(),
-            user_detail: String::new(),
+            user_detail: Msg::default(),
             can_set_pin: self.can_set_pin(),
             can_service: self.can_service(),
             workflows: Vec::new(),
-            progress_title: String::new(),
-            progress_detail: String::new(),
+            progress_title: Msg::default(),
+            progress_detail: Msg::default(),
             progress: 0.0,
             result_ok: false,
-            result_title: String::new(),
-            result_detail: String::new(),
+            result_title: Msg::default(),
+            result_detail: Msg::default(),
             service: None,
             my_scans: None,
             sheet: None,
@@ -107,9 +111,9 @@ impl Kiosk {
         if let Some(user) = &self.session {
             v.display_name = user.display_name.clone();
             v.user_detail = if user.is_technician {
-                format!("{} · Technician", user.upn)
+                Msg::new("{} · Technician").arg(&user.upn)
             } else {
-                user.upn.clone()
+                Msg::data(&user.upn)
             };
             v.workflows = user.workflows.clone();
         }
@@ -117,19 +121,19 @@ impl Kiosk {
             Screen::Idle => {}
             Screen::EnterBadge => {
                 v.page = ViewPage::Pin;
-                v.pin_prompt = "Enter your badge number".into();
+                v.pin_prompt = Msg::new("Enter your badge number");
                 v.pin_max_length = 32;
             }
             Screen::EnterPin { display_name, .. } => {
                 v.page = ViewPage::Pin;
-                v.pin_prompt = format!("{display_name}, enter your PIN");
+                v.pin_prompt = Msg::new("{}, enter your PIN").arg(display_name);
             }
             Screen::Checking { pin_for } => {
                 v.page = ViewPage::Busy;
                 v.busy_text = if pin_for.is_some() {
-                    "Checking your PIN…".into()
+                    Msg::new("Checking your PIN…")
                 } else {
-                    "Checking your badge…".into()
+                    Msg::new("Checking your badge…")
                 };
             }
             Screen::DeviceCode {
@@ -139,9 +143,9 @@ impl Kiosk {
             } => {
                 v.page = ViewPage::DeviceCode;
                 v.code_purpose = if *link_card {
-                    "New badge: sign in with Microsoft to link it".into()
+                    Msg::new("New badge: sign in with Microsoft to link it")
                 } else {
-                    "Sign in with Microsoft".into()
+                    Msg::new("Sign in with Microsoft")
                 };
                 match offer {
                     Some(o) => {
@@ -150,32 +154,30 @@ impl Kiosk {
                         let end = *shown_at + Duration::from_secs(o.expires_in_secs);
                         v.code_seconds_left = end.saturating_duration_since(now).as_secs();
                     }
-                    None => v.busy_text = "Contacting Microsoft…".into(),
+                    None => v.busy_text = Msg::new("Contacting Microsoft…"),
                 }
             }
             Screen::Home => v.page = ViewPage::Home,
             Screen::SetPin { confirming } => {
                 v.page = ViewPage::Pin;
                 v.pin_prompt = if *confirming {
-                    "Enter the same PIN again".into()
+                    Msg::new("Enter the same PIN again")
                 } else {
-                    format!(
-                        "Choose a PIN of {} to {} digits",
-                        self.settings.pin_min_length, self.settings.pin_max_length
-                    )
+                    Msg::new("Choose a PIN of {} to {} digits")
+                        .arg(self.settings.pin_min_length)
+                        .arg(self.settings.pin_max_length)
                 };
             }
             Screen::SavingPin => {
                 v.page = ViewPage::Busy;
-                v.busy_text = "Saving your PIN…".into();
+                v.busy_text = Msg::new("Saving your PIN…");
             }
             Screen::Scanning { workflow, pages } => {
                 v.page = ViewPage::Scanning;
-                v.progress_title = format!("{workflow}: scanning");
+                v.progress_title = Msg::new("{}: scanning").arg(workflow);
                 v.progress_detail = match pages {
-                    0 => "Starting the scanner…".into(),
-                    1 => "1 page scanned".into(),
-                    n => format!("{n} pages scanned"),
+                    0 => Msg::new("Starting the scanner…"),
+                    n => Msg::plural("{n} page scanned", "{n} pages scanned", i64::from(*n)),
                 };
                 // The page count is unknown until the feeder runs dry: show motion, not a lie.
                 v.progress = 1.0 - 1.0 / (1.0 + *pages as f32);
@@ -186,8 +188,10 @@ impl Kiosk {
                 total,
             } => {
                 v.page = ViewPage::Uploading;
-                v.progress_title = format!("{workflow}: sending");
-                v.progress_detail = format!("{} of {}", human_bytes(*sent), human_bytes(*total));
+                v.progress_title = Msg::new("{}: sending").arg(workflow);
+                v.progress_detail = Msg::new("{} of {}")
+                    .arg(human_bytes(*sent))
+                    .arg(human_bytes(*total));
                 v.progress = if *total == 0 {
                     0.0
                 } else {
@@ -207,12 +211,12 @@ impl Kiosk {
             }
             Screen::ServicePin => {
                 v.page = ViewPage::Pin;
-                v.pin_prompt = "Service PIN".into();
+                v.pin_prompt = Msg::new("Service PIN");
                 v.pin_max_length = super::machine::MAX_SERVICE_PIN;
             }
             Screen::CheckingServicePin => {
                 v.page = ViewPage::Busy;
-                v.busy_text = "Checking the service PIN…".into();
+                v.busy_text = Msg::new("Checking the service PIN…");
             }
             Screen::Service => {
                 v.page = ViewPage::Service;

@@ -6,6 +6,7 @@
 
 use super::machine::Pending;
 use super::{ServiceEffect, UserRow};
+use crate::i18n::Msg;
 
 /// Longest name or e-mail typed on the form.
 pub const MAX_FIELD: usize = 80;
@@ -138,7 +139,7 @@ pub(crate) enum Outcome {
     Confirm(Pending),
     /// Enroll a badge for this user: the menu's own enrollment page.
     Enroll(UserRow),
-    Message(String, bool),
+    Message(Msg, bool),
 }
 
 fn effect(e: LocalEffect) -> Vec<ServiceEffect> {
@@ -201,7 +202,7 @@ impl LocalPage {
                 if let LocalPage::List { workflows, .. } = self {
                     if workflows.is_empty() {
                         return Outcome::Message(
-                            "No workflow delivers with the panel's own identity: an administrator must add one (delivery = \"app\") first.".into(),
+                            Msg::new("No workflow delivers with the panel's own identity: an administrator must add one (delivery = \"app\") first."),
                             true,
                         );
                     }
@@ -240,7 +241,7 @@ impl LocalPage {
             LocalEvent::Create => match self {
                 LocalPage::New { form, .. } if !form.saving => {
                     if form.name.trim().is_empty() {
-                        return Outcome::Message("Type the person's name first.".into(), true);
+                        return Outcome::Message(Msg::new("Type the person's name first."), true);
                     }
                     form.saving = true;
                     let email = form.email.trim();
@@ -261,7 +262,7 @@ impl LocalPage {
                 if let LocalPage::New { form, .. } = self {
                     form.saving = false;
                 }
-                Outcome::Message(message, true)
+                Outcome::Message(Msg::data(message), true)
             }
             LocalEvent::Extend { oid, days } => match self.row(&oid) {
                 Some(_) if (1..=366).contains(&days) => {
@@ -278,10 +279,8 @@ impl LocalPage {
             },
             LocalEvent::Delete(oid) => match self.row(&oid) {
                 Some(r) => Outcome::Confirm(Pending::new(
-                    format!(
-                        "Delete the local account of {} with its badges and PIN?",
-                        r.name
-                    ),
+                    Msg::new("Delete the local account of {} with its badges and PIN?")
+                        .arg(&r.name),
                     ServiceEffect::Local(LocalEffect::Delete { oid }),
                 )),
                 None => Outcome::Effects(Vec::new()),

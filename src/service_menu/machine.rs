@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 
 use super::local::{self, LocalEvent, LocalPage};
+use crate::i18n::Msg;
+
 use super::{
     AuditFilter, AuditRow, BindOutcome, InfoRow, JobRow, Operator, ReaderRow, RevokeWhich,
     ServiceEffect, ServiceEvent, SyncState, TraceRow, UserCards, UserRow, MAX_QUERY, MAX_RESULTS,
@@ -72,7 +74,7 @@ pub(crate) enum Page {
     /// Waiting for the badge to enroll for `user`.
     Tap {
         user: UserRow,
-        detail: String,
+        detail: Msg,
     },
     /// Batch enrollment: waiting for the next badge.
     BatchTap,
@@ -120,12 +122,12 @@ pub(crate) enum Page {
 /// A question the technician must confirm before its effect runs.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    pub(crate) text: String,
+    pub(crate) text: Msg,
     effect: ServiceEffect,
 }
 
 impl Pending {
-    pub(crate) fn new(text: String, effect: ServiceEffect) -> Self {
+    pub(crate) fn new(text: Msg, effect: ServiceEffect) -> Self {
         Pending { text, effect }
     }
 }
@@ -135,7 +137,7 @@ impl Pending {
 pub struct ServiceMenu {
     pub(crate) operator: Operator,
     pub(crate) page: Page,
-    pub(crate) message: Option<(String, bool)>,
+    pub(crate) message: Option<(Msg, bool)>,
     pub(crate) confirm: Option<Pending>,
     pub(crate) batch_count: u32,
     last_activity: Instant,
@@ -219,11 +221,13 @@ impl ServiceMenu {
                 if let Page::Tap { user, detail } = &mut self.page {
                     if user.oid == oid {
                         *detail = match replaces {
-                            Some(old) => format!(
-                                "This replaces {old} (at most {max_per_user} badge{} per user).",
-                                if max_per_user == 1 { "" } else { "s" }
-                            ),
-                            None => String::new(),
+                            Some(old) => Msg::plural(
+                                "This replaces {0} (at most {n} badge per user).",
+                                "This replaces {0} (at most {n} badges per user).",
+                                i64::from(max_per_user),
+                            )
+                            .arg(old),
+                            None => Msg::default(),
                         };
                     }
                 }
@@ -242,7 +246,9 @@ impl ServiceMenu {
             ServiceEvent::RevokeCard(masked) => self.ask_about_user(|user, data| {
                 data.cards.iter().any(|c| c.masked == masked).then(|| {
                     (
-                        format!("Revoke badge {masked} of {}?", user.name),
+                        Msg::new("Revoke badge {} of {}?")
+                            .arg(&masked)
+                            .arg(&user.name),
                         ServiceEffect::RevokeCards {
                             oid: user.oid.clone(),
                             which: RevokeWhich::One(masked.clone()),
@@ -254,11 +260,12 @@ impl ServiceMenu {
                 (!data.cards.is_empty()).then(|| {
                     let n = data.cards.len();
                     (
-                        format!(
-                            "Revoke all {n} badge{} of {}?",
-                            if n == 1 { "" } else { "s" },
-                            user.name
-                        ),
+                        Msg::plural(
+                            "Revoke the {n} badge of {0}?",
+                            "Revoke all {n} badges of {0}?",
+                            n as i64,
+                        )
+                        .arg(&user.name),
                         ServiceEffect::RevokeCards {
                             oid: user.oid.clone(),
                             which: RevokeWhich::All,
@@ -269,10 +276,10 @@ impl ServiceMenu {
             ServiceEvent::RemovePin => self.ask_about_user(|user, data| {
                 data.has_pin.then(|| {
                     (
-                        format!(
+                        Msg::new(
                             "Remove the PIN of {}? They set a new one after a Microsoft sign-in.",
-                            user.name
-                        ),
+                        )
+                        .arg(&user.name),
                         ServiceEffect::RemovePin {
                             oid: user.oid.clone(),
                         },
@@ -333,10 +340,12 @@ impl ServiceMenu {
                 if let Page::Outbox { jobs } = &self.page {
                     if let Some(job) = jobs.iter().find(|j| j.id == id) {
                         self.confirm = Some(Pending {
-                            text: format!(
+                            text: Msg::new(
                                 "Delete the {} scan of {} ({})? Its file is removed and it will not be sent.",
-                                job.workflow, job.user, job.size
-                            ),
+                            )
+                            .arg(&job.workflow)
+                            .arg(&job.user)
+                            .arg(&job.size),
                             effect: ServiceEffect::DeleteJob { id },
                         });
                     }
@@ -461,7 +470,7 @@ impl ServiceMenu {
             Page::Readers { .. } => vec![ServiceEffect::LoadReaders],
             Page::Tap { .. } | Page::BatchTap => {
                 self.message = Some((
-                    "The reader got no number from that badge (see Reader check).".into(),
+                    Msg::new("The reader got no number from that badge (see Reader check)."),
                     true,
                 ));
                 Vec::new()
@@ -569,7 +578,7 @@ impl ServiceMenu {
                 self.message = None;
                 self.page = Page::Tap {
                     user,
-                    detail: String::new(),
+                    detail: Msg::default(),
                 };
                 vec![ServiceEffect::PrepareEnroll { oid }]
             }
@@ -613,7 +622,7 @@ impl ServiceMenu {
                 user, batch: false, ..
             } => Page::Tap {
                 user,
-                detail: String::new(),
+                detail: Msg::default(),
             },
             Page::Conflict { batch: true, .. } => Page::BatchTap,
             Page::Local(mut local) => {
@@ -692,10 +701,10 @@ impl ServiceMenu {
             }
             Purpose::Enroll | Purpose::Batch(_) if user.revoked => {
                 self.message = Some((
-                    format!(
+                    Msg::new(
                         "{} is revoked on this panel (disabled or deleted in Entra): no badge can be enrolled.",
-                        user.name
-                    ),
+                    )
+                    .arg(&user.name),
                     true,
                 ));
                 Vec::new()
@@ -704,7 +713,7 @@ impl ServiceMenu {
                 let oid = user.oid.clone();
                 self.page = Page::Tap {
                     user,
-                    detail: String::new(),
+                    detail: Msg::default(),
                 };
                 vec![ServiceEffect::PrepareEnroll { oid }]
             }
@@ -757,17 +766,24 @@ impl ServiceMenu {
                 moved_from,
                 replaced,
             } => {
-                let mut text = if already_bound {
-                    format!("Badge {masked} was already {name}'s.")
+                let done = if already_bound {
+                    Msg::new("Badge {} was already {}'s.")
                 } else {
-                    format!("Badge {masked} enrolled for {name}.")
+                    Msg::new("Badge {} enrolled for {}.")
+                }
+                .arg(&masked)
+                .arg(&name);
+                // The sentences follow each other, each translated on its own.
+                let moved = match moved_from {
+                    Some(from) => Msg::new(" Moved from {}.").arg(from),
+                    None => Msg::data(""),
                 };
-                if let Some(from) = moved_from {
-                    text.push_str(&format!(" Moved from {from}."));
-                }
-                if !replaced.is_empty() {
-                    text.push_str(&format!(" Replaced {}.", replaced.join(", ")));
-                }
+                let replaced = if replaced.is_empty() {
+                    Msg::data("")
+                } else {
+                    Msg::new(" Replaced {}.").arg(replaced.join(", "))
+                };
+                let text = Msg::new("{}{}{}").text(done).text(moved).text(replaced);
                 self.message = Some((text, false));
                 if batch {
                     self.batch_count += 1;
@@ -798,7 +814,7 @@ impl ServiceMenu {
                 } else {
                     Page::Tap {
                         user,
-                        detail: String::new(),
+                        detail: Msg::default(),
                     }
                 };
                 Vec::new()
@@ -809,7 +825,7 @@ impl ServiceMenu {
     /// Asks to confirm an action about the user on the cards page, when `make` says it applies.
     fn ask_about_user(
         &mut self,
-        make: impl FnOnce(&UserRow, &UserCards) -> Option<(String, ServiceEffect)>,
+        make: impl FnOnce(&UserRow, &UserCards) -> Option<(Msg, ServiceEffect)>,
     ) -> Vec<ServiceEffect> {
         if let Page::Cards {
             user,

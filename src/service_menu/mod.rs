@@ -22,6 +22,8 @@ use std::fmt;
 
 use secrecy::SecretString;
 
+use crate::i18n::Msg;
+
 pub use machine::{Section, ServiceMenu};
 pub use view::{ServicePageView, ServiceView};
 
@@ -238,7 +240,7 @@ pub enum BindOutcome {
     /// The badge belongs to `owner`; binding it needs "Move it".
     Conflict { owner: String, masked: String },
     /// Refused for good (revoked user, number fails normalisation, store error): plain words.
-    Refused { message: String },
+    Refused { message: Msg },
 }
 
 /// Which cards to revoke.
@@ -298,7 +300,7 @@ pub enum ServiceEvent {
     /// An action (revoke, reset, remove PIN, retry, delete) finished.
     ActionDone {
         ok: bool,
-        message: String,
+        message: Msg,
     },
     ReadersLoaded(Vec<ReaderRow>),
     CardTraced(Vec<TraceRow>),

@@ -1,5 +1,6 @@
 //! Transition tests of the service menu, time passed in by hand.
 
+use crate::i18n::Msg;
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -195,7 +196,7 @@ fn a_refused_bind_stays_on_the_tap_page_and_revoked_users_cannot_be_picked() {
     m.on_card(card("12"), t0);
     m.handle(
         ServiceEvent::CardBound(BindOutcome::Refused {
-            message: "the card number does not pass the reader normalisation".into(),
+            message: Msg::new("the card number does not pass the reader normalisation"),
         }),
         t0,
     );
@@ -323,7 +324,7 @@ fn card_actions_ask_first_and_reload_after() {
     let fx = m.handle(
         ServiceEvent::ActionDone {
             ok: true,
-            message: "Revoked •••• 7321.".into(),
+            message: Msg::new("Revoked •••• 7321."),
         },
         t0,
     );
@@ -436,7 +437,7 @@ fn outbox_retry_only_failed_delete_after_confirm() {
         m.handle(
             ServiceEvent::ActionDone {
                 ok: true,
-                message: "Job deleted".into()
+                message: Msg::new("Job deleted")
             },
             t0
         )

@@ -7,6 +7,7 @@ use super::{
     AuditFilter, AuditRow, CardRow, InfoRow, JobRow, Operator, ReaderRow, SyncState, TraceRow,
     UserRow,
 };
+use crate::i18n::Msg;
 
 /// Which service page shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,17 +31,17 @@ pub enum ServicePageView {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ServiceView {
     pub page: Option<ServicePageView>,
-    pub actor: String,
-    pub title: String,
-    pub message: String,
+    pub actor: Msg,
+    pub title: Msg,
+    pub message: Msg,
     pub message_is_error: bool,
-    pub confirm_text: String,
+    pub confirm_text: Msg,
     pub query: String,
     pub shift: bool,
     pub users: Vec<UserRow>,
     pub subject: String,
-    pub prompt: String,
-    pub detail: String,
+    pub prompt: Msg,
+    pub detail: Msg,
     pub batch: bool,
     pub batch_count: u32,
     pub user_name: String,
@@ -69,8 +70,8 @@ impl ServiceMenu {
     pub fn view(&self) -> ServiceView {
         let mut v = ServiceView {
             actor: match &self.operator {
-                Operator::Technician { name, .. } => format!("{name} (technician)"),
-                Operator::ServicePin => "Service PIN".into(),
+                Operator::Technician { name, .. } => Msg::new("{} (technician)").arg(name),
+                Operator::ServicePin => Msg::new("Service PIN"),
             },
             batch_count: self.batch_count,
             ..ServiceView::default()
@@ -83,38 +84,38 @@ impl ServiceMenu {
             v.confirm_text = p.text.clone();
         }
         let (page, title) = match &self.page {
-            Page::Menu => (ServicePageView::Menu, "Service menu".to_string()),
+            Page::Menu => (ServicePageView::Menu, Msg::new("Service menu")),
             Page::Pick { purpose, search } => {
                 v.query = search.query.clone();
                 v.shift = search.shift;
                 v.users = search.results.clone();
                 let title = match purpose {
-                    Purpose::Enroll => "Enroll a badge: whose is it?",
+                    Purpose::Enroll => Msg::new("Enroll a badge: whose is it?"),
                     Purpose::Batch(_) => {
                         v.batch = true;
-                        "Batch enrollment: whose badge was that?"
+                        Msg::new("Batch enrollment: whose badge was that?")
                     }
-                    Purpose::Cards => "A user's cards: find the user",
+                    Purpose::Cards => Msg::new("A user's cards: find the user"),
                 };
-                (ServicePageView::PickUser, title.to_string())
+                (ServicePageView::PickUser, title)
             }
             Page::Tap { user, detail } => {
                 v.subject = user.name.clone();
-                v.prompt = format!("Tap the new badge for {} now", user.name);
+                v.prompt = Msg::new("Tap the new badge for {} now").arg(&user.name);
                 v.detail = detail.clone();
-                (ServicePageView::TapBadge, "Enroll a badge".into())
+                (ServicePageView::TapBadge, Msg::new("Enroll a badge"))
             }
             Page::BatchTap => {
                 v.batch = true;
-                v.prompt = "Tap the next badge".into();
-                v.detail = "Then pick its owner. Repeat for every badge.".into();
-                (ServicePageView::TapBadge, "Batch enrollment".into())
+                v.prompt = Msg::new("Tap the next badge");
+                v.detail = Msg::new("Then pick its owner. Repeat for every badge.");
+                (ServicePageView::TapBadge, Msg::new("Batch enrollment"))
             }
             Page::Binding { user, batch, .. } => {
                 v.batch = *batch;
                 v.subject = user.name.clone();
-                v.prompt = format!("Enrolling the badge for {}…", user.name);
-                (ServicePageView::TapBadge, "Enroll a badge".into())
+                v.prompt = Msg::new("Enrolling the badge for {}…").arg(&user.name);
+                (ServicePageView::TapBadge, Msg::new("Enroll a badge"))
             }
             Page::Conflict {
                 user,
@@ -125,11 +126,14 @@ impl ServiceMenu {
             } => {
                 v.batch = *batch;
                 v.subject = user.name.clone();
-                v.prompt = format!(
-                    "Badge {masked} belongs to {owner}. Move it to {}?",
-                    user.name
-                );
-                (ServicePageView::Conflict, "Badge already enrolled".into())
+                v.prompt = Msg::new("Badge {} belongs to {}. Move it to {}?")
+                    .arg(masked)
+                    .arg(owner)
+                    .arg(&user.name);
+                (
+                    ServicePageView::Conflict,
+                    Msg::new("Badge already enrolled"),
+                )
             }
             Page::Cards { user, data } => {
                 v.user_name = user.name.clone();
@@ -138,16 +142,19 @@ impl ServiceMenu {
                     v.has_pin = d.has_pin;
                     v.pin_locked = d.pin_locked;
                 }
-                (ServicePageView::Cards, format!("Cards of {}", user.name))
+                (
+                    ServicePageView::Cards,
+                    Msg::new("Cards of {}").arg(&user.name),
+                )
             }
             Page::Readers { readers, trace } => {
                 v.readers = readers.clone();
                 v.trace = trace.clone();
-                (ServicePageView::Readers, "Reader check".into())
+                (ServicePageView::Readers, Msg::new("Reader check"))
             }
             Page::Outbox { jobs } => {
                 v.jobs = jobs.clone();
-                (ServicePageView::Outbox, "Outbox".into())
+                (ServicePageView::Outbox, Msg::new("Outbox"))
             }
             Page::Health {
                 rows,
@@ -157,7 +164,7 @@ impl ServiceMenu {
                 v.health = rows.clone();
                 v.checking = *checking;
                 v.sync = *sync;
-                (ServicePageView::Health, "Panel health".into())
+                (ServicePageView::Health, Msg::new("Panel health"))
             }
             Page::Audit {
                 filter,
@@ -170,12 +177,12 @@ impl ServiceMenu {
                 v.audit_filter = filter.clone();
                 v.audit_has_older = older.is_some();
                 v.audit_has_newer = !newer.is_empty();
-                (ServicePageView::Audit, "Audit log".into())
+                (ServicePageView::Audit, Msg::new("Audit log"))
             }
             Page::Local(LocalPage::List { rows, workflows }) => {
                 v.local_rows = rows.clone();
                 v.local_workflows = workflows.iter().map(|w| (w.clone(), false)).collect();
-                (ServicePageView::Local, "Local accounts".into())
+                (ServicePageView::Local, Msg::new("Local accounts"))
             }
             Page::Local(LocalPage::New { form, workflows }) => {
                 v.shift = form.shift;
@@ -184,7 +191,7 @@ impl ServiceMenu {
                     .map(|w| (w.clone(), form.workflows.contains(&w.id)))
                     .collect();
                 v.local_form = Some(form.clone());
-                (ServicePageView::LocalNew, "New local account".into())
+                (ServicePageView::LocalNew, Msg::new("New local account"))
             }
         };
         v.page = Some(page);

@@ -16,6 +16,7 @@ use std::rc::Rc;
 
 use slint::{ComponentHandle, Image, Model, ModelRc, VecModel};
 
+use crate::i18n::Language;
 use crate::{Kiosk, MainWindow, MyScan, Page, WorkflowTile};
 
 /// Which page the panel shows; mirrors `Page` in ui/api.slint.
@@ -88,6 +89,7 @@ pub struct UiMyScan {
     pub state: String,
     pub when: String,
     pub failed: bool,
+    pub sent: bool,
 }
 
 impl From<&UiMyScan> for MyScan {
@@ -99,6 +101,7 @@ impl From<&UiMyScan> for MyScan {
             state: m.state.as_str().into(),
             when: m.when.as_str().into(),
             failed: m.failed,
+            sent: m.sent,
         }
     }
 }
@@ -110,6 +113,9 @@ impl From<&UiMyScan> for MyScan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UiState {
     pub page: UiPage,
+    /// The language the panel draws in (bundled `@tr()` translations; the Rust-made strings
+    /// below are already in it).
+    pub language: Language,
     pub device_name: String,
     pub message: String,
     pub message_is_error: bool,
@@ -151,6 +157,7 @@ impl Default for UiState {
     fn default() -> Self {
         UiState {
             page: UiPage::Idle,
+            language: Language::En,
             device_name: "MFP".into(),
             message: String::new(),
             message_is_error: false,
@@ -209,6 +216,8 @@ pub enum UiCommand {
     OpenService,
     /// Idle: the panel name was held for 3 s (the service-PIN pad).
     ServiceLongPress,
+    /// Idle: a language of the list was picked (its code, "de").
+    ChooseLanguage(String),
     Activity,
 }
 
@@ -237,6 +246,7 @@ impl fmt::Debug for UiCommand {
             UiCommand::RetryScan(id) => f.debug_tuple("RetryScan").field(id).finish(),
             UiCommand::ServiceLongPress => f.write_str("ServiceLongPress"),
             UiCommand::Activity => f.write_str("Activity"),
+            UiCommand::ChooseLanguage(code) => f.debug_tuple("ChooseLanguage").field(code).finish(),
         }
     }
 }
@@ -287,6 +297,8 @@ pub fn bind(window: &MainWindow, sink: impl Fn(UiCommand) + Clone + 'static) {
     kiosk.on_retry_scan(move |id| s(UiCommand::RetryScan(id.to_string())));
     let s = sink.clone();
     kiosk.on_service_long_press(move || s(UiCommand::ServiceLongPress));
+    let s = sink.clone();
+    kiosk.on_choose_language(move |code| s(UiCommand::ChooseLanguage(code.to_string())));
     kiosk.on_activity(move || sink(UiCommand::Activity));
 }
 
@@ -297,6 +309,7 @@ pub fn bind(window: &MainWindow, sink: impl Fn(UiCommand) + Clone + 'static) {
 pub fn apply(window: &MainWindow, state: &UiState) {
     let kiosk = window.global::<Kiosk>();
 
+    set_language(window, state.language);
     kiosk.set_page(state.page.into());
     kiosk.set_device_name(state.device_name.as_str().into());
     kiosk.set_message(state.message.as_str().into());
@@ -347,6 +360,23 @@ pub fn apply(window: &MainWindow, state: &UiState) {
     kiosk.set_result_detail(state.result_detail.as_str().into());
 }
 
+/// Switches the bundled `@tr()` translations when the language changed.
+pub fn set_language(window: &MainWindow, lang: Language) {
+    let kiosk = window.global::<Kiosk>();
+    kiosk.set_language(lang.code().into());
+    // The selection belongs to the thread's Slint context, not to the window; re-selecting
+    // the same language would re-evaluate every @tr() binding on each state push.
+    if SELECTED_LANGUAGE.with(|l| l.get()) == Some(lang) {
+        return;
+    }
+    // English is the source language: selecting it drops the translation.
+    match slint::select_bundled_translation(lang.code()) {
+        Ok(()) => SELECTED_LANGUAGE.with(|l| l.set(Some(lang))),
+        // Only a build without bundled translations gets here; it stays in English.
+        Err(e) => tracing::error!(%lang, error = %e, "cannot switch the panel language"),
+    }
+}
+
 pub(crate) fn to_slint_int(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
 }
@@ -360,6 +390,8 @@ fn workflows_match(current: &ModelRc<WorkflowTile>, wanted: &[UiWorkflow]) -> bo
 }
 
 thread_local! {
+    // The bundled translation selected in this thread's Slint context.
+    static SELECTED_LANGUAGE: std::cell::Cell<Option<Language>> = const { std::cell::Cell::new(None) };
     // Slint images are tied to the UI thread, and so is this cache.
     static QR_CACHE: RefCell<QrCache> = RefCell::new(QrCache::default());
 }

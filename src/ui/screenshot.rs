@@ -22,6 +22,7 @@ use slint::{ComponentHandle, PhysicalSize, Rgb8Pixel};
 
 use super::service::{self, ServiceUiState};
 use super::{apply, UiPage, UiState, UiWorkflow};
+use crate::i18n::{Language, Msg};
 use crate::MainWindow;
 
 mod service_samples;
@@ -220,13 +221,14 @@ fn write_png(
     writer.finish().map_err(png_err)
 }
 
-/// Both states for any page of [`SAMPLE_PAGES`] or [`SERVICE_SAMPLE_PAGES`].
-pub fn sample(page: &str) -> Option<Sample> {
+/// Both states for any page of [`SAMPLE_PAGES`] or [`SERVICE_SAMPLE_PAGES`], in `lang`.
+pub fn sample(page: &str, lang: Language) -> Option<Sample> {
     if let Some(service) = service_samples::service_sample(page) {
         let kiosk = UiState {
             page: UiPage::Service,
             device_name: "MFP 3rd floor · East wing".into(),
             display_name: "Jane Tech".into(),
+            language: lang,
             ..UiState::default()
         };
         return Some(Sample {
@@ -253,16 +255,21 @@ pub fn sample(page: &str) -> Option<Sample> {
         });
     }
     Some(Sample {
-        kiosk: sample_state(page)?,
+        kiosk: sample_state(page, lang)?,
         service: ServiceUiState::default(),
         sheet: Default::default(),
     })
 }
 
-/// A realistic `Kiosk` state for each page in [`SAMPLE_PAGES`], for screenshots and demos.
-pub fn sample_state(page: &str) -> Option<UiState> {
+/// A realistic `Kiosk` state for each page in [`SAMPLE_PAGES`], for screenshots and demos,
+/// with the texts Rust would make rendered in `lang` (names and workflow labels are data).
+pub fn sample_state(page: &str, lang: Language) -> Option<UiState> {
+    let tr = |m: Msg| m.render(lang);
     let base = UiState {
+        language: lang,
         device_name: "MFP 3rd floor · East wing".into(),
+        pin_prompt: tr(Msg::new("Enter your PIN")),
+        code_purpose: tr(Msg::new("Sign in with Microsoft")),
         ..UiState::default()
     };
     let signed_in = UiState {
@@ -275,7 +282,11 @@ pub fn sample_state(page: &str) -> Option<UiState> {
         "pin" => UiState {
             page: UiPage::Pin,
             pin_length: 3,
-            message: "Wrong PIN. 4 attempts left.".into(),
+            message: tr(Msg::plural(
+                "Wrong PIN. {n} attempt left.",
+                "Wrong PIN. {n} attempts left.",
+                4,
+            )),
             message_is_error: true,
             ..base
         },
@@ -290,7 +301,7 @@ pub fn sample_state(page: &str) -> Option<UiState> {
         },
         "busy" => UiState {
             page: UiPage::Busy,
-            busy_text: "Signing you in…".into(),
+            busy_text: tr(Msg::new("Checking your badge…")),
             ..base
         },
         "home" => UiState {
@@ -300,23 +311,25 @@ pub fn sample_state(page: &str) -> Option<UiState> {
         },
         "scanning" => UiState {
             page: UiPage::Scanning,
-            progress_title: "Scanning page 2".into(),
-            progress_detail: "Scan to my OneDrive · Documents/Scans".into(),
+            progress_title: tr(Msg::new("{}: scanning").arg("Scan to my OneDrive")),
+            progress_detail: tr(Msg::plural("{n} page scanned", "{n} pages scanned", 2)),
             progress: 0.4,
             ..signed_in
         },
         "uploading" => UiState {
             page: UiPage::Uploading,
-            progress_title: "Uploading to OneDrive".into(),
-            progress_detail: "Scan 2025-06-11 14-32.pdf · 1.8 of 2.5 MB".into(),
+            progress_title: tr(Msg::new("{}: sending").arg("Scan to my OneDrive")),
+            progress_detail: tr(Msg::new("{} of {}").arg("1.8 MB").arg("2.5 MB")),
             progress: 0.72,
             ..signed_in
         },
         "result" => UiState {
             page: UiPage::Result,
             result_ok: true,
-            result_title: "Saved to your OneDrive".into(),
-            result_detail: "Documents/Scans/Scan 2025-06-11 14-32.pdf (3 pages)".into(),
+            result_title: tr(Msg::new("Sent to {}").arg("OneDrive")),
+            result_detail: tr(Msg::new("{} is in {}")
+                .arg("Scan 2025-06-11 14-32.pdf")
+                .arg("Documents/Scans")),
             ..signed_in
         },
         _ => return None,
@@ -363,7 +376,7 @@ mod tests {
     fn every_listed_sample_exists_and_shows_its_page() {
         let pages: Vec<UiPage> = SAMPLE_PAGES
             .iter()
-            .map(|name| sample_state(name).unwrap().page)
+            .map(|name| sample_state(name, Language::En).unwrap().page)
             .collect();
         assert_eq!(
             pages,
@@ -378,8 +391,8 @@ mod tests {
                 UiPage::Result
             ]
         );
-        assert!(sample_state("nope").is_none());
-        assert!(sample("nope").is_none());
+        assert!(sample_state("nope", Language::En).is_none());
+        assert!(sample("nope", Language::En).is_none());
     }
 
     #[test]
@@ -388,7 +401,7 @@ mod tests {
         let pages: Vec<(UiPage, P)> = SERVICE_SAMPLE_PAGES
             .iter()
             .map(|name| {
-                let s = sample(name).unwrap();
+                let s = sample(name, Language::En).unwrap();
                 (s.kiosk.page, s.service.page)
             })
             .collect();
@@ -409,14 +422,17 @@ mod tests {
             want.map(|p| (UiPage::Service, p)).to_vec(),
             "sample pages out of order or on the wrong page"
         );
-        let confirm = sample("service-confirm").unwrap().service;
+        let confirm = sample("service-confirm", Language::En).unwrap().service;
         assert!(!confirm.confirm_text.is_empty());
-        assert!(sample("service-outbox")
+        assert!(sample("service-outbox", Language::En)
             .unwrap()
             .service
             .confirm_text
             .is_empty());
         // The kiosk pages keep the Service global at its defaults.
-        assert_eq!(sample("home").unwrap().service, ServiceUiState::default());
+        assert_eq!(
+            sample("home", Language::En).unwrap().service,
+            ServiceUiState::default()
+        );
     }
 }

@@ -123,7 +123,10 @@ pub fn start(config: Config, scanner: ScannerFactory) -> Panel {
     let weak = window.as_weak();
     let sink: ViewSink = Box::new(move |view| {
         let ui = ui_bridge::ui_state(view, "Test panel", true);
-        let service = view.service.as_ref().map(service_bridge::service_ui_state);
+        let service = view
+            .service
+            .as_ref()
+            .map(|s| service_bridge::service_ui_state(s, view.language));
         let sheet = view.sheet.as_ref().map(sheet_bridge::sheet_ui_state);
         let (weak, tx, view) = (weak.clone(), tx.clone(), view.clone());
         let _ = slint::invoke_from_event_loop(move || {

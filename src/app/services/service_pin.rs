@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::i18n::Msg;
 
 /// The audit actor of everything done through the service PIN.
 pub const SERVICE_PIN_ACTOR: &str = "service-pin";
@@ -18,9 +19,9 @@ impl Services {
     pub fn check_service_pin(&self, entered: &SecretString) -> Result<(), ServiceError> {
         let s = &self.config.service;
         let Some(phc) = &s.pin_hash else {
-            return Err(ServiceError::PinWrong(
-                "No service PIN is set up on this panel.".into(),
-            ));
+            return Err(ServiceError::PinWrong(Msg::new(
+                "No service PIN is set up on this panel.",
+            )));
         };
         // One check at a time: two fast submissions must not both read the same count.
         let _one = self
@@ -35,10 +36,10 @@ impl Services {
         );
         if let Err(left) = lockout.check(now) {
             self.audit(SERVICE_PIN_ACTOR, "service_pin", "panel", "refused: paused");
-            return Err(ServiceError::PinWrong(format!(
-                "Too many wrong service PINs. Try again in {} s.",
-                left.as_secs().max(1)
-            )));
+            return Err(ServiceError::PinWrong(
+                Msg::new("Too many wrong service PINs. Try again in {} s.")
+                    .arg(left.as_secs().max(1)),
+            ));
         }
         if pin::verify_pin(phc, entered)? {
             self.audit(SERVICE_PIN_ACTOR, "service_pin", "panel", "ok");
@@ -52,11 +53,10 @@ impl Services {
         };
         self.audit(SERVICE_PIN_ACTOR, "service_pin", "panel", &detail);
         Err(ServiceError::PinWrong(match lock {
-            Some(d) => format!(
-                "Wrong service PIN. The pad is paused for {} s.",
-                d.as_secs().max(1)
-            ),
-            None => "Wrong service PIN.".into(),
+            Some(d) => {
+                Msg::new("Wrong service PIN. The pad is paused for {} s.").arg(d.as_secs().max(1))
+            }
+            None => Msg::new("Wrong service PIN."),
         }))
     }
 }

@@ -26,6 +26,7 @@ fn user() -> SessionUser {
             quick: true,
         }],
         must_set_pin: false,
+        language: None,
     }
 }
 
@@ -124,7 +125,7 @@ fn card_then_pin_path() {
     k.handle(
         Event::PinRejected {
             attempt,
-            message: "Wrong PIN.".into(),
+            message: Msg::new("Wrong PIN."),
         },
         t0,
     );
@@ -368,7 +369,7 @@ fn auth_failure_shows_message_on_idle() {
     k.handle(
         Event::AuthFailed {
             attempt,
-            message: "Blocked by Conditional Access.".into(),
+            message: Msg::new("Blocked by Conditional Access."),
         },
         t0,
     );
@@ -420,14 +421,14 @@ fn scan_upload_result_and_back_home() {
     k.handle(
         Event::JobFinished {
             ok: true,
-            title: "Sent".into(),
-            detail: "3 pages".into(),
+            title: Msg::new("Sent"),
+            detail: Msg::new("3 pages"),
         },
         t1,
     );
     let v = k.view(t1);
     assert_eq!(
-        (v.page, v.result_ok, v.result_title.as_str()),
+        (v.page, v.result_ok, v.result_title.to_string().as_str()),
         (ViewPage::Result, true, "Sent")
     );
     k.handle(Event::ResultDone, t1);
@@ -470,8 +471,8 @@ fn cancel_scan_asks_the_scanner_to_stop() {
     k.handle(
         Event::JobFinished {
             ok: false,
-            title: "Cancelled".into(),
-            detail: String::new(),
+            title: Msg::new("Cancelled"),
+            detail: Msg::default(),
         },
         t0,
     );
@@ -571,8 +572,8 @@ fn result_page_times_out_too() {
     k.handle(
         Event::JobFinished {
             ok: true,
-            title: "Sent".into(),
-            detail: String::new(),
+            title: Msg::new("Sent"),
+            detail: Msg::default(),
         },
         t0,
     );
@@ -730,7 +731,7 @@ fn stale_answers_from_earlier_attempts_are_ignored() {
     k.handle(
         Event::AuthFailed {
             attempt: first,
-            message: "Offline too long".into(),
+            message: Msg::new("Offline too long"),
         },
         t0,
     );
@@ -856,7 +857,7 @@ fn set_pin_asks_twice_checks_policy_and_saves() {
     k.handle(
         Event::PinSaved {
             ok: true,
-            message: "Your PIN is set.".into(),
+            message: Msg::new("Your PIN is set."),
         },
         t0,
     );
@@ -1084,7 +1085,7 @@ fn service_pin_long_press_right_wrong_locked_and_timeout() {
     k.handle(Event::ServiceLongPress, t0);
     let v = k.view(t0);
     assert_eq!(
-        (v.page, v.pin_prompt.as_str()),
+        (v.page, v.pin_prompt.to_string().as_str()),
         (ViewPage::Pin, "Service PIN")
     );
 
@@ -1102,7 +1103,7 @@ fn service_pin_long_press_right_wrong_locked_and_timeout() {
         Event::ServicePinChecked {
             attempt,
             ok: false,
-            message: "Too many wrong service PINs. Try again in 60 s.".into(),
+            message: Msg::new("Too many wrong service PINs. Try again in 60 s."),
         },
         t0,
     );
@@ -1118,7 +1119,7 @@ fn service_pin_long_press_right_wrong_locked_and_timeout() {
         Event::ServicePinChecked {
             attempt,
             ok: true,
-            message: String::new(),
+            message: Msg::default(),
         },
         t0,
     );
@@ -1141,7 +1142,7 @@ fn service_pin_long_press_right_wrong_locked_and_timeout() {
         Event::ServicePinChecked {
             attempt,
             ok: true,
-            message: String::new(),
+            message: Msg::default(),
         },
         t0,
     );
@@ -1162,7 +1163,8 @@ fn scan(id: &str, failed: bool) -> MyScan {
         id: id.into(),
         name: format!("{id}.pdf"),
         destination: "OneDrive · Scans".into(),
-        state: if failed { "Failed: gone" } else { "Sent" }.into(),
+        state: Msg::new(if failed { "Failed: gone" } else { "Sent" }),
+        sent: !failed,
         when: "Tue 10:00".into(),
         failed,
     }
@@ -1205,7 +1207,7 @@ fn my_scans_lists_retries_only_failed_and_times_out() {
     k.handle(
         Event::MyScansLoaded {
             jobs: vec![scan("a", false)],
-            message: Some(("Queued again".into(), false)),
+            message: Some((Msg::new("Queued again"), false)),
         },
         t0,
     );
@@ -1304,7 +1306,7 @@ fn a_first_tap_reaches_home_only_once_the_pin_is_saved() {
     k.handle(
         Event::PinSaved {
             ok: false,
-            message: "disk full".into(),
+            message: Msg::data("disk full"),
         },
         t0,
     );
@@ -1318,10 +1320,111 @@ fn a_first_tap_reaches_home_only_once_the_pin_is_saved() {
     k.handle(
         Event::PinSaved {
             ok: true,
-            message: "PIN saved".into(),
+            message: Msg::new("PIN saved"),
         },
         t0,
     );
     assert_eq!(k.view(t0).page, ViewPage::Home);
     assert!(k.handle(Event::PinCancel, t0).is_empty());
+}
+
+// --- languages -----------------------------------------------------------------------------
+
+fn german_panel(t0: Instant) -> Kiosk {
+    Kiosk::new(
+        KioskSettings {
+            language: Language::De,
+            ..settings()
+        },
+        t0,
+    )
+}
+
+fn sign_in(k: &mut Kiosk, u: SessionUser, t: Instant) {
+    k.handle(card("123456"), t);
+    let attempt = k.current_attempt();
+    k.handle(Event::AuthSucceeded { attempt, user: u }, t);
+    assert_eq!(k.view(t).page, ViewPage::Home);
+}
+
+#[test]
+fn the_panel_default_holds_until_someone_picks_or_signs_in() {
+    let t0 = Instant::now();
+    let mut k = german_panel(t0);
+    assert_eq!(k.view(t0).language, Language::De);
+    // A user with their own language gets it, and the panel returns to its default after.
+    sign_in(
+        &mut k,
+        SessionUser {
+            language: Some(Language::Ja),
+            ..user()
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).language, Language::Ja);
+    k.handle(Event::SignOut, t0);
+    assert_eq!(k.view(t0).language, Language::De);
+    // One without keeps the panel's.
+    sign_in(&mut k, user(), t0);
+    assert_eq!(k.view(t0).language, Language::De);
+}
+
+#[test]
+fn the_walk_up_pick_holds_through_a_sign_in_and_ends_with_the_session() {
+    let t0 = Instant::now();
+    let mut k = german_panel(t0);
+    k.handle(Event::ChooseLanguage(Language::Fr), t0);
+    assert_eq!(k.view(t0).language, Language::Fr);
+    // The person who picked French at the panel keeps it, whatever their profile says.
+    sign_in(
+        &mut k,
+        SessionUser {
+            language: Some(Language::Nl),
+            ..user()
+        },
+        t0,
+    );
+    assert_eq!(k.view(t0).language, Language::Fr);
+    // Picks are for the idle page only.
+    k.handle(Event::ChooseLanguage(Language::Es), t0);
+    assert_eq!(k.view(t0).language, Language::Fr);
+    // Walking away: the inactivity sign-out ends the pick too.
+    let later = t0 + settings().inactivity_timeout + Duration::from_secs(1);
+    k.handle(Event::Tick, later);
+    assert_eq!(k.view(later).page, ViewPage::Idle);
+    assert_eq!(k.view(later).language, Language::De);
+}
+
+#[test]
+fn a_pick_nobody_signs_in_with_times_out_on_the_idle_page() {
+    let t0 = Instant::now();
+    let mut k = german_panel(t0);
+    k.handle(Event::ChooseLanguage(Language::Es), t0);
+    let soon = t0 + Duration::from_secs(5);
+    k.handle(Event::Tick, soon);
+    assert_eq!(
+        k.view(soon).language,
+        Language::Es,
+        "still the same walk-up"
+    );
+    let later = t0 + settings().inactivity_timeout;
+    k.handle(Event::Tick, later);
+    assert_eq!(
+        k.view(later).language,
+        Language::De,
+        "the next walk-up gets the default"
+    );
+}
+
+#[test]
+fn texts_made_by_the_machine_render_in_the_view_language() {
+    let t0 = Instant::now();
+    let mut k = german_panel(t0);
+    k.handle(Event::StartPin, t0);
+    let v = k.view(t0);
+    assert_eq!(
+        v.pin_prompt, "Enter your badge number",
+        "English for tests and logs"
+    );
+    assert_eq!(v.pin_prompt.render(v.language), "Ausweisnummer eingeben");
 }

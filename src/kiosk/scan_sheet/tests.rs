@@ -218,6 +218,7 @@ fn home(t0: Instant, quick: bool) -> Kiosk {
         upn: "adele@contoso.example".into(),
         is_technician: false,
         must_set_pin: false,
+        language: None,
         method: AuthMethod::Card,
         workflows: vec![WorkflowEntry {
             id: "wf".into(),
