@@ -19,11 +19,13 @@ use crate::auth::pin::PinPolicy;
 use crate::identity::provisioning::UsernameRule;
 
 mod directory;
+mod scim;
 mod service;
 mod toml_errors;
 mod validate;
 
 pub use directory::{CardAttribute, DirectoryConfig};
+pub use scim::ScimConfig;
 pub use service::ServiceConfig;
 
 use toml_errors::{classify_data_error, line_col, one_line};
@@ -127,6 +129,8 @@ pub struct Config {
     pub demo: DemoConfig,
     #[serde(default)]
     pub service: ServiceConfig,
+    #[serde(default)]
+    pub scim: ScimConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -136,6 +136,7 @@ impl Directory {
             attrs,
             card,
             card_error,
+            memberships: None,
         }
     }
 }
