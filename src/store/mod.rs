@@ -38,7 +38,7 @@ pub use import::ImportCard;
 pub use jobs::{JobRecord, JobState, NewJob};
 pub use pins::PinState;
 pub use provisioning::{ProvisioningChange, ProvisioningQuery, ProvisioningRun, RunCounts};
-pub use scim::{ScimGroupRow, ScimUserRow, ScimWrite, UserField};
+pub use scim::{Planner, ScimActivity, ScimGroupRow, ScimUserRow, ScimWrite, UserField};
 pub use search::{MatchRank, UserHit, MAX_SEARCH_RESULTS};
 pub use users::Revoked;
 

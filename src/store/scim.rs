@@ -55,6 +55,18 @@ pub struct ScimGroupRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What the service menu's health page shows about SCIM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScimActivity {
+    pub users: usize,
+    pub active_users: usize,
+    pub groups: usize,
+    pub last_request_at: Option<DateTime<Utc>>,
+    /// Write requests recorded since the `since` asked for, and how many were refused.
+    pub requests_24h: usize,
+    pub refused_24h: usize,
+}
+
 /// A user as the SCIM layer wants it stored.
 #[derive(Debug, Clone)]
 pub struct ScimWrite {
@@ -717,20 +729,28 @@ impl Store {
         })
     }
 
-    /// SCIM resources: (users, active users, groups).
-    pub fn scim_counts(&self) -> Result<(usize, usize, usize), StoreError> {
+    /// What SCIM did: resources now, the last request, requests and refusals since `since`.
+    pub fn scim_activity(&self, since: DateTime<Utc>) -> Result<ScimActivity, StoreError> {
         self.with(|c| {
             Ok(c.query_row(
                 "SELECT (SELECT count(*) FROM scim_users),
                         (SELECT count(*) FROM scim_users WHERE active = 1),
-                        (SELECT count(*) FROM scim_groups)",
-                [],
+                        (SELECT count(*) FROM scim_groups),
+                        (SELECT max(started_at) FROM provisioning_runs WHERE kind = 'scim'),
+                        (SELECT count(*) FROM provisioning_runs
+                             WHERE kind = 'scim' AND started_at >= ?1),
+                        (SELECT count(*) FROM provisioning_runs
+                             WHERE kind = 'scim' AND started_at >= ?1 AND outcome = 'failed')",
+                [ts(since)],
                 |r| {
-                    Ok((
-                        r.get::<_, i64>(0)? as usize,
-                        r.get::<_, i64>(1)? as usize,
-                        r.get::<_, i64>(2)? as usize,
-                    ))
+                    Ok(ScimActivity {
+                        users: r.get::<_, i64>(0)? as usize,
+                        active_users: r.get::<_, i64>(1)? as usize,
+                        groups: r.get::<_, i64>(2)? as usize,
+                        last_request_at: super::col_ts_opt(r, 3)?,
+                        requests_24h: r.get::<_, i64>(4)? as usize,
+                        refused_24h: r.get::<_, i64>(5)? as usize,
+                    })
                 },
             )?)
         })
