@@ -39,7 +39,10 @@ fn line(out: &mut dyn Write, text: impl std::fmt::Display) -> Result<()> {
 /// `scim token`.
 pub fn token_command(out: &mut dyn Write) -> Result<i32> {
     let (token, hash) = auth::generate();
-    line(out, format!("token (shown once; paste it as the Secret Token in Entra): {token}"))?;
+    line(
+        out,
+        format!("token (shown once; paste it as the Secret Token in Entra): {token}"),
+    )?;
     line(out, "add to the [scim] section of the config:")?;
     line(out, format!("token_hash = \"{}\"", hash.to_config()))?;
     Ok(0)

@@ -86,7 +86,10 @@ pub fn local_rows(services: &Services) -> Vec<InfoRow> {
 
 /// SCIM activity: what Entra provisioned, its last request and the refusals of the last day.
 fn scim_row(services: &Services) -> InfoRow {
-    match services.store.scim_activity(Utc::now() - chrono::Duration::hours(24)) {
+    match services
+        .store
+        .scim_activity(Utc::now() - chrono::Duration::hours(24))
+    {
         Ok(a) => {
             let last = a
                 .last_request_at

@@ -163,7 +163,8 @@ fn is_name(s: &str) -> bool {
 /// Splits `urn:...:attr.sub` into its parts.
 fn split_word(w: &str) -> Result<(Option<String>, String, Option<String>), FilterError> {
     let bad = || FilterError::BadAttribute(w.to_string());
-    let (urn, rest) = if w.len() > 4 && w[..4].eq_ignore_ascii_case("urn:") {
+    // `get`: the word may start with a multi-byte character.
+    let (urn, rest) = if w.len() > 4 && w.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
         let i = w.rfind(':').ok_or_else(bad)?;
         (Some(w[..i].to_string()), &w[i + 1..])
     } else {

@@ -373,7 +373,8 @@ fn parse_attr(kind: Kind, s: &str) -> (Option<&'static str>, String, Option<Stri
     let s = s.trim();
     for urn in std::iter::once(kind.core_schema()).chain(kind.extensions().iter().copied()) {
         if s.len() > urn.len() + 1
-            && s[..urn.len()].eq_ignore_ascii_case(urn)
+            && s.get(..urn.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(urn))
             && s.as_bytes()[urn.len()] == b':'
         {
             let rest = &s[urn.len() + 1..];
