@@ -94,7 +94,8 @@ fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, FilterError> {
     while i < chars.len() {
         let c = chars[i];
         match c {
-            ' ' | '\t' | '\n' | '\r' => i += 1,
+            // Every whitespace the word scanner stops at, or it would never advance.
+            c if c.is_whitespace() => i += 1,
             '(' => {
                 out.push((i, Tok::Open));
                 i += 1
@@ -566,6 +567,8 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} parsed");
         }
         assert_eq!(parse(&"(".repeat(100)), Err(FilterError::TooDeep));
+        // A no-break space once made the tokenizer loop for ever.
+        assert!(parse("userName\u{a0}eq\u{2028}\"a\"").is_ok());
     }
 
     #[test]
