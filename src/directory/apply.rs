@@ -11,6 +11,9 @@
 //! | disabled, deleted, or out of scope (and in scope or provisioned before) | not revoked | revoke as offboarding does |
 //! | out of scope, never provisioned | anything | nothing: a sign-in the directory never managed |
 //!
+//! Roles and groups: a source that manages them (SCIM groups, [`crate::store::Memberships`])
+//! sets them, and the technician flag with them; the Graph sync leaves them to the ID token.
+//!
 //! Badges: only cards a sync bound (`source = directory`) are ever removed by a sync; a card
 //! enrolled on a panel is never touched. A badge number held by another user on this panel, or
 //! claimed by two directory users, is a conflict: reported, bound to nobody new.

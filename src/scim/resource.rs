@@ -161,13 +161,11 @@ pub fn user_facts(doc: &Map<String, Value>) -> Result<UserFacts, ResourceError> 
     };
     let display_name = string_attr(doc, "displayName")?;
     let external_id = string_attr(doc, "externalId")?;
-    for key in ["name"] {
-        if get_ci(doc, key).is_some_and(|v| !v.is_object() && !v.is_null()) {
-            return Err(ResourceError::Invalid {
-                attr: "name",
-                reason: "must be an object".into(),
-            });
-        }
+    if get_ci(doc, "name").is_some_and(|v| !v.is_object() && !v.is_null()) {
+        return Err(ResourceError::Invalid {
+            attr: "name",
+            reason: "must be an object".into(),
+        });
     }
     let mut work_email = None;
     match get_ci(doc, "emails") {

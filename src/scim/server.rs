@@ -343,7 +343,7 @@ async fn route(
     let segs: Vec<String> = rest
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_decode(s))
+        .map(percent_decode)
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let base = scim.provider.base_url().to_string();
