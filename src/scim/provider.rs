@@ -104,6 +104,9 @@ impl Projection {
     }
 }
 
+/// Told the object id of each user a request revoked.
+type OnRevoked = Box<dyn Fn(&str) + Send + Sync>;
+
 /// The SCIM service provider over one store.
 pub struct Provider {
     store: Store,
@@ -112,7 +115,7 @@ pub struct Provider {
     rules: ProvisioningRules,
     tenant_id: String,
     base_url: String,
-    on_revoked: Option<Box<dyn Fn(&str) + Send + Sync>>,
+    on_revoked: Option<OnRevoked>,
 }
 
 impl Provider {

@@ -123,12 +123,12 @@ fn string_attr(o: &Map<String, Value>, key: &'static str) -> Result<Option<Strin
 /// reads `active` strings as booleans.
 pub fn normalise(kind: Kind, doc: &mut Map<String, Value>) {
     doc.retain(|k, _| !is_read_only(kind, k));
-    if let Some((k, v)) = doc
+    if let Some((k, Value::String(s))) = doc
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("active"))
         .map(|(k, v)| (k.clone(), v.clone()))
     {
-        if let Value::String(s) = &v {
+        {
             if s.eq_ignore_ascii_case("true") {
                 doc.insert(k, Value::Bool(true));
             } else if s.eq_ignore_ascii_case("false") {
