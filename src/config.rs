@@ -23,12 +23,14 @@ use crate::auth::pin::PinPolicy;
 use crate::identity::provisioning::UsernameRule;
 
 mod directory;
+mod scim;
 mod service;
 mod toml_errors;
 mod validate;
 mod workflow_keys;
 
 pub use directory::{CardAttribute, DirectoryConfig};
+pub use scim::ScimConfig;
 pub use service::ServiceConfig;
 
 use toml_errors::{classify_data_error, line_col, one_line};
@@ -134,6 +136,8 @@ pub struct Config {
     pub demo: DemoConfig,
     #[serde(default)]
     pub service: ServiceConfig,
+    #[serde(default)]
+    pub scim: ScimConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -19,6 +19,7 @@ pub mod kiosk;
 pub mod logging;
 pub mod readers;
 pub mod scan;
+pub mod scim;
 pub mod secrets;
 pub mod service_menu;
 pub mod store;

@@ -9,7 +9,7 @@ use slint::ComponentHandle;
 
 use mfp_kiosk::admin;
 use mfp_kiosk::app::{
-    self, cli_cards, cli_directory, cli_jobs, service_bridge, ui_bridge, Input, ViewSink,
+    self, cli_cards, cli_directory, cli_jobs, cli_scim, service_bridge, ui_bridge, Input, ViewSink,
 };
 use mfp_kiosk::config::Config;
 
@@ -88,6 +88,11 @@ enum Command {
     Directory {
         #[command(subcommand)]
         action: DirectoryAction,
+    },
+    /// The SCIM endpoint Microsoft Entra provisions through: `token`, `serve`.
+    Scim {
+        #[command(subcommand)]
+        action: ScimAction,
     },
     /// Reports: `provisioning` (directory sync runs and offboarding checks).
     Report {
@@ -189,6 +194,15 @@ enum DirectoryAction {
     },
     /// Run one directory sync now.
     Sync,
+}
+
+#[derive(Subcommand)]
+enum ScimAction {
+    /// Print a new random bearer token once, and the `[scim] token_hash` line to configure.
+    Token,
+    /// Serve SCIM without the panel (same store). First line: `{"base_url": ...}` (with
+    /// --demo: on loopback over the demo state, plus a one-time `token`).
+    Serve,
 }
 
 #[derive(Subcommand)]
@@ -360,6 +374,17 @@ fn main() -> Result<()> {
                     cli_directory::keygen_command(config, force, out)?
                 }
                 DirectoryAction::Sync => cli_directory::sync_command(config, cli.demo, out)?,
+            };
+            std::process::exit(code)
+        }
+        Command::Scim { action } => {
+            let out = &mut std::io::stdout();
+            let code = match action {
+                ScimAction::Token => cli_scim::token_command(out)?,
+                ScimAction::Serve => {
+                    let config = load_config(cli.config.as_deref(), cli.demo)?;
+                    cli_scim::serve_command(config, cli.demo, out)?
+                }
             };
             std::process::exit(code)
         }

@@ -111,6 +111,10 @@ fn fresh_file_gets_schema_wal_and_foreign_keys() {
             "provisioning_changes",
             "provisioning_runs",
             "refresh_tokens",
+            // The SCIM endpoint's resources.
+            "scim_groups",
+            "scim_members",
+            "scim_users",
             // The service-PIN pad's own lockout.
             "service_pin_lockout",
             "users",

@@ -173,6 +173,7 @@ fn the_sheet_drives_the_scan_the_pages_and_the_folder() {
                     attrs: attrs.as_object().unwrap().clone(),
                     card: None,
                     card_error: None,
+                    memberships: None,
                 }],
                 &[],
                 1,

@@ -216,7 +216,13 @@ pub fn report_command(config: Config, args: &ReportArgs, out: &mut dyn Write) ->
                 run.started_at.format("%Y-%m-%d %H:%M:%S"),
                 ended,
                 run.outcome,
-                if c.full_resync { "full" } else { "delta" },
+                if c.full_resync {
+                    "full"
+                } else if run.kind == "scim" {
+                    "request"
+                } else {
+                    "delta"
+                },
                 c.created,
                 c.updated,
                 c.revoked,

@@ -7,6 +7,7 @@ pub mod cli_cards;
 pub mod cli_directory;
 pub mod cli_jobs;
 pub mod cli_local_users;
+pub mod cli_scim;
 pub mod cli_service;
 pub mod controller;
 pub mod directory_worker;
@@ -206,6 +207,9 @@ pub async fn start_with_scanner(
     let outbox = tokio::spawn(jobs::outbox_worker(services.clone(), sessions.clone()));
     let offboarding = tokio::spawn(offboarding::worker(services.clone(), handle.clone()));
     tokio::spawn(directory_worker::worker(services.clone(), handle.clone()));
+    if services.config.scim.enabled {
+        start_scim(&services, &handle).await;
+    }
     Ok(Running {
         handle,
         services,
@@ -214,6 +218,34 @@ pub async fn start_with_scanner(
         outbox,
         offboarding,
     })
+}
+
+/// Starts the SCIM endpoint inside the panel; users it revokes have their session ended. A
+/// failure to start is logged and leaves the panel running (sign-in does not depend on it).
+async fn start_scim(services: &Arc<Services>, handle: &ControllerHandle) {
+    let opts = match crate::scim::Options::from_config(&services.config) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "SCIM endpoint not started");
+            return;
+        }
+    };
+    let h = handle.clone();
+    let started = crate::scim::start(
+        &services.config,
+        opts,
+        services.store.clone(),
+        services.device_key().clone(),
+        move |oid| {
+            h.event(crate::kiosk::Event::IdentityRevoked {
+                oid: oid.to_string(),
+            })
+        },
+    )
+    .await;
+    if let Err(e) = started {
+        tracing::error!(error = %e, "SCIM endpoint not started");
+    }
 }
 
 /// The scanner source of this panel: the simulated scanner in the demo, otherwise SANE (the

@@ -76,12 +76,39 @@ pub fn local_rows(services: &Services) -> Vec<InfoRow> {
         Ok(None) => info("Last directory run", "none yet", true),
         Err(e) => info("Last directory run", format!("cannot read: {e}"), false),
     });
+    if services.config.scim.enabled {
+        rows.push(scim_row(services));
+    }
     rows.push(info(
         "Clock",
         Local::now().format("%Y-%m-%d %H:%M:%S %Z").to_string(),
         true,
     ));
     rows
+}
+
+/// SCIM activity: what Entra provisioned, its last request and the refusals of the last day.
+fn scim_row(services: &Services) -> InfoRow {
+    match services
+        .store
+        .scim_activity(Utc::now() - chrono::Duration::hours(24))
+    {
+        Ok(a) => {
+            let last = a
+                .last_request_at
+                .map(|t| t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_else(|| "none yet".into());
+            info(
+                "SCIM",
+                format!(
+                    "{} users ({} active), {} groups; last request {last}; {} requests, {} refused in 24 h",
+                    a.users, a.active_users, a.groups, a.requests_24h, a.refused_24h
+                ),
+                a.refused_24h == 0,
+            )
+        }
+        Err(e) => info("SCIM", format!("cannot read: {e}"), false),
+    }
 }
 
 /// The local rows, then the network checks.

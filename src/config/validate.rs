@@ -32,6 +32,7 @@ impl Config {
         let tenant = self.entra.tenant.trim();
         self.directory
             .validate(is_guid(tenant) || is_domain(tenant))?;
+        self.scim.validate(self.directory.enabled)?;
         self.validate_demo()
     }
 

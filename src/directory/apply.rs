@@ -1,5 +1,5 @@
 //! Apply: what a directory fact means for the panel, decided in one place for every source of
-//! directory changes (the Graph delta sync today, a SCIM endpoint later). Pure: it takes a
+//! directory changes (the Graph delta sync and the SCIM endpoint). Pure: it takes a
 //! [`Candidate`] (the directory's view of a user next to the panel's) and returns the [`Plan`]
 //! that [`crate::store::Store::apply_directory_batch`] executes.
 //!
@@ -10,6 +10,9 @@
 //! | in scope, enabled | revoked | re-enable: active again, directory badge back (PIN and refresh token stay gone) |
 //! | disabled, deleted, or out of scope (and in scope or provisioned before) | not revoked | revoke as offboarding does |
 //! | out of scope, never provisioned | anything | nothing: a sign-in the directory never managed |
+//!
+//! Roles and groups: a source that manages them (SCIM groups, [`crate::store::Memberships`])
+//! sets them, and the technician flag with them; the Graph sync leaves them to the ID token.
 //!
 //! Badges: only cards a sync bound (`source = directory`) are ever removed by a sync; a card
 //! enrolled on a panel is never touched. A badge number held by another user on this panel, or
@@ -73,9 +76,20 @@ pub fn plan(c: &Candidate, ctx: &ApplyContext<'_>) -> Plan {
                 display_name: non_empty(&d.display_name).unwrap_or_else(|| d.upn.clone()),
                 mail: d.mail.clone(),
                 username,
-                roles: Vec::new(),
-                groups: Vec::new(),
-                is_technician: false,
+                roles: d
+                    .memberships
+                    .as_ref()
+                    .map(|m| m.roles.clone())
+                    .unwrap_or_default(),
+                groups: d
+                    .memberships
+                    .as_ref()
+                    .map(|m| m.groups.clone())
+                    .unwrap_or_default(),
+                is_technician: d
+                    .memberships
+                    .as_ref()
+                    .is_some_and(|m| is_technician(ctx.rules, &m.roles)),
                 status: UserStatus::Active,
                 created_at: ctx.now,
                 updated_at: ctx.now,
@@ -101,6 +115,16 @@ pub fn plan(c: &Candidate, ctx: &ApplyContext<'_>) -> Plan {
             if local.mail != d.mail {
                 user.mail = d.mail.clone();
                 fields.push("mail");
+            }
+            if let Some(m) = &d.memberships {
+                let tech = is_technician(ctx.rules, &m.roles);
+                if local.roles != m.roles || local.groups != m.groups || local.is_technician != tech
+                {
+                    user.roles = m.roles.clone();
+                    user.groups = m.groups.clone();
+                    user.is_technician = tech;
+                    fields.push("groups");
+                }
             }
             if local.status == UserStatus::Revoked {
                 user.status = UserStatus::Active;
@@ -181,6 +205,11 @@ fn plan_cards(c: &Candidate, revoked_before: bool, p: &mut Plan) {
     }
 }
 
+/// A group named like `entra.technician_role` makes its members technicians.
+fn is_technician(rules: &ProvisioningRules, roles: &[String]) -> bool {
+    !rules.technician_role.is_empty() && roles.contains(&rules.technician_role)
+}
+
 fn non_empty(s: &str) -> Option<String> {
     let t = s.trim();
     (!t.is_empty()).then(|| t.to_string())
@@ -208,6 +237,7 @@ mod tests {
                 attrs: Default::default(),
                 card: Some(([7; 32], "•••• 0042".into())),
                 card_error: None,
+                memberships: None,
             },
             deleted: false,
             managed: false,

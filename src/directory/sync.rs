@@ -154,6 +154,7 @@ impl Directory {
             attrs,
             card,
             card_error,
+            memberships: None,
         }
     }
 }

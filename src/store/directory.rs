@@ -34,6 +34,18 @@ pub struct DirUser {
     pub card: Option<([u8; 32], String)>,
     /// Why the badge attribute could not be used.
     pub card_error: Option<String>,
+    /// Roles and groups this source assigns (SCIM groups); `None` when the source leaves them
+    /// to the ID token (the Graph sync).
+    pub memberships: Option<Memberships>,
+}
+
+/// What a user's groups give them on the panel (workflows' `allowed_roles`, technician).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Memberships {
+    /// Group names (matched by `allowed_roles` and `entra.technician_role`).
+    pub roles: Vec<String>,
+    /// Group ids (Entra object ids where the source sends them).
+    pub groups: Vec<String>,
 }
 
 /// One change of a group's direct members.
@@ -134,6 +146,7 @@ fn dir_user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DirUser, bool, 
             attrs,
             card,
             card_error: r.get(9)?,
+            memberships: None,
         },
         r.get(10)?,
         r.get(11)?,
@@ -169,6 +182,100 @@ fn write_link(tx: &rusqlite::Transaction<'_>, l: &LinkUpdate, at: &str) -> Resul
         params![l.name, l.link, l.scope, l.epoch, at],
     )?;
     Ok(())
+}
+
+/// Executes one plan inside the caller's transaction and records its changes under `run_id`;
+/// revocations and re-enables are audited as `actor` (`directory`, `scim`). A plan that fails
+/// on a constraint is rolled back to its savepoint and reported as an `error` change.
+pub(super) fn execute_plan_in(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: i64,
+    cand: &Candidate,
+    plan: &Plan,
+    at: DateTime<Utc>,
+    actor: &str,
+) -> Result<Vec<AppliedChange>, StoreError> {
+    let at_s = ts(at);
+    let mut applied = Vec::new();
+    let oid = &cand.dir.oid;
+    let mut changes: Vec<(String, String)> = plan
+        .changes
+        .iter()
+        .map(|(c, d)| (c.to_string(), d.clone()))
+        .collect();
+    let result = (|| -> Result<(), StoreError> {
+        tx.execute("SAVEPOINT dir_user", [])?;
+        if let Some(u) = &plan.upsert {
+            upsert_in(tx, u)?;
+        }
+        if let Some(reason) = &plan.revoke {
+            let r = revoke_in(tx, oid, reason, at)?;
+            if let Some(c) = changes.iter_mut().find(|c| c.0 == "revoked") {
+                c.1 = format!(
+                    "{}; cards {}, PIN {}, refresh token {}, queued jobs failed {}",
+                    c.1, r.cards, r.pin, r.refresh_token, r.jobs_failed
+                );
+            }
+        }
+        for h in &plan.unbind_cards {
+            tx.prepare_cached(
+                "DELETE FROM cards WHERE hash = ?1 AND user_oid = ?2
+                         AND source = 'directory'",
+            )?
+            .execute(params![&h[..], oid])?;
+        }
+        if let Some((h, masked)) = &plan.bind_card {
+            tx.prepare_cached(
+                "INSERT INTO cards (hash, user_oid, masked, bound_at, bound_by, source)
+                     VALUES (?1, ?2, ?3, ?4, 'directory', 'directory')",
+            )?
+            .execute(params![&h[..], oid, masked, at_s])?;
+        }
+        if plan.mark_managed {
+            tx.prepare_cached("UPDATE dir_users SET managed = 1 WHERE oid = ?1")?
+                .execute([oid])?;
+        }
+        tx.execute("RELEASE dir_user", [])?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        tx.execute("ROLLBACK TO dir_user", [])?;
+        tx.execute("RELEASE dir_user", [])?;
+        match e {
+            StoreError::Conflict { .. } | StoreError::Sqlite(_) => {
+                changes = vec![("error".into(), e.to_string())];
+            }
+            other => return Err(other),
+        }
+    }
+    let mut rec = tx.prepare_cached(
+        "INSERT INTO provisioning_changes (run_id, user_oid, upn, change, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    // Offboarding and its reversal also go to the audit log, as the refresh
+    // verdict's do; the report has the rest.
+    let mut audit = tx.prepare_cached(
+        "INSERT INTO audit (at, actor, action, subject, detail)
+             VALUES (?1, ?5, ?2, ?3, ?4)",
+    )?;
+    for (change, detail) in changes {
+        rec.execute(params![run_id, oid, cand.dir.upn, change, detail])?;
+        let action = match change.as_str() {
+            "revoked" => Some("user_revoked"),
+            "re_enabled" => Some("user_reenabled"),
+            _ => None,
+        };
+        if let Some(action) = action {
+            audit.execute(params![at_s, action, oid, detail, actor])?;
+        }
+        applied.push(AppliedChange {
+            oid: oid.clone(),
+            upn: cand.dir.upn.clone(),
+            change,
+            detail,
+        });
+    }
+    Ok(applied)
 }
 
 impl Store {
@@ -431,88 +538,10 @@ impl Store {
         plans: &[(Candidate, Plan)],
         at: DateTime<Utc>,
     ) -> Result<Vec<AppliedChange>, StoreError> {
-        let at_s = ts(at);
         self.with_transaction(|tx| {
             let mut applied = Vec::new();
             for (cand, plan) in plans {
-                let oid = &cand.dir.oid;
-                let mut changes: Vec<(String, String)> = plan
-                    .changes
-                    .iter()
-                    .map(|(c, d)| (c.to_string(), d.clone()))
-                    .collect();
-                let result = (|| -> Result<(), StoreError> {
-                    tx.execute("SAVEPOINT dir_user", [])?;
-                    if let Some(u) = &plan.upsert {
-                        upsert_in(tx, u)?;
-                    }
-                    if let Some(reason) = &plan.revoke {
-                        let r = revoke_in(tx, oid, reason, at)?;
-                        if let Some(c) = changes.iter_mut().find(|c| c.0 == "revoked") {
-                            c.1 = format!(
-                                "{}; cards {}, PIN {}, refresh token {}, queued jobs failed {}",
-                                c.1, r.cards, r.pin, r.refresh_token, r.jobs_failed
-                            );
-                        }
-                    }
-                    for h in &plan.unbind_cards {
-                        tx.prepare_cached(
-                            "DELETE FROM cards WHERE hash = ?1 AND user_oid = ?2
-                                 AND source = 'directory'",
-                        )?
-                        .execute(params![&h[..], oid])?;
-                    }
-                    if let Some((h, masked)) = &plan.bind_card {
-                        tx.prepare_cached(
-                            "INSERT INTO cards (hash, user_oid, masked, bound_at, bound_by, source)
-                             VALUES (?1, ?2, ?3, ?4, 'directory', 'directory')",
-                        )?
-                        .execute(params![&h[..], oid, masked, at_s])?;
-                    }
-                    if plan.mark_managed {
-                        tx.prepare_cached("UPDATE dir_users SET managed = 1 WHERE oid = ?1")?
-                            .execute([oid])?;
-                    }
-                    tx.execute("RELEASE dir_user", [])?;
-                    Ok(())
-                })();
-                if let Err(e) = result {
-                    tx.execute("ROLLBACK TO dir_user", [])?;
-                    tx.execute("RELEASE dir_user", [])?;
-                    match e {
-                        StoreError::Conflict { .. } | StoreError::Sqlite(_) => {
-                            changes = vec![("error".into(), e.to_string())];
-                        }
-                        other => return Err(other),
-                    }
-                }
-                let mut rec = tx.prepare_cached(
-                    "INSERT INTO provisioning_changes (run_id, user_oid, upn, change, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                // Offboarding and its reversal also go to the audit log, as the refresh
-                // verdict's do; the report has the rest.
-                let mut audit = tx.prepare_cached(
-                    "INSERT INTO audit (at, actor, action, subject, detail)
-                     VALUES (?1, 'directory', ?2, ?3, ?4)",
-                )?;
-                for (change, detail) in changes {
-                    rec.execute(params![run_id, oid, cand.dir.upn, change, detail])?;
-                    let action = match change.as_str() {
-                        "revoked" => Some("user_revoked"),
-                        "re_enabled" => Some("user_reenabled"),
-                        _ => None,
-                    };
-                    if let Some(action) = action {
-                        audit.execute(params![at_s, action, oid, detail])?;
-                    }
-                    applied.push(AppliedChange {
-                        oid: oid.clone(),
-                        upn: cand.dir.upn.clone(),
-                        change,
-                        detail,
-                    });
-                }
+                applied.extend(execute_plan_in(tx, run_id, cand, plan, at, "directory")?);
             }
             Ok(applied)
         })

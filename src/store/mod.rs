@@ -27,6 +27,7 @@ mod panel;
 mod pins;
 mod provisioning;
 mod schema;
+mod scim;
 mod search;
 mod tokens;
 mod users;
@@ -34,12 +35,15 @@ mod users;
 pub use audit::{AuditEntry, AuditQuery};
 pub use card_writes::{CardWrite, CardWriteCounts, CardWriteState};
 pub use cards::{BindOutcome, BindResult, CardRecord, CardSource};
-pub use directory::{AppliedChange, Candidate, DirUser, LinkUpdate, MemberDelta, Plan, SyncLink};
+pub use directory::{
+    AppliedChange, Candidate, DirUser, LinkUpdate, MemberDelta, Memberships, Plan, SyncLink,
+};
 pub use import::ImportCard;
 pub use jobs::{JobRecord, JobState, NewJob};
 pub use local_users::{LocalAccount, NewLocalUser, LOCAL_TENANT};
 pub use pins::PinState;
 pub use provisioning::{ProvisioningChange, ProvisioningQuery, ProvisioningRun, RunCounts};
+pub use scim::{Planner, ScimActivity, ScimGroupRow, ScimUserRow, ScimWrite, UserField};
 pub use search::{MatchRank, UserHit, MAX_SEARCH_RESULTS};
 pub use users::Revoked;
 

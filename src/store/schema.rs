@@ -302,6 +302,45 @@ CREATE TABLE local_accounts (
 ) STRICT;
 "#;
 
+/// The SCIM endpoint (issue 11): resources as Entra's provisioning service sent them. The
+/// panel's view of each user (status, badges) is staged in `dir_users` and applied like a
+/// directory sync; card numbers are never stored here (write-only: hashes live in `cards`).
+const SCIM: &str = r#"
+CREATE TABLE scim_users (
+    id            TEXT PRIMARY KEY,
+    oid           TEXT NOT NULL UNIQUE,
+    user_name     TEXT NOT NULL,
+    user_name_key TEXT NOT NULL UNIQUE,
+    external_id   TEXT,
+    work_email    TEXT,
+    active        INTEGER NOT NULL,
+    doc           TEXT NOT NULL,
+    cards_json    TEXT NOT NULL DEFAULT '[]',
+    version       INTEGER NOT NULL DEFAULT 1,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+) STRICT;
+CREATE INDEX scim_users_external ON scim_users (external_id);
+CREATE INDEX scim_users_work_email ON scim_users (work_email COLLATE NOCASE);
+CREATE TABLE scim_groups (
+    id               TEXT PRIMARY KEY,
+    display_name     TEXT NOT NULL,
+    display_name_key TEXT NOT NULL UNIQUE,
+    external_id      TEXT,
+    doc              TEXT NOT NULL,
+    version          INTEGER NOT NULL DEFAULT 1,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL
+) STRICT;
+CREATE INDEX scim_groups_external ON scim_groups (external_id);
+CREATE TABLE scim_members (
+    group_id TEXT NOT NULL REFERENCES scim_groups (id) ON DELETE CASCADE,
+    user_id  TEXT NOT NULL REFERENCES scim_users (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, user_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX scim_members_user ON scim_members (user_id);
+"#;
+
 static MIGRATIONS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2),
@@ -312,6 +351,7 @@ static MIGRATIONS: &[M<'static>] = &[
     M::up(CARD_WRITES).foreign_key_check(),
     M::up(JOB_SCAN_SETTINGS),
     M::up(LOCAL_ACCOUNTS).foreign_key_check(),
+    M::up(SCIM).foreign_key_check(),
 ];
 
 /// The `user_version` a database has once every migration ran.
