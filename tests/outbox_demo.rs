@@ -122,3 +122,80 @@ fn onedrive_and_sharepoint_workflows_deliver() {
     handle.send(Input::Quit);
     runtime.block_on(running.controller).unwrap();
 }
+
+/// The walk-up user is not made to wait for a network that is down: the result page says the
+/// scan is queued, My scans shows it waiting, and once the network is back the outbox sends it
+/// and My scans says "Sent" (issue 12 §3).
+#[test]
+fn a_scan_while_the_network_is_down_is_queued_and_sent_when_it_returns() {
+    let state = tempfile::tempdir().unwrap();
+    let mut config = Config::demo_default();
+    config.device.state_dir = state.path().to_path_buf();
+    config.demo.scanner_pages = 1;
+    // The outbox's first retry comes 30 s after the failed attempt: keep the user signed in.
+    config.session.inactivity_timeout_secs = 600;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<View>();
+    let sink: ViewSink = Box::new(move |view| {
+        let _ = tx.send(view.clone());
+    });
+    let running = runtime.block_on(app::start(config, true, sink)).unwrap();
+    let handle = running.handle.clone();
+    wait_for(&rx, "the idle page", |v| v.page == ViewPage::Idle);
+    handle.event(Event::CardRead {
+        card: SecretString::from("0004417399"),
+    });
+    wait_for(&rx, "a device code", |v| {
+        v.page == ViewPage::DeviceCode && !v.user_code.is_empty()
+    });
+    handle.send(Input::DemoApprove);
+    wait_for(&rx, "the home page", |v| v.page == ViewPage::Home);
+
+    let sim = running.services.sim.as_ref().unwrap();
+    sim.set_network_down(true);
+    let result = run(&handle, &rx, "Scan to OneDrive");
+    assert_eq!(
+        result.result_title, "Queued: it will be sent when the network is back",
+        "{}",
+        result.result_detail
+    );
+    handle.event(Event::ResultDone);
+    wait_for(&rx, "the home page", |v| v.page == ViewPage::Home);
+    handle.event(Event::OpenMyScans);
+    let listed = wait_for(&rx, "My scans", |v| {
+        v.page == ViewPage::MyScans && v.my_scans.is_some()
+    });
+    let jobs = listed.my_scans.unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert!(!jobs[0].sent, "{jobs:?}");
+    assert_eq!(sim.stats().uploads, 0);
+
+    sim.set_network_down(false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(150);
+    loop {
+        // Out and back in: an unchanged list on screen sends no new view.
+        handle.event(Event::CloseMyScans);
+        wait_for(&rx, "the home page", |v| v.page == ViewPage::Home);
+        handle.event(Event::OpenMyScans);
+        let v = wait_for(&rx, "My scans", |v| {
+            v.page == ViewPage::MyScans && v.my_scans.is_some()
+        });
+        let jobs = v.my_scans.unwrap();
+        if jobs.iter().any(|j| j.sent) {
+            assert_eq!(jobs[0].state, "Sent", "{jobs:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not sent after the network came back: {jobs:?}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert_eq!(sim.stats().uploads, 1, "sent exactly once");
+    handle.send(Input::Quit);
+    runtime.block_on(running.controller).unwrap();
+}

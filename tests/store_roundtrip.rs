@@ -106,6 +106,7 @@ fn fresh_file_gets_schema_wal_and_foreign_keys() {
             "dir_sync",
             "dir_users",
             "jobs",
+            "local_accounts",
             "panel_lockout",
             "pins",
             "provisioning_changes",

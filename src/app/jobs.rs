@@ -397,7 +397,9 @@ pub async fn scan_and_deliver(
         tokio::select! {
             outcome = &mut delivery => break outcome.map_err(|e| JobError::Task(e.to_string()))??,
             Some((sent, total)) = progress_rx.recv() => {
-                started |= sent > 0;
+                // Back to 0 after bytes went out: that attempt failed and a retry waits. Once
+                // the grace is over, the user is told the scan is queued.
+                started = sent > 0;
                 on_event(Event::UploadProgress { sent, total });
             }
             _ = &mut grace, if !started => {

@@ -274,6 +274,11 @@ impl Uploader {
             };
             tracing::warn!(error = %err, delay_ms = delay.as_millis() as u64, failures,
                 "upload request failed; retrying");
+            // Progress back to nothing: bytes handed to a connection that then failed were
+            // not delivered, and a waiting user should learn that (see `app::jobs`).
+            if let Some(progress) = &req.progress {
+                progress(0, attempt.size);
+            }
             tokio::time::sleep(delay).await;
         }
     }
