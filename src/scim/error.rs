@@ -2,7 +2,7 @@
 //! `scimType`, and the JSON body. The detail says what to fix and never carries a token, a card
 //! number or anything about a user the caller may not see.
 
-use axum::http::StatusCode;
+use hyper::StatusCode;
 use serde_json::{json, Value};
 
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
