@@ -41,6 +41,30 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// The demo panel started on `config`, Adele's badge tapped and its device-code sign-in
+/// approved; the home page is the next view to wait for.
+fn signed_in(config: Config) -> (tokio::runtime::Runtime, app::Running, mpsc::Receiver<View>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<View>();
+    let sink: ViewSink = Box::new(move |view| {
+        let _ = tx.send(view.clone());
+    });
+    let running = runtime.block_on(app::start(config, true, sink)).unwrap();
+    wait_for(&rx, "the idle page", |v| v.page == ViewPage::Idle);
+    running.handle.event(Event::CardRead {
+        card: SecretString::from("0004417399"),
+    });
+    wait_for(&rx, "a device code", |v| {
+        v.page == ViewPage::DeviceCode && !v.user_code.is_empty()
+    });
+    running.handle.send(Input::DemoApprove);
+    (runtime, running, rx)
+}
+
 fn run(handle: &app::ControllerHandle, rx: &mpsc::Receiver<View>, label: &str) -> View {
     let home = wait_for(rx, "the home page", |v| v.page == ViewPage::Home);
     let id = home
@@ -61,25 +85,8 @@ fn onedrive_and_sharepoint_workflows_deliver() {
     config.device.state_dir = state.path().to_path_buf();
     config.demo.scanner_pages = 2;
     let drive_dir = config.demo_drive_dir();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (tx, rx) = mpsc::channel::<View>();
-    let sink: ViewSink = Box::new(move |view| {
-        let _ = tx.send(view.clone());
-    });
-    let running = runtime.block_on(app::start(config, true, sink)).unwrap();
+    let (runtime, running, rx) = signed_in(config);
     let handle = running.handle.clone();
-    wait_for(&rx, "the idle page", |v| v.page == ViewPage::Idle);
-    handle.event(Event::CardRead {
-        card: SecretString::from("0004417399"),
-    });
-    wait_for(&rx, "a device code", |v| {
-        v.page == ViewPage::DeviceCode && !v.user_code.is_empty()
-    });
-    handle.send(Input::DemoApprove);
 
     let result = run(&handle, &rx, "Invoices to Finance");
     assert!(
@@ -134,25 +141,8 @@ fn a_scan_while_the_network_is_down_is_queued_and_sent_when_it_returns() {
     config.demo.scanner_pages = 1;
     // The outbox's first retry comes 30 s after the failed attempt: keep the user signed in.
     config.session.inactivity_timeout_secs = 600;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (tx, rx) = mpsc::channel::<View>();
-    let sink: ViewSink = Box::new(move |view| {
-        let _ = tx.send(view.clone());
-    });
-    let running = runtime.block_on(app::start(config, true, sink)).unwrap();
+    let (runtime, running, rx) = signed_in(config);
     let handle = running.handle.clone();
-    wait_for(&rx, "the idle page", |v| v.page == ViewPage::Idle);
-    handle.event(Event::CardRead {
-        card: SecretString::from("0004417399"),
-    });
-    wait_for(&rx, "a device code", |v| {
-        v.page == ViewPage::DeviceCode && !v.user_code.is_empty()
-    });
-    handle.send(Input::DemoApprove);
     wait_for(&rx, "the home page", |v| v.page == ViewPage::Home);
 
     let sim = running.services.sim.as_ref().unwrap();
