@@ -41,6 +41,14 @@ install_packages() {
   fi
 }
 
+install_nextest() {
+  # The host suite runs under cargo-nextest (.config/nextest.toml says why).
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "host.sh: installing cargo-nextest"
+    cargo install --locked cargo-nextest
+  fi
+}
+
 install_rust() {
   # Debian 12's own rustc is too old for Slint 1.18; use rustup's stable toolchain.
   if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
@@ -73,7 +81,15 @@ case "$cmd" in
     device/ci-sane.sh
     cargo fmt --all -- --check
     cargo clippy --all-targets --locked -- -D warnings
-    cargo test --all-targets --locked
+    install_nextest
+    # Every test of the library, the binary and tests/ as its own process, scheduled across
+    # binaries; CI=true reports every failure, not only the first. The benches have their own
+    # `main` (harness = false), which nextest cannot list: cargo runs them at their small
+    # smoke-test size, and builds the examples.
+    profile=default
+    case "${CI:-}" in "" | false | 0) ;; *) profile=ci ;; esac
+    cargo nextest run --locked --profile "$profile" --lib --bins --tests
+    cargo test --locked --benches --examples
     # The board: aarch64 cross build, the tests as aarch64 binaries under qemu-user, and the
     # full-system boot of the kiosk image in qemu-system-aarch64 (README, "Board builds").
     # MFP_BOARD_TESTS=0 skips them for a quick host-only run.
