@@ -10,8 +10,10 @@
 //!   app upload and restarted: it resumes the same session and the file lands exactly once.
 #![cfg(feature = "demo")]
 
+mod bin_support;
 mod directory_support;
 
+use bin_support::kiosk_bin;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -263,12 +265,6 @@ fn write_config(k: &Kiosk) -> std::path::PathBuf {
     )
     .unwrap();
     path
-}
-
-fn kiosk_bin() -> std::path::PathBuf {
-    std::env::var_os("MFP_KIOSK_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_BIN_EXE_mfp-kiosk")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,10 +5,10 @@
 //! simulated Entra tenant for the sign-ins, no mocks.
 #![cfg(feature = "demo")]
 
+mod bin_support;
 mod entra_support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use bin_support::Run;
 
 use entra_support::{kiosk, Kiosk};
 use mfp_kiosk::admin::cards::{Actor, BoundBy, CardAdminError, Revoke};
@@ -269,44 +269,14 @@ fn write_config(k: &Kiosk) -> std::path::PathBuf {
     path
 }
 
-fn kiosk_bin() -> std::path::PathBuf {
-    std::env::var_os("MFP_KIOSK_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_BIN_EXE_mfp-kiosk")))
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `mfp-kiosk --config <cfg> args...`, feeding `stdin`.
+/// Runs `mfp-kiosk --config <cfg> args...`, feeding `stdin`, off the async runtime.
 async fn run(cfg: &std::path::Path, args: &[&str], stdin: &str) -> Run {
-    let mut argv = vec!["--config".to_string(), cfg.display().to_string()];
-    argv.extend(args.iter().map(|s| s.to_string()));
+    let cfg = cfg.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let stdin = stdin.to_string();
     tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(kiosk_bin())
-            .args(argv)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        bin_support::run(&cfg, &args, &stdin)
     })
     .await
     .unwrap()

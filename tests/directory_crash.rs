@@ -4,8 +4,10 @@
 //! killed run recorded as interrupted, and no delta link stored ahead of the data it covers.
 #![cfg(feature = "demo")]
 
+mod bin_support;
 mod directory_support;
 
+use bin_support::kiosk_bin;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -15,12 +17,6 @@ use mfp_kiosk::sim::KillPhase;
 
 const USERS: usize = 300;
 const PAGE: usize = 20;
-
-fn kiosk_bin() -> PathBuf {
-    std::env::var_os("MFP_KIOSK_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mfp-kiosk")))
-}
 
 /// A config file for the child process: the same tenant, state directory and `[directory]`.
 fn write_config(k: &Kiosk) -> PathBuf {

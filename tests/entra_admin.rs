@@ -3,8 +3,10 @@
 //! cloud/transport rules they rely on (national clouds, HTTPS except loopback).
 #![cfg(feature = "demo")]
 
+mod bin_support;
 mod entra_support;
 
+use bin_support::kiosk_bin;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -350,14 +352,6 @@ fn write_config(k: &Kiosk) -> std::path::PathBuf {
     )
     .unwrap();
     path
-}
-
-/// The app binary; `MFP_KIOSK_BIN` overrides it (the board test run points it at a wrapper that
-/// starts the aarch64 binary under qemu-user).
-fn kiosk_bin() -> std::path::PathBuf {
-    std::env::var_os("MFP_KIOSK_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_BIN_EXE_mfp-kiosk")))
 }
 
 fn run_binary(args: Vec<String>) -> std::process::Output {

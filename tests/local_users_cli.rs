@@ -5,21 +5,16 @@
 //! network (no cloud runs in this test), and an Entra user is never handled as local. Every
 //! action is in the audit log. Set `MFP_KIOSK_BIN` to test a copy of the binary.
 
-use std::io::Write;
+mod bin_support;
+
+use bin_support::{run, Run};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use mfp_kiosk::app::{signin, Services};
 use mfp_kiosk::config::Config;
 use mfp_kiosk::kiosk::Event;
 use mfp_kiosk::store::AuditQuery;
 use secrecy::SecretString;
-
-fn kiosk_bin() -> PathBuf {
-    std::env::var_os("MFP_KIOSK_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mfp-kiosk")))
-}
 
 fn write_config(dir: &Path) -> PathBuf {
     let path = dir.join("kiosk.toml");
@@ -39,37 +34,6 @@ fn write_config(dir: &Path) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cfg: &Path, args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(kiosk_bin())
-        .arg("--config")
-        .arg(cfg)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 fn ok(r: Run) -> String {

@@ -3,16 +3,12 @@
 //! journal natively with priority, identifier and fields. The journal is a datagram socket this
 //! test binds, mounted at /run/systemd/journal in a private mount namespace of the child.
 
+mod bin_support;
+
+use bin_support::kiosk_bin;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-fn kiosk_bin() -> PathBuf {
-    std::env::var_os("MFP_KIOSK_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mfp-kiosk")))
-}
 
 /// The binary with debug logs on, so its start-up line is written; `--help` then exits.
 fn kiosk() -> Command {

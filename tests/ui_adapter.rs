@@ -8,6 +8,8 @@
 //! each test sets it up on its own thread; this file must not share a process with the
 //! software-renderer platform of tests/ui_screenshot.rs.
 
+mod ui_support;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -59,31 +61,15 @@ impl Panel {
     }
 
     fn with_role(&self, label: &str, role: AccessibleRole) -> Vec<ElementHandle> {
-        ElementHandle::find_by_accessible_label(&self.window, label)
-            .filter(|e| e.accessible_role() == Some(role))
-            .collect()
-    }
-
-    fn buttons(&self, label: &str) -> Vec<ElementHandle> {
-        self.with_role(label, AccessibleRole::Button)
+        ui_support::find(&self.window, label, role)
     }
 
     fn has_button(&self, label: &str) -> bool {
-        !self.buttons(label).is_empty()
+        ui_support::has_button(&self.window, label)
     }
 
     fn button(&self, label: &str) -> ElementHandle {
-        let mut found = self.buttons(label);
-        assert_eq!(found.len(), 1, "want exactly one button {label:?}");
-        let button = found.remove(0);
-        let size = button.size();
-        assert!(
-            size.width >= 48.0 && size.height >= 48.0,
-            "{label:?} is only {}x{} px",
-            size.width,
-            size.height
-        );
-        button
+        ui_support::touch_button(&self.window, label)
     }
 
     /// Presses the button and returns what reached the sink.

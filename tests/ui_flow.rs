@@ -4,108 +4,21 @@
 //!
 //! One test per process: the testing backend with an event loop is process-wide.
 
-use std::time::Duration;
+mod ui_support;
 
-use i_slint_backend_testing::{AccessibleRole, ElementHandle};
-use mfp_kiosk::app::{self, ui_bridge, Input, ViewSink};
-use mfp_kiosk::config::Config;
-use mfp_kiosk::kiosk::{View, ViewPage};
-use mfp_kiosk::MainWindow;
-use slint::platform::WindowEvent;
+use i_slint_backend_testing::AccessibleRole;
+use mfp_kiosk::kiosk::ViewPage;
 use slint::ComponentHandle;
-use tokio::sync::mpsc;
-
-fn find(window: &MainWindow, label: &str, role: AccessibleRole) -> Vec<ElementHandle> {
-    ElementHandle::find_by_accessible_label(window, label)
-        .filter(|e| e.accessible_role() == Some(role))
-        .collect()
-}
-
-fn has_button(window: &MainWindow, label: &str) -> bool {
-    !find(window, label, AccessibleRole::Button).is_empty()
-}
-
-fn press(window: &MainWindow, label: &str) {
-    let buttons = find(window, label, AccessibleRole::Button);
-    assert_eq!(
-        buttons.len(),
-        1,
-        "want exactly one button {label:?} on screen"
-    );
-    buttons[0].invoke_accessible_default_action();
-}
-
-fn type_keys(window: &MainWindow, keys: &str) {
-    for c in keys.chars() {
-        let text: slint::SharedString = c.to_string().into();
-        window
-            .window()
-            .dispatch_event(WindowEvent::KeyPressed { text: text.clone() });
-        window
-            .window()
-            .dispatch_event(WindowEvent::KeyReleased { text });
-    }
-}
-
-/// The next view (already applied to the window) matching `want`.
-async fn until(
-    rx: &mut mpsc::UnboundedReceiver<View>,
-    what: &str,
-    want: impl Fn(&View) -> bool,
-) -> View {
-    eprintln!("ui_flow: waiting for {what}");
-    loop {
-        match rx.recv().await {
-            Some(v) if want(&v) => return v,
-            Some(_) => continue,
-            None => panic!("controller stopped before {what}"),
-        }
-    }
-}
+use ui_support::*;
 
 #[test]
 fn walk_up_user_navigates_the_panel() {
     i_slint_backend_testing::init_integration_test_with_system_time();
-    // A hang must fail the test, not the CI run.
-    let _watchdog = std::thread::spawn(|| {
-        std::thread::sleep(Duration::from_secs(120));
-        eprintln!("ui_flow: no progress for 120 s");
-        std::process::exit(101);
-    });
-
     let state = tempfile::tempdir().unwrap();
-    let mut config = Config::demo_default();
-    config.device.state_dir = state.path().to_path_buf();
-    config.demo.auto_approve_after_secs = 0;
-    let wedge = app::idle_key_badges(&config, true);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-
-    let window = MainWindow::new().unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel::<View>();
-    let weak = window.as_weak();
-    let sink: ViewSink = Box::new(move |view| {
-        let ui = ui_bridge::ui_state(view, "Test panel", true);
-        let (weak, tx, view) = (weak.clone(), tx.clone(), view.clone());
-        let _ = slint::invoke_from_event_loop(move || {
-            if let Some(w) = weak.upgrade() {
-                mfp_kiosk::ui::apply(&w, &ui);
-            }
-            let _ = tx.send(view);
-        });
-    });
-    let running = runtime.block_on(app::start(config, true, sink)).unwrap();
-    mfp_kiosk::ui::bind(
-        &window,
-        ui_bridge::command_sink(running.handle.clone(), wedge),
-    );
-    window.show().unwrap();
-
-    let handle = running.handle.clone();
-    let w = window.as_weak();
+    let mut panel = start(demo_config(state.path()));
+    let mut rx = panel.rx.take().unwrap();
+    let quit = panel.quitter();
+    let w = panel.window.as_weak();
     slint::spawn_local(async move {
         let window = w.upgrade().unwrap();
         until(&mut rx, "idle", |v| v.page == ViewPage::Idle).await;
@@ -154,11 +67,10 @@ fn walk_up_user_navigates_the_panel() {
         press(&window, "Sign out");
         until(&mut rx, "idle after sign-out", |v| v.page == ViewPage::Idle).await;
 
-        handle.send(Input::Quit);
-        slint::quit_event_loop().unwrap();
+        quit();
     })
     .unwrap();
     slint::run_event_loop().unwrap();
-    let sim = running.services.sim.as_ref().unwrap();
+    let sim = panel.running.services.sim.as_ref().unwrap();
     assert_eq!(sim.stats().device_code_requests, 2);
 }

@@ -9,50 +9,19 @@
 //! One test per process: the testing backend with an event loop is process-wide.
 #![cfg(feature = "demo")]
 
-use std::time::Duration;
+mod ui_support;
 
-use i_slint_backend_testing::{AccessibleRole, ElementHandle};
-use mfp_kiosk::app::{self, service_bridge, ui_bridge, ControllerHandle, ViewSink};
-use mfp_kiosk::config::{Config, Delivery, Destination};
+use mfp_kiosk::app::{self, ControllerHandle};
+use mfp_kiosk::config::{Delivery, Destination};
 use mfp_kiosk::kiosk::{View, ViewPage};
 use mfp_kiosk::readers::{CardRead, CardSource, ReaderEvent};
 use mfp_kiosk::service_menu::ServicePageView;
 use mfp_kiosk::MainWindow;
 use slint::ComponentHandle;
 use tokio::sync::mpsc;
+use ui_support::*;
 
 const BADGE: &str = "5550123456";
-
-fn press(window: &MainWindow, label: &str) {
-    let buttons: Vec<_> = ElementHandle::find_by_accessible_label(window, label)
-        .filter(|e| e.accessible_role() == Some(AccessibleRole::Button))
-        .collect();
-    assert_eq!(
-        buttons.len(),
-        1,
-        "want exactly one button {label:?} on screen"
-    );
-    buttons[0].invoke_accessible_default_action();
-}
-
-async fn until(
-    rx: &mut mpsc::UnboundedReceiver<View>,
-    what: &str,
-    want: impl Fn(&View) -> bool,
-) -> View {
-    eprintln!("ui_local_accounts: waiting for {what}");
-    loop {
-        match rx.recv().await {
-            Some(v) if want(&v) => return v,
-            Some(_) => continue,
-            None => panic!("controller stopped before {what}"),
-        }
-    }
-}
-
-fn service_page(v: &View) -> Option<ServicePageView> {
-    v.service.as_ref().and_then(|s| s.page)
-}
 
 /// A badge read as the readers deliver it.
 fn tap(handle: &ControllerHandle) {
@@ -88,15 +57,8 @@ async fn open_local_accounts(
 #[test]
 fn a_local_account_from_creation_to_deletion_on_the_touchscreen() {
     i_slint_backend_testing::init_integration_test_with_system_time();
-    let _watchdog = std::thread::spawn(|| {
-        std::thread::sleep(Duration::from_secs(120));
-        eprintln!("ui_local_accounts: no progress for 120 s");
-        std::process::exit(101);
-    });
-
     let state = tempfile::tempdir().unwrap();
-    let mut config = Config::demo_default();
-    config.device.state_dir = state.path().to_path_buf();
+    let mut config = demo_config(state.path());
     config.pin.login_mode = mfp_kiosk::config::LoginMode::CardAndPin;
     let mut visitors = config
         .workflows
@@ -109,60 +71,12 @@ fn a_local_account_from_creation_to_deletion_on_the_touchscreen() {
     visitors.delivery = Delivery::App;
     visitors.allowed_roles = Vec::new();
     config.workflows.push(visitors);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-
-    let window = MainWindow::new().unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel::<View>();
-    let weak = window.as_weak();
-    let sink: ViewSink = Box::new(move |view| {
-        let ui = ui_bridge::ui_state(view, "Test panel", true);
-        let service = view
-            .service
-            .as_ref()
-            .map(|s| service_bridge::service_ui_state(s, view.language));
-        let (weak, tx, view) = (weak.clone(), tx.clone(), view.clone());
-        let _ = slint::invoke_from_event_loop(move || {
-            if let Some(w) = weak.upgrade() {
-                if let Some(s) = &service {
-                    mfp_kiosk::ui::service::apply(&w, s);
-                }
-                mfp_kiosk::ui::apply(&w, &ui);
-            }
-            let _ = tx.send(view);
-        });
-    });
-    let wedge_config = config.clone();
-    let running = runtime.block_on(app::start(config, true, sink)).unwrap();
-    let services = running.services.clone();
-    let tom = services
-        .sim
-        .as_ref()
-        .unwrap()
-        .users()
-        .into_iter()
-        .find(|u| u.upn == "tom.tech@contoso.example")
-        .unwrap()
-        .oid;
-
-    mfp_kiosk::ui::bind(
-        &window,
-        ui_bridge::command_sink(
-            running.handle.clone(),
-            app::idle_key_badges(&wedge_config, true),
-        ),
-    );
-    mfp_kiosk::ui::service::bind(
-        &window,
-        service_bridge::service_sink(running.handle.clone()),
-    );
-    window.show().unwrap();
-
-    let handle = running.handle.clone();
-    let w = window.as_weak();
+    let mut panel = start(config);
+    let mut rx = panel.rx.take().unwrap();
+    let services = panel.running.services.clone();
+    let tom = panel.oid("tom.tech@");
+    let handle = panel.running.handle.clone();
+    let w = panel.window.as_weak();
     slint::spawn_local(async move {
         let window = w.upgrade().unwrap();
         let sim = services.sim.as_ref().unwrap();
@@ -326,6 +240,9 @@ fn a_local_account_from_creation_to_deletion_on_the_touchscreen() {
     })
     .unwrap();
     slint::run_event_loop().unwrap();
+    let Panel {
+        running, runtime, ..
+    } = panel;
     drop(running);
-    runtime.shutdown_timeout(Duration::from_secs(2));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
 }

@@ -6,17 +6,19 @@
 //!
 //! One test per process: the testing backend with an event loop is process-wide.
 
-mod sheet_support;
+mod ui_support;
 
 use std::sync::{Arc, Mutex};
 
+use i_slint_backend_testing::AccessibleRole;
 use mfp_kiosk::config::ScanSource as CfgSource;
 use mfp_kiosk::kiosk::ViewPage;
 use mfp_kiosk::scan::simulated::{ScanRequests, SimulatedScanner};
 use mfp_kiosk::scan::{ColorMode, PageSize, ScanOptions, ScanSource};
 use mfp_kiosk::store::DirUser;
-use sheet_support::*;
 use slint::ComponentHandle;
+use ui_support::sheet::*;
+use ui_support::*;
 
 #[test]
 fn the_sheet_drives_the_scan_the_pages_and_the_folder() {
@@ -55,18 +57,17 @@ fn the_sheet_drives_the_scan_the_pages_and_the_folder() {
     let drive = config.demo_drive_dir();
     let requests: ScanRequests = Arc::new(Mutex::new(Vec::new()));
     let r = requests.clone();
-    let mut panel = start(
+    let mut panel = start_with(
         config,
-        Box::new(move || Box::new(SimulatedScanner::new(1).recording(r.clone()))),
+        Some(Box::new(move || {
+            Box::new(SimulatedScanner::new(1).recording(r.clone()))
+        })),
+        120,
     );
     let mut rx = panel.rx.take().unwrap();
     let services = panel.running.services.clone();
-    let oid = adele_oid(&panel.running);
-    let handle = panel.running.handle.clone();
-    let running_quit = move || {
-        handle.send(mfp_kiosk::app::Input::Quit);
-        slint::quit_event_loop().unwrap();
-    };
+    let oid = panel.oid("adele");
+    let running_quit = panel.quitter();
     let window = panel.window.as_weak();
     slint::spawn_local(async move {
         let window = window.upgrade().unwrap();
@@ -125,7 +126,7 @@ fn the_sheet_drives_the_scan_the_pages_and_the_folder() {
         assert!(!sheet.duplex_offered, "no sides on the glass");
         assert!(sheet.more_pages);
         assert_eq!(sheet.resolutions, vec![100, 150]);
-        assert!(find(&window, "2-sided").is_empty());
+        assert!(!has_button(&window, "2-sided"));
         press(&window, "Start");
         for pages in 1..=3u32 {
             let v = until(&mut rx, "Another page?", |v| {
@@ -186,8 +187,8 @@ fn the_sheet_drives_the_scan_the_pages_and_the_folder() {
         let sheet = v.sheet.unwrap();
         assert_eq!(sheet.folders, vec!["Finance", "Projects/Alpha"]);
         assert!(!sheet.can_start, "a folder must be picked first");
-        assert_eq!(find(&window, "Finance").len(), 1);
-        assert!(find(&window, "HR").is_empty());
+        assert_eq!(find(&window, "Finance", AccessibleRole::Button).len(), 1);
+        assert!(!has_button(&window, "HR"));
         press(&window, "Projects/Alpha");
         until(&mut rx, "a folder picked", |v| {
             v.sheet.as_ref().is_some_and(|s| s.can_start)

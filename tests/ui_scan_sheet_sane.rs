@@ -6,7 +6,7 @@
 //!
 //! One test per process: the testing backend with an event loop is process-wide.
 
-mod sheet_support;
+mod ui_support;
 
 use std::sync::{Arc, Mutex};
 
@@ -14,8 +14,9 @@ use mfp_kiosk::config::{ColorMode as CfgColor, ScanSource as CfgSource};
 use mfp_kiosk::kiosk::ViewPage;
 use mfp_kiosk::scan::sane::{SaneRecord, SaneScanner};
 use mfp_kiosk::scan::ColorMode;
-use sheet_support::*;
 use slint::ComponentHandle;
+use ui_support::sheet::*;
+use ui_support::*;
 
 #[test]
 fn the_sheet_offers_what_the_sane_device_has_and_scans_with_the_choice() {
@@ -43,13 +44,16 @@ fn the_sheet_offers_what_the_sane_device_has_and_scans_with_the_choice() {
     let config = config(state.path(), vec![feeder]);
     let record: SaneRecord = Arc::new(Mutex::new(Vec::new()));
     let r = record.clone();
-    let mut panel = start(
+    let mut panel = start_with(
         config,
-        Box::new(move || Box::new(SaneScanner::new(Some("test:0".into())).recording(r.clone()))),
+        Some(Box::new(move || {
+            Box::new(SaneScanner::new(Some("test:0".into())).recording(r.clone()))
+        })),
+        120,
     );
     let mut rx = panel.rx.take().unwrap();
     let services = panel.running.services.clone();
-    let handle = panel.running.handle.clone();
+    let quit = panel.quitter();
     let window = panel.window.as_weak();
     slint::spawn_local(async move {
         let window = window.upgrade().unwrap();
@@ -60,7 +64,7 @@ fn the_sheet_offers_what_the_sane_device_has_and_scans_with_the_choice() {
         let sheet = v.sheet.unwrap();
         assert_eq!(sheet.problem, None, "{sheet:?}");
         assert!(!sheet.duplex_offered, "the test backend has no duplex unit");
-        assert!(find(&window, "2-sided").is_empty());
+        assert!(!has_button(&window, "2-sided"));
         assert_eq!(
             sheet.colors,
             vec![ColorMode::Color, ColorMode::Gray, ColorMode::BlackWhite],
@@ -104,8 +108,7 @@ fn the_sheet_offers_what_the_sane_device_has_and_scans_with_the_choice() {
         assert_eq!(recorded["color"], "black_white");
         assert_eq!(recorded["dpi"], 75);
         assert_eq!(recorded["source"], "adf");
-        handle.send(mfp_kiosk::app::Input::Quit);
-        slint::quit_event_loop().unwrap();
+        quit();
     })
     .unwrap();
     slint::run_event_loop().unwrap();

@@ -9,69 +9,26 @@
 #![cfg(feature = "demo")]
 
 mod support;
+mod ui_support;
 
 use std::time::Duration;
 
 use evdev::{EventType, InputEvent};
-use i_slint_backend_testing::{AccessibleRole, ElementHandle};
-use mfp_kiosk::app::{self, service_bridge, signin, ui_bridge, ControllerHandle, Input, ViewSink};
+use mfp_kiosk::app::{self, signin, ControllerHandle, Input};
 use mfp_kiosk::config::Config;
-use mfp_kiosk::kiosk::{View, ViewPage};
+use mfp_kiosk::kiosk::ViewPage;
 use mfp_kiosk::readers::hid::HidDecoder;
 use mfp_kiosk::readers::{CardRead, CardSource, ReaderEvent};
 use mfp_kiosk::service_menu::ServicePageView;
-use mfp_kiosk::MainWindow;
 use slint::ComponentHandle;
 use support::pcscd::{self, Pcscd, Vpcd};
 use support::vcard::{InsertedCard, VirtualCard};
-use tokio::sync::mpsc;
+use ui_support::*;
 
 const PCSC_UID: [u8; 4] = [0x04, 0xA1, 0xB2, 0xC3];
 /// What the demo pipeline (`trim`, `upper`) makes of the virtual card's UID.
 const PCSC_NUMBER: &str = "04A1B2C3";
 const WEDGE_NUMBER: &str = "0004417321";
-
-fn find(window: &MainWindow, label: &str) -> Vec<ElementHandle> {
-    ElementHandle::find_by_accessible_label(window, label)
-        .filter(|e| e.accessible_role() == Some(AccessibleRole::Button))
-        .collect()
-}
-
-fn press(window: &MainWindow, label: &str) {
-    let buttons = find(window, label);
-    assert_eq!(
-        buttons.len(),
-        1,
-        "want exactly one button {label:?} on screen"
-    );
-    buttons[0].invoke_accessible_default_action();
-}
-
-/// Presses the on-screen keyboard's keys, one per character.
-fn osk(window: &MainWindow, text: &str) {
-    for c in text.chars() {
-        press(window, &c.to_string());
-    }
-}
-
-async fn until(
-    rx: &mut mpsc::UnboundedReceiver<View>,
-    what: &str,
-    want: impl Fn(&View) -> bool,
-) -> View {
-    eprintln!("ui_service_flow: waiting for {what}");
-    loop {
-        match rx.recv().await {
-            Some(v) if want(&v) => return v,
-            Some(_) => continue,
-            None => panic!("controller stopped before {what}"),
-        }
-    }
-}
-
-fn service_page(v: &View) -> Option<ServicePageView> {
-    v.service.as_ref().and_then(|s| s.page)
-}
 
 /// The keyboard-wedge path: a badge reader "typing" `number` + Enter as USB HID key events
 /// (scan code, press, SYN, release, SYN, 3 ms apart) through the decoder the HID reader
@@ -138,12 +95,6 @@ impl PcscTap {
 #[test]
 fn technician_enrolls_and_revokes_badges_on_the_touchscreen() {
     i_slint_backend_testing::init_integration_test_with_system_time();
-    let _watchdog = std::thread::spawn(|| {
-        std::thread::sleep(Duration::from_secs(180));
-        eprintln!("ui_service_flow: no progress for 180 s");
-        std::process::exit(101);
-    });
-
     // A private pcscd with one vpcd reader, when this machine can run one (CI always can).
     let pcsc = pcscd::available("ui_service_flow (PC/SC part)").then(|| {
         let _ = pcscd::socket_path();
@@ -157,38 +108,17 @@ fn technician_enrolls_and_revokes_badges_on_the_touchscreen() {
     });
 
     let state = tempfile::tempdir().unwrap();
-    let mut config = Config::demo_default();
-    config.device.state_dir = state.path().to_path_buf();
+    let mut config = demo_config(state.path());
     config.readers.pcsc.enabled = pcsc.is_some();
     let wedge_config = config.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-
-    let window = MainWindow::new().unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel::<View>();
-    let weak = window.as_weak();
-    let sink: ViewSink = Box::new(move |view| {
-        let ui = ui_bridge::ui_state(view, "Test panel", true);
-        let service = view
-            .service
-            .as_ref()
-            .map(|s| service_bridge::service_ui_state(s, view.language));
-        let (weak, tx, view) = (weak.clone(), tx.clone(), view.clone());
-        let _ = slint::invoke_from_event_loop(move || {
-            if let Some(w) = weak.upgrade() {
-                if let Some(s) = &service {
-                    mfp_kiosk::ui::service::apply(&w, s);
-                }
-                mfp_kiosk::ui::apply(&w, &ui);
-            }
-            let _ = tx.send(view);
-        });
-    });
     let readers_config = config.readers.clone();
-    let running = runtime.block_on(app::start(config, true, sink)).unwrap();
+    let Panel {
+        window,
+        running,
+        runtime,
+        rx,
+    } = start_with(config, None, 180);
+    let mut rx = rx.unwrap();
     let readers = app::start_readers(&readers_config, &running.handle, &running.services).unwrap();
     let services = running.services.clone();
     let sim_user = |upn: &str| {
@@ -232,19 +162,6 @@ fn technician_enrolls_and_revokes_badges_on_the_touchscreen() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-
-    mfp_kiosk::ui::bind(
-        &window,
-        ui_bridge::command_sink(
-            running.handle.clone(),
-            app::idle_key_badges(&wedge_config, true),
-        ),
-    );
-    mfp_kiosk::ui::service::bind(
-        &window,
-        service_bridge::service_sink(running.handle.clone()),
-    );
-    window.show().unwrap();
 
     let tom_oid = tom.clone();
     let handle = running.handle.clone();

@@ -272,7 +272,7 @@ pub fn scan_command(
             ),
             0,
         ),
-        Delivered::Queued { reason } => (format!("queued: {reason}"), 2),
+        Delivered::Queued { because } => (format!("queued: {}", because.reason()), 2),
         Delivered::Failed { reason } => (format!("failed: {reason}"), 1),
     };
     writeln!(out, "job {job_id} {state}").map_err(CliError::Output)?;

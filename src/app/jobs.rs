@@ -182,16 +182,18 @@ fn finished_event(result: Result<Delivered, JobError>, workflow_id: &str) -> Eve
                 Msg::new("{} is in {}").arg(file_name).arg(folder)
             },
         },
-        Ok(Delivered::Queued { reason }) if reason == network_reason() => Event::JobFinished {
+        Ok(Delivered::Queued {
+            because: Queued::Network,
+        }) => Event::JobFinished {
             ok: true,
             title: Msg::new("Queued: it will be sent when the network is back"),
             detail: Msg::new("Your scan is safe on the printer. You can go; it goes out by itself."),
         },
-        Ok(Delivered::Queued { reason }) => Event::JobFinished {
+        Ok(Delivered::Queued { because }) => Event::JobFinished {
             ok: true,
             title: Msg::new("Saved: will be sent shortly"),
             detail: Msg::new("Your scan is safe on the printer and goes out automatically ({}).")
-                .text(reason),
+                .text(because.reason()),
         },
         Ok(Delivered::Failed { reason }) => Event::JobFinished {
             ok: false,
@@ -230,7 +232,7 @@ pub enum Delivered {
         destination: String,
     },
     Queued {
-        reason: Msg,
+        because: Queued,
     },
     Failed {
         reason: Msg,
@@ -404,7 +406,12 @@ pub async fn scan_and_deliver(
             }
             _ = &mut grace, if !started => {
                 tracing::info!(job = %job.id, "upload not started in time; left to the outbox");
-                return Ok((job.id, Delivered::Queued { reason: network_reason() }));
+                return Ok((
+                    job.id,
+                    Delivered::Queued {
+                        because: Queued::Network,
+                    },
+                ));
             }
         }
     };
@@ -421,11 +428,11 @@ pub async fn scan_and_deliver(
         Outcome::Retry { error, .. } => {
             tracing::warn!(job = %job.id, %error, "delivery deferred to the outbox");
             Delivered::Queued {
-                reason: short_reason(&error),
+                because: Queued::after(&error),
             }
         }
         Outcome::Skipped => Delivered::Queued {
-            reason: Msg::new("the outbox is sending it"),
+            because: Queued::OutboxSending,
         },
         Outcome::Failed { error } => {
             services.audit(oid, "scan_failed", &job.id.to_string(), &error);
@@ -461,19 +468,39 @@ fn storage_full(services: &Services, error: &str) {
     );
 }
 
-/// The queued reason when the network is what the scan waits for.
-fn network_reason() -> Msg {
-    Msg::new("waiting for the network")
+/// Why a scan waits in the outbox instead of being sent now; the result page tells the user
+/// differently when it is the network (they can go: it leaves by itself when it is back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    Network,
+    Busy,
+    Retry,
+    OutboxSending,
 }
 
-fn short_reason(error: &str) -> Msg {
-    if error.contains("no access token") || error.contains("connect") || error.contains("timed out")
-    {
-        network_reason()
-    } else if error.contains("429") || error.contains("503") {
-        Msg::new("the cloud service is busy")
-    } else {
-        Msg::new("will retry")
+impl Queued {
+    /// From the error of a failed attempt.
+    fn after(error: &str) -> Queued {
+        if error.contains("no access token")
+            || error.contains("connect")
+            || error.contains("timed out")
+        {
+            Queued::Network
+        } else if error.contains("429") || error.contains("503") {
+            Queued::Busy
+        } else {
+            Queued::Retry
+        }
+    }
+
+    /// The reason in the user's words.
+    pub fn reason(self) -> Msg {
+        match self {
+            Queued::Network => Msg::new("waiting for the network"),
+            Queued::Busy => Msg::new("the cloud service is busy"),
+            Queued::Retry => Msg::new("will retry"),
+            Queued::OutboxSending => Msg::new("the outbox is sending it"),
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 //! made-up raw UID, as that page would show one).
 
 use crate::ui::service::{
-    ServiceUiState, UiServiceAudit, UiServiceCard, UiServiceJob, UiServicePage, UiServiceReader,
-    UiServiceRow, UiServiceUser,
+    ServiceUiState, UiServiceAudit, UiServiceCard, UiServiceChoice, UiServiceJob, UiServiceLocal,
+    UiServicePage, UiServiceReader, UiServiceRow, UiServiceUser,
 };
 
 /// Page names accepted by [`super::sample`] for the service menu, in menu order.
@@ -18,6 +18,10 @@ pub const SERVICE_SAMPLE_PAGES: &[&str] = &[
     "service-outbox",
     "service-health",
     "service-audit",
+    "service-local",
+    "service-local-new",
+    // The health page after "Sync now" has run.
+    "service-health-synced",
     // The outbox asking to confirm a delete: the dialog every page can show.
     "service-confirm",
 ];
@@ -197,6 +201,76 @@ pub fn service_sample(page: &str) -> Option<ServiceUiState> {
                 row("Directory sync", "last run 14:05, 12 users changed", true),
             ],
             checking: true,
+            ..base
+        },
+        "service-health-synced" => {
+            let mut health = service_sample("service-health")?;
+            health.checking = false;
+            health.sync_state = "done".into();
+            if let Some(last) = health.health.last_mut() {
+                *last = row(
+                    "Last directory run",
+                    "14:33 (now), delta: 2 users changed, 1 revoked",
+                    true,
+                );
+            }
+            return Some(ServiceUiState {
+                actor: base.actor,
+                ..health
+            });
+        }
+        "service-local" => ServiceUiState {
+            page: UiServicePage::Local,
+            title: "Local accounts".into(),
+            local_accounts: vec![
+                UiServiceLocal {
+                    id: "l1".into(),
+                    name: "Ann Visitor".into(),
+                    email: "ann@partner.example".into(),
+                    expires: "2026-12-08".into(),
+                    has_pin: true,
+                    cards: 1,
+                    ..UiServiceLocal::default()
+                },
+                UiServiceLocal {
+                    id: "l2".into(),
+                    name: "Night shift 2".into(),
+                    expires: String::new(),
+                    cards: 1,
+                    ..UiServiceLocal::default()
+                },
+                UiServiceLocal {
+                    id: "l3".into(),
+                    name: "Bo Contractor".into(),
+                    email: "bo@contractor.example".into(),
+                    expires: "2026-11-28".into(),
+                    expired: true,
+                    disabled: true,
+                    has_pin: true,
+                    ..UiServiceLocal::default()
+                },
+            ],
+            ..base
+        },
+        "service-local-new" => ServiceUiState {
+            page: UiServicePage::LocalNew,
+            title: "New local account".into(),
+            local_name: "Ann Visit".into(),
+            local_email: String::new(),
+            local_focus: "name".into(),
+            local_expiry: 7,
+            local_workflows: vec![
+                UiServiceChoice {
+                    id: "visitors".into(),
+                    label: "Visitor scans".into(),
+                    on: true,
+                },
+                UiServiceChoice {
+                    id: "reception".into(),
+                    label: "Reception folder".into(),
+                    on: false,
+                },
+            ],
             ..base
         },
         "service-audit" => ServiceUiState {
