@@ -200,7 +200,7 @@ fn menu_has_a_tile_per_page_exit_and_no_back() {
 
 #[test]
 fn each_service_page_shows_only_its_own_controls_and_back() {
-    let owned: [(&str, &[&str]); 10] = [
+    let owned: [(&str, &[&str]); 13] = [
         ("service-menu", &["Exit service", "Outbox"]),
         (
             "service-pick-user",
@@ -224,6 +224,23 @@ fn each_service_page_shows_only_its_own_controls_and_back() {
             "service-audit",
             &["Older", "Newer", "7 days", "Clear user filter"],
         ),
+        (
+            "service-local",
+            &["New account", "+7 days", "Badge", "Enable", "Disable", "Delete"],
+        ),
+        (
+            "service-local-new",
+            &[
+                "Create, then tap the badge",
+                "in a week",
+                "never",
+                "Visitor scans",
+                "Shift",
+                "Backspace",
+                "Space",
+            ],
+        ),
+        ("service-health-synced", &["Run checks", "Sync now"]),
         ("service-confirm", &["Retry", "Delete", "Confirm", "Cancel"]),
     ];
     assert_eq!(owned.len(), SERVICE_SAMPLE_PAGES.len());
