@@ -204,7 +204,7 @@ impl Store {
 
     /// The user a card is bound to (primary-key lookup on the hash).
     pub fn user_by_card_hash(&self, hash: &[u8; 32]) -> Result<Option<UserRecord>, StoreError> {
-        self.with(|c| {
+        self.read(|c| {
             Ok(c.query_row(
                 &format!(
                     "SELECT {USER_COLUMNS} FROM cards k JOIN users u ON u.oid = k.user_oid

@@ -1,15 +1,20 @@
 //! SQLite store: connection set-up (WAL, foreign keys), migrations, one repository per table group.
 //!
-//! One connection behind a mutex, shared by clones of [`Store`]: the panel has one user at a time
-//! and a handful of background tasks, so contention is negligible and every write is serialised
-//! without extra locking logic. Calls block; async callers use `spawn_blocking`.
+//! One write connection behind a mutex, shared by clones of [`Store`]: every write is serialised
+//! without extra locking logic. Reads on the panel's hot paths (the badge and PIN sign-in, SCIM
+//! GETs) go to a few read-only connections instead: in WAL mode a reader never waits for a
+//! writer, so a provisioning burst cannot hold up a sign-in's lookups. Bulk writers (the SCIM
+//! endpoint) let the panel's own writes go first: they wait while a panel write is waiting for
+//! the connection, so a sign-in's audit row waits at most for the one SCIM transaction in
+//! flight. Calls block; async callers use `spawn_blocking`.
 //!
 //! Timestamps are stored as RFC 3339 UTC text with nanoseconds (`2025-03-01T09:00:00.000000000Z`):
 //! readable in the sqlite shell, lossless, and fixed-width so text order is time order.
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -36,7 +41,7 @@ pub use audit::{AuditEntry, AuditQuery};
 pub use card_writes::{CardWrite, CardWriteCounts, CardWriteState};
 pub use cards::{BindOutcome, BindResult, CardRecord, CardSource};
 pub use directory::{
-    AppliedChange, Candidate, DirUser, LinkUpdate, MemberDelta, Memberships, Plan, SyncLink,
+    AppliedChange, Candidate, CardHolder, DirUser, LinkUpdate, MemberDelta, Memberships, Plan, SyncLink,
 };
 pub use import::ImportCard;
 pub use jobs::{JobRecord, JobState, NewJob};
@@ -49,6 +54,11 @@ pub use users::Revoked;
 
 /// How long a statement waits for a lock held by another process (e.g. the sqlite shell).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read-only connections of a file database: the sign-in path and a SCIM GET at once.
+const READERS: usize = 2;
+/// How long a bulk writer sleeps between looks at the panel's waiting writes (a wake-up
+/// normally comes sooner; this only bounds a missed one).
+const BULK_RECHECK: Duration = Duration::from_millis(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -88,6 +98,8 @@ pub enum StoreError {
     JobNotFound(String),
     #[error("{field} {value:?} already belongs to another active user")]
     Conflict { field: &'static str, value: String },
+    #[error("{field} cannot change: {reason}")]
+    Immutable { field: &'static str, reason: String },
     #[error("database holds an invalid {what}: {value:?}")]
     Corrupt { what: &'static str, value: String },
 }
@@ -110,6 +122,27 @@ impl StoreError {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Empty for an in-memory database (a second connection would be another database) and
+    /// when WAL is unavailable: reads then use `conn`.
+    readers: Arc<Readers>,
+    gate: Arc<Gate>,
+}
+
+#[derive(Default)]
+struct Readers {
+    conns: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+/// Lets the panel's writes overtake bulk ones (see the module docs).
+#[derive(Default)]
+struct Gate {
+    /// Panel callers waiting for (or about to take) the write connection.
+    panel_waiting: AtomicUsize,
+    /// One bulk writer at a time waits in front of the connection.
+    bulk_turn: Mutex<()>,
+    m: Mutex<()>,
+    clear: Condvar,
 }
 
 impl std::fmt::Debug for Store {
@@ -166,10 +199,32 @@ impl Store {
                 }
                 _ => StoreError::Sqlite(source),
             })?;
-        if !mode.eq_ignore_ascii_case("wal") {
+        let wal = mode.eq_ignore_ascii_case("wal");
+        if !wal {
             tracing::warn!(path = %path.display(), mode, "database is not in WAL mode");
         }
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        if wal {
+            let mut conns = Vec::with_capacity(READERS);
+            for _ in 0..READERS {
+                let r = Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|source| StoreError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                r.busy_timeout(BUSY_TIMEOUT)?;
+                conns.push(Mutex::new(r));
+            }
+            store.readers = Arc::new(Readers {
+                conns,
+                next: AtomicUsize::new(0),
+            });
+        }
+        Ok(store)
     }
 
     /// A private in-memory database (tests, `doctor` dry runs).
@@ -192,6 +247,8 @@ impl Store {
         }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Readers::default()),
+            gate: Arc::new(Gate::default()),
         })
     }
 
@@ -202,34 +259,108 @@ impl Store {
         Path::new(path).parent().map(Path::to_path_buf)
     }
 
-    /// Runs `f` with exclusive use of the connection.
+    /// Runs `f` with exclusive use of the write connection.
+    #[track_caller]
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        f(&mut self.lock())
+        let p = probe::Probe::start(); // PROBE
+        let mut g = self.lock();
+        let p = p.locked(); // PROBE
+        let r = f(&mut g);
+        drop(g);
+        p.done(); // PROBE
+        r
+    }
+
+    /// Runs the read `f` on a reader connection (on the write connection when there is none):
+    /// it sees every committed write and waits for none in progress.
+    #[track_caller]
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conns = &self.readers.conns;
+        if conns.is_empty() {
+            return self.with(|c| f(c));
+        }
+        let p = probe::Probe::start(); // PROBE
+        let first = self.readers.next.fetch_add(1, Ordering::Relaxed) % conns.len();
+        let g = (0..conns.len())
+            .find_map(|i| conns[(first + i) % conns.len()].try_lock().ok())
+            .unwrap_or_else(|| conns[first].lock().unwrap_or_else(|e| e.into_inner()));
+        let p = p.locked(); // PROBE
+        let r = f(&g);
+        drop(g);
+        p.done(); // PROBE
+        r
     }
 
     /// Runs `f` inside one transaction, committed when `f` succeeds. Every transaction here
     /// writes, so it starts IMMEDIATE: a deferred one that reads first and then writes gets
     /// SQLITE_BUSY at once (no busy wait) when another process (the panel and `mfp-kiosk
     /// outbox run`) committed in between; an immediate one waits [`BUSY_TIMEOUT`] for the lock.
+    #[track_caller]
     fn with_transaction<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        let p = probe::Probe::start(); // PROBE
+        let mut g = self.lock();
+        let p = p.locked(); // PROBE
+        let r = transact(&mut g, f);
+        drop(g);
+        p.done(); // PROBE
+        r
     }
 
+    /// [`Store::with_transaction`] for a bulk writer (SCIM): waits while a panel write waits,
+    /// and only one bulk writer at a time queues for the connection, so the panel overtakes
+    /// all but the transaction in flight.
+    #[track_caller]
+    fn with_bulk_transaction<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let p = probe::Probe::start(); // PROBE
+        let _turn = self
+            .gate
+            .bulk_turn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        {
+            let mut m = self.gate.m.lock().unwrap_or_else(|e| e.into_inner());
+            while self.gate.panel_waiting.load(Ordering::SeqCst) > 0 {
+                m = self
+                    .gate
+                    .clear
+                    .wait_timeout(m, BULK_RECHECK)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+        let mut g = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let p = p.locked(); // PROBE
+        let r = transact(&mut g, f);
+        drop(g);
+        p.done(); // PROBE
+        r
+    }
+
+    /// The write connection, for the panel: counted as waiting until it has it, so bulk
+    /// writers hold back meanwhile.
     fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.gate.panel_waiting.fetch_add(1, Ordering::SeqCst);
         // A panic while holding the lock cannot leave a half-done write behind: open transactions
         // roll back when dropped during unwinding. So the connection is still usable.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        let g = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if self.gate.panel_waiting.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // Under `m`: a bulk writer between its check and its wait cannot miss this.
+            let _m = self.gate.m.lock().unwrap_or_else(|e| e.into_inner());
+            self.gate.clear.notify_all();
+        }
+        g
     }
 
     /// The value of a pragma, for diagnostics (`journal_mode`, `foreign_keys`, `user_version`).
@@ -253,6 +384,49 @@ impl Store {
             Ok(())
         })
     }
+}
+
+pub mod probe { // PROBE
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    type K = (&'static str, u32);
+    type V = (u64, Duration, Duration, Duration, Duration);
+    static STATS: Mutex<Option<HashMap<K, V>>> = Mutex::new(None);
+    pub struct Probe(&'static std::panic::Location<'static>, Instant, Duration);
+    impl Probe {
+        #[track_caller]
+        pub fn start() -> Probe { Probe(std::panic::Location::caller(), Instant::now(), Duration::ZERO) }
+        pub fn locked(self) -> Probe { let w = self.1.elapsed(); Probe(self.0, Instant::now(), w) }
+        pub fn done(self) {
+            let (waited, held) = (self.2, self.1.elapsed());
+            let mut g = STATS.lock().unwrap();
+            let e = g.get_or_insert_with(HashMap::new).entry((self.0.file(), self.0.line())).or_default();
+            e.0 += 1; e.1 += waited; e.2 = e.2.max(waited); e.3 += held; e.4 = e.4.max(held);
+        }
+    }
+    pub fn dump_and_reset(label: &str) {
+        let mut g = STATS.lock().unwrap();
+        let Some(m) = g.take() else { return };
+        let mut v: Vec<_> = m.into_iter().collect();
+        v.sort_by_key(|e| std::cmp::Reverse(e.1 .1));
+        eprintln!("--- store lock probe: {label}");
+        for ((f, l), (n, w, wmax, h, hmax)) in v {
+            eprintln!("{f}:{l} n={n} wait avg {:.3} max {:.2} ms; held avg {:.3} max {:.2} ms",
+                w.as_secs_f64()*1e3/n as f64, wmax.as_secs_f64()*1e3, h.as_secs_f64()*1e3/n as f64, hmax.as_secs_f64()*1e3);
+        }
+    }
+}
+
+/// One IMMEDIATE transaction on `c` around `f`.
+fn transact<T>(
+    c: &mut Connection,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
 }
 
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
