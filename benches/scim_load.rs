@@ -190,7 +190,6 @@ fn main() {
     };
     let mut idle: Vec<Duration> = (0..300).map(tap).collect();
     idle.sort();
-    mfp_kiosk::store::probe::dump_and_reset("seed+idle");
 
     let done = Arc::new(AtomicBool::new(false));
     let busy = {
@@ -259,7 +258,6 @@ fn main() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let (posted, mut post_t, post_wall, mut patch_t, patch_wall) = busy.join().expect("load");
-    mfp_kiosk::store::probe::dump_and_reset("load");
     loaded.sort();
     post_t.sort();
     patch_t.sort();
@@ -281,7 +279,7 @@ fn main() {
     report("PATCH /Users/{id}", &patch_t, patch_wall);
     let (idle99, load99) = (percentile(&idle, 0.99), percentile(&loaded, 0.99));
     let ratio = load99.as_secs_f64() / idle99.as_secs_f64().max(1e-9);
-    println!("load clients at nice {client_nice} (SCIM_LOAD_CLIENT_NICE), the SCIM writer at nice {}", scim::writer::WRITER_NICE);
+    println!("load clients at nice {client_nice} (SCIM_LOAD_CLIENT_NICE)");
     println!(
         "offline badge sign-in: idle p50 {:.2} ms p99 {:.2} ms ({} taps); during the load p50 {:.2} ms p99 {:.2} ms ({} taps); p99 ratio {ratio:.2}x (target <= 2x)",
         ms(percentile(&idle, 0.50)),

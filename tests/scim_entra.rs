@@ -362,7 +362,12 @@ async fn login_method_local_makes_a_local_account_that_signs_in_by_badge_offline
     // The first tap opens a session that asks for a new PIN, as for an account made with
     // `mfp-kiosk local-users add`; the two see the same workflows.
     let services = &s.k.services;
-    let admin = LocalUsers::new(store, &services.config, services.pin_hasher(), services.now());
+    let admin = LocalUsers::new(
+        store,
+        &services.config,
+        services.pin_hasher(),
+        services.now(),
+    );
     let made = admin
         .create(
             &Actor::Cli,
@@ -397,12 +402,18 @@ async fn login_method_local_makes_a_local_account_that_signs_in_by_badge_offline
             &patch(json!([{"op": "Replace", "path": format!("{KIOSK}:loginMethod"), "value": "entra"}])),
         )
         .await;
-    assert_eq!((status, v["scimType"].clone()), (400, json!("mutability")), "{v}");
+    assert_eq!(
+        (status, v["scimType"].clone()),
+        (400, json!("mutability")),
+        "{v}"
+    );
     assert_eq!(store.login_method(GUEST).unwrap(), Some(LoginMethod::Local));
     let (_, got) = s.get(&format!("/Users/{id}")).await;
     assert_eq!(got[KIOSK]["loginMethod"], "local");
     // Repeating it (a PUT of the whole resource) is no change.
-    let (status, v) = s.call(Method::PUT, &format!("/Users/{id}"), Some(&body)).await;
+    let (status, v) = s
+        .call(Method::PUT, &format!("/Users/{id}"), Some(&body))
+        .await;
     assert_eq!(status, 200, "{v}");
     // And an Entra user is never turned into a local one.
     let adele = s.create(&entra_user("adele", ADELE, None)).await;
@@ -412,7 +423,11 @@ async fn login_method_local_makes_a_local_account_that_signs_in_by_badge_offline
             &patch(json!([{"op": "replace", "value": {format!("{KIOSK}:loginMethod"): "local"}}])),
         )
         .await;
-    assert_eq!((status, v["scimType"].clone()), (400, json!("mutability")), "{v}");
+    assert_eq!(
+        (status, v["scimType"].clone()),
+        (400, json!("mutability")),
+        "{v}"
+    );
     assert_eq!(store.login_method(ADELE).unwrap(), Some(LoginMethod::Entra));
     assert!(store.local_account(ADELE).unwrap().is_none());
 
@@ -458,7 +473,9 @@ async fn every_card_number_binds_and_a_replaced_list_drops_the_missing_ones() {
 
     // PUT with [b, c]: a goes, c comes, b stays.
     body[KIOSK] = json!({"cardNumbers": [b, c]});
-    let (status, v) = s.call(Method::PUT, &format!("/Users/{id}"), Some(&body)).await;
+    let (status, v) = s
+        .call(Method::PUT, &format!("/Users/{id}"), Some(&body))
+        .await;
     assert_eq!(status, 200, "{v}");
     assert!(!signed_in(&s.tap(&a_reader).await));
     assert!(signed_in(&s.tap(&b_reader).await));

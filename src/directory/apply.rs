@@ -324,7 +324,12 @@ mod tests {
     fn badges_conflict_instead_of_moving() {
         let rules = ProvisioningRules::default();
         let mut c = cand(true, true);
-        c.card_holders = vec![([7; 32], "o2".into(), "megan@contoso.com".into(), "panel".into())];
+        c.card_holders = vec![(
+            [7; 32],
+            "o2".into(),
+            "megan@contoso.com".into(),
+            "panel".into(),
+        )];
         let p = plan(&c, &ctx(&rules));
         assert!(p.bind_cards.is_empty());
         assert!(p
@@ -356,7 +361,12 @@ mod tests {
         c.directory_cards = vec![([7; 32], "•••• 0042".into()), ([6; 32], "•••• 0041".into())];
         c.card_holders = vec![
             ([7; 32], "o1".into(), c.dir.upn.clone(), "directory".into()),
-            ([9; 32], "o2".into(), "megan@contoso.com".into(), "panel".into()),
+            (
+                [9; 32],
+                "o2".into(),
+                "megan@contoso.com".into(),
+                "panel".into(),
+            ),
         ];
         let p = plan(&c, &ctx(&rules));
         assert_eq!(p.bind_cards, vec![([8; 32], "•••• 0043".to_string())]);

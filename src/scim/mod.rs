@@ -9,8 +9,8 @@
 //! - [`provider`]: what each request does to the panel, through [`crate::directory::apply`];
 //! - [`auth`]: bearer token (hash only, constant-time) and per-client rate limit;
 //! - [`server`]: HTTP/1.1 and TLS, the order of checks, routing;
-//! - [`writer`]: every write on one lower-priority thread behind a bounded queue (429 and
-//!   `Retry-After` when full), so provisioning bursts leave the panel's sign-in alone;
+//! - [`writer`]: every write on one thread behind a bounded queue (429 and `Retry-After`
+//!   when full), so provisioning bursts leave the panel's sign-in alone;
 //! - [`error`]: RFC 7644 §3.12 error responses.
 //!
 //! [`start`] runs it inside the panel (and for `mfp-kiosk scim serve`): same code, same store.
@@ -115,7 +115,7 @@ pub async fn start(
     )
     .on_revoked(on_revoked);
     let provider = Arc::new(provider);
-    let writer = writer::Writer::start(provider.clone(), writer::QUEUE_DEPTH, writer::WRITER_NICE)
+    let writer = writer::Writer::start(provider.clone(), writer::QUEUE_DEPTH)
         .map_err(ScimStartError::Writer)?;
     let scim = Arc::new(server::Scim {
         writer,

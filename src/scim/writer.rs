@@ -7,9 +7,9 @@
 //! would take turns on it anyway, while each waiting thread competes with the panel's own
 //! sign-in writes (audit, a card's last use). With one writer the panel waits at most for the
 //! one transaction in flight (and the store lets the panel go first, see
-//! [`crate::store::Store`]). On Linux the thread runs at a lower CPU priority
-//! ([`WRITER_NICE`]): on the panel's two cores a provisioning burst yields to the UI and
-//! the sign-in path.
+//! [`crate::store::Store`]). It runs at the panel's CPU priority on purpose: a niced writer
+//! is preempted while it holds the write lock, and the panel then waits for it (measured in
+//! `benches/scim_load.rs` at nice 5: single panel writes waited up to 90 ms).
 
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -23,9 +23,6 @@ use super::error::ScimError;
 pub const QUEUE_DEPTH: usize = 16;
 /// Seconds a client is asked to wait when the queue is full.
 pub const RETRY_AFTER_SECS: u64 = 1;
-/// The writer thread's niceness (Linux; 0 is the panel's): the scheduler gives it about a
-/// third of a core's share when the panel's threads want the CPU, all of it when idle.
-pub const WRITER_NICE: i32 = 5;
 
 type Job<C> = Box<dyn FnOnce(&C) + Send>;
 
@@ -36,12 +33,11 @@ pub struct Writer<C> {
 
 impl<C: Send + Sync + 'static> Writer<C> {
     /// Starts the thread; it ends when the last [`Writer`] handle is dropped.
-    pub fn start(ctx: Arc<C>, depth: usize, nice: i32) -> std::io::Result<Writer<C>> {
+    pub fn start(ctx: Arc<C>, depth: usize) -> std::io::Result<Writer<C>> {
         let (queue, jobs) = mpsc::sync_channel::<Job<C>>(depth);
         std::thread::Builder::new()
             .name("scim-writer".into())
             .spawn(move || {
-                lower_priority(nice);
                 for job in jobs {
                     job(&ctx);
                 }
@@ -80,34 +76,13 @@ impl<C: Send + Sync + 'static> Writer<C> {
     }
 }
 
-/// Lowers the calling thread's CPU priority (Linux: niceness is per thread).
-fn lower_priority(nice: i32) {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: gettid and setpriority only read their integer arguments; raising one's own
-        // niceness needs no privilege.
-        let r = unsafe {
-            let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
-        };
-        if r != 0 {
-            tracing::warn!(
-                error = %std::io::Error::last_os_error(),
-                "cannot lower the SCIM writer's priority"
-            );
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = nice;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_full_queue_is_refused_at_once_and_what_was_queued_runs_in_order() {
-        let w = Writer::start(Arc::new(std::sync::Mutex::new(Vec::new())), 1, 0).unwrap();
+        let w = Writer::start(Arc::new(std::sync::Mutex::new(Vec::new())), 1).unwrap();
         let (started_tx, started) = mpsc::channel();
         let (release, gate) = mpsc::channel::<()>();
         let first = w

@@ -593,7 +593,7 @@ impl Store {
         &self,
         oid: &str,
     ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, StoreError> {
-        self.with(|c| {
+        self.read(|c| {
             let s: Option<String> = c
                 .query_row(
                     "SELECT attrs_json FROM dir_users WHERE oid = ?1",

@@ -5,8 +5,11 @@
 //! GETs) go to a few read-only connections instead: in WAL mode a reader never waits for a
 //! writer, so a provisioning burst cannot hold up a sign-in's lookups. Bulk writers (the SCIM
 //! endpoint) let the panel's own writes go first: they wait while a panel write is waiting for
-//! the connection, so a sign-in's audit row waits at most for the one SCIM transaction in
-//! flight. Calls block; async callers use `spawn_blocking`.
+//! the connection, so a panel write waits at most for the one SCIM transaction in flight. What
+//! the panel records about a sign-in it has already decided (the card's last use, the audit
+//! row) is written behind it ([`Store::write_behind`]): one thread, in order, and the reads of
+//! cards and of the audit log wait until it has caught up, so nobody reads a state older than
+//! the tap they saw. Calls block; async callers use `spawn_blocking`.
 //!
 //! Timestamps are stored as RFC 3339 UTC text with nanoseconds (`2025-03-01T09:00:00.000000000Z`):
 //! readable in the sqlite shell, lossless, and fixed-width so text order is time order.
@@ -41,7 +44,8 @@ pub use audit::{AuditEntry, AuditQuery};
 pub use card_writes::{CardWrite, CardWriteCounts, CardWriteState};
 pub use cards::{BindOutcome, BindResult, CardRecord, CardSource};
 pub use directory::{
-    AppliedChange, Candidate, CardHolder, DirUser, LinkUpdate, MemberDelta, Memberships, Plan, SyncLink,
+    AppliedChange, Candidate, CardHolder, DirUser, LinkUpdate, MemberDelta, Memberships, Plan,
+    SyncLink,
 };
 pub use import::ImportCard;
 pub use jobs::{JobRecord, JobState, NewJob};
@@ -126,6 +130,44 @@ pub struct Store {
     /// when WAL is unavailable: reads then use `conn`.
     readers: Arc<Readers>,
     gate: Arc<Gate>,
+    behind: Arc<Behind>,
+}
+
+type BehindJob = Box<dyn FnOnce(&Store) + Send>;
+
+/// The write-behind queue: its thread starts with the first job.
+#[derive(Default)]
+struct Behind {
+    sender: Mutex<Option<std::sync::mpsc::Sender<BehindJob>>>,
+    pending: Arc<Pending>,
+}
+
+/// Jobs queued and not yet done.
+#[derive(Default)]
+struct Pending {
+    n: Mutex<usize>,
+    zero: Condvar,
+}
+
+impl Pending {
+    fn add(&self) {
+        *self.n.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    }
+
+    fn done(&self) {
+        let mut n = self.n.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.zero.notify_all();
+        }
+    }
+
+    fn wait_zero(&self) {
+        let mut n = self.n.lock().unwrap_or_else(|e| e.into_inner());
+        while *n > 0 {
+            n = self.zero.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 #[derive(Default)]
@@ -249,6 +291,7 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             readers: Arc::new(Readers::default()),
             gate: Arc::new(Gate::default()),
+            behind: Arc::new(Behind::default()),
         })
     }
 
@@ -260,23 +303,15 @@ impl Store {
     }
 
     /// Runs `f` with exclusive use of the write connection.
-    #[track_caller]
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let p = probe::Probe::start(); // PROBE
-        let mut g = self.lock();
-        let p = p.locked(); // PROBE
-        let r = f(&mut g);
-        drop(g);
-        p.done(); // PROBE
-        r
+        f(&mut self.lock())
     }
 
     /// Runs the read `f` on a reader connection (on the write connection when there is none):
     /// it sees every committed write and waits for none in progress.
-    #[track_caller]
     fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
@@ -285,45 +320,31 @@ impl Store {
         if conns.is_empty() {
             return self.with(|c| f(c));
         }
-        let p = probe::Probe::start(); // PROBE
         let first = self.readers.next.fetch_add(1, Ordering::Relaxed) % conns.len();
         let g = (0..conns.len())
             .find_map(|i| conns[(first + i) % conns.len()].try_lock().ok())
             .unwrap_or_else(|| conns[first].lock().unwrap_or_else(|e| e.into_inner()));
-        let p = p.locked(); // PROBE
-        let r = f(&g);
-        drop(g);
-        p.done(); // PROBE
-        r
+        f(&g)
     }
 
     /// Runs `f` inside one transaction, committed when `f` succeeds. Every transaction here
     /// writes, so it starts IMMEDIATE: a deferred one that reads first and then writes gets
     /// SQLITE_BUSY at once (no busy wait) when another process (the panel and `mfp-kiosk
     /// outbox run`) committed in between; an immediate one waits [`BUSY_TIMEOUT`] for the lock.
-    #[track_caller]
     fn with_transaction<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let p = probe::Probe::start(); // PROBE
-        let mut g = self.lock();
-        let p = p.locked(); // PROBE
-        let r = transact(&mut g, f);
-        drop(g);
-        p.done(); // PROBE
-        r
+        transact(&mut self.lock(), f)
     }
 
     /// [`Store::with_transaction`] for a bulk writer (SCIM): waits while a panel write waits,
     /// and only one bulk writer at a time queues for the connection, so the panel overtakes
     /// all but the transaction in flight.
-    #[track_caller]
     fn with_bulk_transaction<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let p = probe::Probe::start(); // PROBE
         let _turn = self
             .gate
             .bulk_turn
@@ -341,11 +362,7 @@ impl Store {
             }
         }
         let mut g = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let p = p.locked(); // PROBE
-        let r = transact(&mut g, f);
-        drop(g);
-        p.done(); // PROBE
-        r
+        transact(&mut g, f)
     }
 
     /// The write connection, for the panel: counted as waiting until it has it, so bulk
@@ -361,6 +378,58 @@ impl Store {
             self.gate.clear.notify_all();
         }
         g
+    }
+
+    /// Runs the write `f` after the caller has answered: on the store's write-behind thread,
+    /// in the order queued. For what the panel records about a decision already made (a
+    /// card's last use, a sign-in's audit row), so the person at the panel never waits for a
+    /// provisioning burst's writes. `f` reports its own errors (it has nobody to return to).
+    pub fn write_behind(&self, f: impl FnOnce(&Store) + Send + 'static) {
+        let mut sender = self.behind.sender.lock().unwrap_or_else(|e| e.into_inner());
+        if sender.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<BehindJob>();
+            // The thread's own handle has no queue: it ends when the last of ours drops.
+            let store = Store {
+                conn: self.conn.clone(),
+                readers: self.readers.clone(),
+                gate: self.gate.clone(),
+                behind: Arc::new(Behind::default()),
+            };
+            let pending = self.behind.pending.clone();
+            let spawned = std::thread::Builder::new()
+                .name("store-behind".into())
+                .spawn(move || {
+                    for job in rx {
+                        job(&store);
+                        pending.done();
+                    }
+                });
+            match spawned {
+                Ok(_) => *sender = Some(tx),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no write-behind thread; writing at once");
+                    drop(sender);
+                    return f(self);
+                }
+            }
+        }
+        self.behind.pending.add();
+        let job: BehindJob = Box::new(f);
+        let failed = match sender.as_ref() {
+            Some(tx) => tx.send(job).err().map(|e| e.0),
+            None => Some(job),
+        };
+        drop(sender);
+        if let Some(job) = failed {
+            self.behind.pending.done();
+            job(self);
+        }
+    }
+
+    /// Waits until every write queued behind so far is done (reads of cards and the audit
+    /// log, a checkpoint).
+    fn settled(&self) {
+        self.behind.pending.wait_zero();
     }
 
     /// The value of a pragma, for diagnostics (`journal_mode`, `foreign_keys`, `user_version`).
@@ -379,42 +448,11 @@ impl Store {
 
     /// Checkpoints the WAL into the main file (before a backup or shutdown).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.settled();
         self.with(|c| {
             c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             Ok(())
         })
-    }
-}
-
-pub mod probe { // PROBE
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    use std::time::{Duration, Instant};
-    type K = (&'static str, u32);
-    type V = (u64, Duration, Duration, Duration, Duration);
-    static STATS: Mutex<Option<HashMap<K, V>>> = Mutex::new(None);
-    pub struct Probe(&'static std::panic::Location<'static>, Instant, Duration);
-    impl Probe {
-        #[track_caller]
-        pub fn start() -> Probe { Probe(std::panic::Location::caller(), Instant::now(), Duration::ZERO) }
-        pub fn locked(self) -> Probe { let w = self.1.elapsed(); Probe(self.0, Instant::now(), w) }
-        pub fn done(self) {
-            let (waited, held) = (self.2, self.1.elapsed());
-            let mut g = STATS.lock().unwrap();
-            let e = g.get_or_insert_with(HashMap::new).entry((self.0.file(), self.0.line())).or_default();
-            e.0 += 1; e.1 += waited; e.2 = e.2.max(waited); e.3 += held; e.4 = e.4.max(held);
-        }
-    }
-    pub fn dump_and_reset(label: &str) {
-        let mut g = STATS.lock().unwrap();
-        let Some(m) = g.take() else { return };
-        let mut v: Vec<_> = m.into_iter().collect();
-        v.sort_by_key(|e| std::cmp::Reverse(e.1 .1));
-        eprintln!("--- store lock probe: {label}");
-        for ((f, l), (n, w, wmax, h, hmax)) in v {
-            eprintln!("{f}:{l} n={n} wait avg {:.3} max {:.2} ms; held avg {:.3} max {:.2} ms",
-                w.as_secs_f64()*1e3/n as f64, wmax.as_secs_f64()*1e3, h.as_secs_f64()*1e3/n as f64, hmax.as_secs_f64()*1e3);
-        }
     }
 }
 
