@@ -517,6 +517,28 @@ mod tests {
     }
 
     #[test]
+    fn a_write_behind_is_in_the_audit_log_before_anyone_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        let (go, gate) = std::sync::mpsc::channel::<()>();
+        // The first job holds the write-behind thread, so the second cannot have run when the
+        // reader starts: the reader only sees the row if it waits for the queue.
+        s.write_behind(move |_| gate.recv().unwrap());
+        s.write_behind(|s| {
+            s.append_audit("o1", "sign_in", Some("o1"), Some("Card"), Utc::now())
+                .unwrap();
+        });
+        let reader = {
+            let s = s.clone();
+            std::thread::spawn(move || s.recent_audit(10).unwrap())
+        };
+        go.send(()).unwrap();
+        let rows = reader.join().unwrap();
+        assert!(rows.iter().any(|r| r.action == "sign_in"), "{rows:?}");
+        assert!(s.readers.conns.len() == READERS, "a file database has readers");
+    }
+
+    #[test]
     fn store_is_send_sync_clone() {
         fn check<T: Send + Sync + Clone>() {}
         check::<Store>();
