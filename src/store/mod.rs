@@ -535,7 +535,10 @@ mod tests {
         go.send(()).unwrap();
         let rows = reader.join().unwrap();
         assert!(rows.iter().any(|r| r.action == "sign_in"), "{rows:?}");
-        assert!(s.readers.conns.len() == READERS, "a file database has readers");
+        assert!(
+            s.readers.conns.len() == READERS,
+            "a file database has readers"
+        );
     }
 
     #[test]
