@@ -31,6 +31,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// Lowers the calling thread's CPU priority (Linux niceness is per thread).
+fn nice(n: i32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain integer arguments; raising one's own niceness needs no privilege.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, n);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = n;
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -137,8 +148,17 @@ fn main() {
         ))
         .expect("scim");
     let base = running.base_url.clone();
+    // The 8 clients stand in for Entra's provisioning agent, which runs on another machine: at
+    // a lower priority here, so what the sign-in competes with is the panel's own work
+    // (HTTP, JSON, SQLite), not the load generator. SCIM_LOAD_CLIENT_NICE=0 runs them as
+    // equals, for comparison.
+    let client_nice: i32 = std::env::var("SCIM_LOAD_CLIENT_NICE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .on_thread_start(move || nice(client_nice))
         .enable_all()
         .build()
         .expect("runtime");
@@ -258,15 +278,26 @@ fn main() {
     );
     report("PATCH /Users/{id}", &patch_t, patch_wall);
     let (idle99, load99) = (percentile(&idle, 0.99), percentile(&loaded, 0.99));
+    let ratio = load99.as_secs_f64() / idle99.as_secs_f64().max(1e-9);
+    println!("load clients at nice {client_nice} (SCIM_LOAD_CLIENT_NICE)");
     println!(
-        "offline badge sign-in: idle p50 {:.2} ms p99 {:.2} ms ({} taps); during the load p50 {:.2} ms p99 {:.2} ms ({} taps); p99 ratio {:.2}x (target <= 2x)",
+        "offline badge sign-in: idle p50 {:.2} ms p99 {:.2} ms ({} taps); during the load p50 {:.2} ms p99 {:.2} ms ({} taps); p99 ratio {ratio:.2}x (target <= 2x)",
         ms(percentile(&idle, 0.50)),
         ms(idle99),
         idle.len(),
         ms(percentile(&loaded, 0.50)),
         ms(load99),
         loaded.len(),
-        load99.as_secs_f64() / idle99.as_secs_f64().max(1e-9),
+    );
+    // One tab-separated row for device/bench.sh: figure, measured, reference, ratio, target.
+    println!(
+        "SUMMARY\tbadge sign-in p99 during SCIM load ({posted} POST {:.0}/s p99 {:.1} ms, {n} PATCH {:.0}/s p99 {:.1} ms, {CLIENTS} clients)\t{:.2} ms\tidle {:.2} ms\t{ratio:.2}x\t<= 2x",
+        post_t.len() as f64 / post_wall.as_secs_f64(),
+        ms(percentile(&post_t, 0.99)),
+        patch_t.len() as f64 / patch_wall.as_secs_f64(),
+        ms(percentile(&patch_t, 0.99)),
+        ms(load99),
+        ms(idle99),
     );
     let activity = services
         .store

@@ -22,7 +22,7 @@ run() {
   "$@" 2>&1 | tee -a "$log" >&2
 }
 
-for b in offline_signin ui_frames pdf_encode scan_memory directory_sync soak_sessions; do
+for b in offline_signin ui_frames pdf_encode scan_memory directory_sync soak_sessions scim_load; do
   run cargo bench --locked --bench "$b"
 done
 run cargo run --locked --release --example upload_bench -- 1024

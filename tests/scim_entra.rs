@@ -334,3 +334,186 @@ async fn delete_revokes_the_user_and_the_id_is_gone() {
     assert_ne!(again, id);
     assert!(signed_in(&s.tap(&reader).await));
 }
+
+const GUEST: &str = "a1b2c3d4-0000-4000-8000-00000000ad03";
+
+#[tokio::test]
+async fn login_method_local_makes_a_local_account_that_signs_in_by_badge_offline() {
+    use mfp_kiosk::admin::cards::Actor;
+    use mfp_kiosk::admin::local_users::{CreateLocal, LocalUsers};
+    use mfp_kiosk::identity::LoginMethod;
+
+    let s = scim().await;
+    let (reader, hex) = badge(4_410_500);
+    let mut body = entra_user("guest", GUEST, Some(&hex));
+    body[KIOSK]["loginMethod"] = json!("local");
+    let id = s.create(&body).await;
+    let store = &s.k.services.store;
+    assert_eq!(store.login_method(GUEST).unwrap(), Some(LoginMethod::Local));
+    let account = store.local_account(GUEST).unwrap().unwrap();
+    assert_eq!(account.created_by, "scim");
+    assert_eq!(account.expires_on, None);
+    assert!(store
+        .list_local_users()
+        .unwrap()
+        .iter()
+        .any(|(u, _)| u.oid == GUEST));
+
+    // The first tap opens a session that asks for a new PIN, as for an account made with
+    // `mfp-kiosk local-users add`; the two see the same workflows.
+    let services = &s.k.services;
+    let admin = LocalUsers::new(
+        store,
+        &services.config,
+        services.pin_hasher(),
+        services.now(),
+    );
+    let made = admin
+        .create(
+            &Actor::Cli,
+            &CreateLocal {
+                display_name: "Made Here".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let scim_session = match s.tap(&reader).await {
+        Event::AuthSucceeded { user, .. } => user,
+        other => panic!("{other:?}"),
+    };
+    assert!(scim_session.must_set_pin, "{scim_session:?}");
+    assert_eq!(scim_session.oid, GUEST);
+    let made_session = services.session_user(&made, AuthMethod::Card);
+    assert_eq!(scim_session.workflows, made_session.workflows);
+    // With a PIN set (service menu or CLI), the badge signs in without asking for one.
+    admin
+        .set_pin(&Actor::Cli, GUEST, &secrecy::SecretString::from("482916"))
+        .unwrap();
+    match s.tap(&reader).await {
+        Event::AuthSucceeded { user, .. } => assert!(!user.must_set_pin),
+        Event::NeedPin { oid, .. } => assert_eq!(oid, GUEST),
+        other => panic!("{other:?}"),
+    }
+
+    // The login method is fixed once the panel user exists: 400 mutability, nothing changes.
+    let (status, v) = s
+        .patch(
+            &format!("/Users/{id}"),
+            &patch(json!([{"op": "Replace", "path": format!("{KIOSK}:loginMethod"), "value": "entra"}])),
+        )
+        .await;
+    assert_eq!(
+        (status, v["scimType"].clone()),
+        (400, json!("mutability")),
+        "{v}"
+    );
+    assert_eq!(store.login_method(GUEST).unwrap(), Some(LoginMethod::Local));
+    let (_, got) = s.get(&format!("/Users/{id}")).await;
+    assert_eq!(got[KIOSK]["loginMethod"], "local");
+    // Repeating it (a PUT of the whole resource) is no change.
+    let (status, v) = s
+        .call(Method::PUT, &format!("/Users/{id}"), Some(&body))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    // And an Entra user is never turned into a local one.
+    let adele = s.create(&entra_user("adele", ADELE, None)).await;
+    let (status, v) = s
+        .patch(
+            &format!("/Users/{adele}"),
+            &patch(json!([{"op": "replace", "value": {format!("{KIOSK}:loginMethod"): "local"}}])),
+        )
+        .await;
+    assert_eq!(
+        (status, v["scimType"].clone()),
+        (400, json!("mutability")),
+        "{v}"
+    );
+    assert_eq!(store.login_method(ADELE).unwrap(), Some(LoginMethod::Entra));
+    assert!(store.local_account(ADELE).unwrap().is_none());
+
+    // Deactivated like anyone else: the badge is refused.
+    let (status, _) = s
+        .patch(
+            &format!("/Users/{id}"),
+            &patch(json!([{"op": "Replace", "path": "active", "value": "False"}])),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(!signed_in(&s.tap(&reader).await));
+}
+
+#[tokio::test]
+async fn every_card_number_binds_and_a_replaced_list_drops_the_missing_ones() {
+    let s = scim().await;
+    let (a_reader, a) = badge(4_410_601);
+    let (b_reader, b) = badge(4_410_602);
+    let (c_reader, c) = badge(4_410_603);
+    let (m_reader, m) = badge(4_410_604);
+    let mut body = entra_user("adele", ADELE, None);
+    // The same badge twice, spelt differently: one badge.
+    body[KIOSK] = json!({"cardNumbers": [a, b, a.to_uppercase()]});
+    let id = s.create(&body).await;
+    let store = &s.k.services.store;
+    let cards = store.cards_for_user(ADELE).unwrap();
+    assert_eq!(cards.len(), 2);
+    assert!(cards.iter().all(|c| c.source == CardSource::Directory));
+    assert!(signed_in(&s.tap(&a_reader).await));
+    assert!(signed_in(&s.tap(&b_reader).await));
+
+    // A group change re-plans the user: every badge stays.
+    let (status, g) = s
+        .post(
+            "/Groups",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Staff", "members": [{"value": id}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{g}");
+    assert_eq!(store.cards_for_user(ADELE).unwrap().len(), 2);
+
+    // PUT with [b, c]: a goes, c comes, b stays.
+    body[KIOSK] = json!({"cardNumbers": [b, c]});
+    let (status, v) = s
+        .call(Method::PUT, &format!("/Users/{id}"), Some(&body))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(!signed_in(&s.tap(&a_reader).await));
+    assert!(signed_in(&s.tap(&b_reader).await));
+    assert!(signed_in(&s.tap(&c_reader).await));
+    assert_eq!(store.cards_for_user(ADELE).unwrap().len(), 2);
+
+    // A number another user holds is a conflict in the report; the others still bind.
+    s.create(&{
+        let mut v = entra_user("megan", MEGAN, None);
+        v[KIOSK] = json!({"cardNumbers": [m]});
+        v
+    })
+    .await;
+    let (status, v) = s
+        .patch(
+            &format!("/Users/{id}"),
+            &patch(json!([{"op": "replace", "value": {format!("{KIOSK}:cardNumbers"): [c, m]}}])),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(!signed_in(&s.tap(&b_reader).await), "b was dropped");
+    assert!(signed_in(&s.tap(&c_reader).await));
+    match s.tap(&m_reader).await {
+        Event::AuthSucceeded { user, .. } => assert_eq!(user.oid, MEGAN, "not moved"),
+        other => panic!("{other:?}"),
+    }
+    let runs = store
+        .provisioning_report(&ProvisioningQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    let (_, changes) = &runs[0];
+    assert!(
+        changes
+            .iter()
+            .any(|ch| ch.change == "conflict" && ch.detail.contains("megan")),
+        "{changes:?}"
+    );
+    assert!(changes.iter().any(|ch| ch.change == "card_removed"));
+}

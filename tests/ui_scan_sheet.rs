@@ -172,7 +172,7 @@ fn the_sheet_drives_the_scan_the_pages_and_the_folder() {
                     mail_nickname: None,
                     enabled: true,
                     attrs: attrs.as_object().unwrap().clone(),
-                    card: None,
+                    cards: Vec::new(),
                     card_error: None,
                     memberships: None,
                 }],

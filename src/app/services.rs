@@ -339,9 +339,13 @@ impl Services {
             .as_ref()
             .is_some_and(|u| u.status == UserStatus::Active)
         {
-            if let Err(e) = self.store.touch_card_used(&hash, Utc::now()) {
-                tracing::warn!(error = %e, "cannot record the card's last use");
-            }
+            // Bookkeeping, not part of the decision: written behind the answer.
+            let at = Utc::now();
+            self.store.write_behind(move |s| {
+                if let Err(e) = s.touch_card_used(&hash, at) {
+                    tracing::warn!(error = %e, "cannot record the card's last use");
+                }
+            });
         }
         Ok(user)
     }
@@ -682,6 +686,23 @@ impl Services {
     }
 
     /// Appends to the audit log; a failing audit write is logged, never fatal to the user.
+    /// [`Services::audit`] written behind the answer (a sign-in already decided): the row is
+    /// in the log before anyone reads the log again.
+    pub fn audit_behind(&self, actor: &str, action: &str, subject: &str, detail: &str) {
+        let (actor, action, subject, detail) = (
+            actor.to_string(),
+            action.to_string(),
+            subject.to_string(),
+            detail.to_string(),
+        );
+        let at = Utc::now();
+        self.store.write_behind(move |s| {
+            if let Err(e) = s.append_audit(&actor, &action, Some(&subject), Some(&detail), at) {
+                tracing::error!(error = %e, action, "audit write failed");
+            }
+        });
+    }
+
     pub fn audit(&self, actor: &str, action: &str, subject: &str, detail: &str) {
         if let Err(e) =
             self.store

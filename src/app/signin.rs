@@ -233,10 +233,7 @@ async fn open_session(
             RefreshVerdict::PanelRefused => return failed(attempt, &e),
         },
     };
-    let s = services.clone();
-    let oid = user.oid.clone();
-    let detail = format!("{method:?}");
-    let _ = tokio::task::spawn_blocking(move || s.audit(&oid, "sign_in", &oid, &detail)).await;
+    services.audit_behind(&user.oid, "sign_in", &user.oid, &format!("{method:?}"));
     Event::AuthSucceeded {
         attempt,
         user: services.session_user(&user, method),
@@ -267,7 +264,7 @@ fn open_local(
     } else {
         format!("{method:?} local")
     };
-    services.audit(&user.oid, "sign_in", &user.oid, &detail);
+    services.audit_behind(&user.oid, "sign_in", &user.oid, &detail);
     let mut session = services.session_user(user, method);
     session.must_set_pin = must_set_pin;
     Event::AuthSucceeded {

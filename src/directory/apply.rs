@@ -5,8 +5,8 @@
 //!
 //! | directory says | panel has | plan |
 //! |---|---|---|
-//! | in scope, enabled | nothing | create the user (active), bind the directory badge |
-//! | in scope, enabled | active / needs sign-in | update names and mail; badge in step |
+//! | in scope, enabled | nothing | create the user (active; a local account when SCIM says `loginMethod: local`), bind the directory badges |
+//! | in scope, enabled | active / needs sign-in | update names and mail; badges in step |
 //! | in scope, enabled | revoked | re-enable: active again, directory badge back (PIN and refresh token stay gone) |
 //! | disabled, deleted, or out of scope (and in scope or provisioned before) | not revoked | revoke as offboarding does |
 //! | out of scope, never provisioned | anything | nothing: a sign-in the directory never managed |
@@ -69,9 +69,20 @@ pub fn plan(c: &Candidate, ctx: &ApplyContext<'_>) -> Plan {
                     return p;
                 }
             };
+            // SCIM's `loginMethod: local`: a person without an Entra account, created as
+            // `mfp-kiosk local-users add` would (no tenant vouches for them).
+            p.local_account = d
+                .attrs
+                .get("loginMethod")
+                .and_then(|v| v.as_str())
+                .is_some_and(|m| m == "local");
             let user = UserRecord {
                 oid: d.oid.clone(),
-                tenant_id: ctx.tenant_id.to_ascii_lowercase(),
+                tenant_id: if p.local_account {
+                    crate::store::LOCAL_TENANT.to_string()
+                } else {
+                    ctx.tenant_id.to_ascii_lowercase()
+                },
                 upn: d.upn.clone(),
                 display_name: non_empty(&d.display_name).unwrap_or_else(|| d.upn.clone()),
                 mail: d.mail.clone(),
@@ -96,8 +107,14 @@ pub fn plan(c: &Candidate, ctx: &ApplyContext<'_>) -> Plan {
                 // The directory vouches for the account now: the offline grace starts here.
                 last_online_at: ctx.now,
             };
-            p.changes
-                .push(("created", "provisioned from the directory".into()));
+            p.changes.push((
+                "created",
+                if p.local_account {
+                    "provisioned from the directory as a local account".into()
+                } else {
+                    "provisioned from the directory".into()
+                },
+            ));
             user
         }
         Some(local) => {
@@ -156,7 +173,7 @@ pub fn plan(c: &Candidate, ctx: &ApplyContext<'_>) -> Plan {
 }
 
 fn plan_cards(c: &Candidate, revoked_before: bool, p: &mut Plan) {
-    let wanted = c.dir.card.as_ref().filter(|_| !c.card_ambiguous);
+    let wanted: &[([u8; 32], String)] = if c.card_ambiguous { &[] } else { &c.dir.cards };
     // A revoked user has no cards left, whatever the candidate listed before re-enabling.
     let current: &[([u8; 32], String)] = if revoked_before {
         &[]
@@ -164,7 +181,7 @@ fn plan_cards(c: &Candidate, revoked_before: bool, p: &mut Plan) {
         &c.directory_cards
     };
     for (hash, masked) in current {
-        if wanted.is_none_or(|(w, _)| w != hash) {
+        if !wanted.iter().any(|(w, _)| w == hash) {
             p.unbind_cards.push(*hash);
             p.changes.push((
                 "card_removed",
@@ -173,7 +190,7 @@ fn plan_cards(c: &Candidate, revoked_before: bool, p: &mut Plan) {
         }
     }
     if c.card_ambiguous {
-        if let Some((_, masked)) = &c.dir.card {
+        for (_, masked) in &c.dir.cards {
             p.changes.push((
                 "conflict",
                 format!("badge {masked} is claimed by more than one directory user; bound to none"),
@@ -184,24 +201,26 @@ fn plan_cards(c: &Candidate, revoked_before: bool, p: &mut Plan) {
         p.changes
             .push(("conflict", format!("badge attribute not usable: {e}")));
     }
-    let Some((hash, masked)) = wanted else {
-        return;
-    };
-    let holder = c
-        .card_holder
-        .as_ref()
-        .filter(|(oid, _, _)| !(revoked_before && *oid == c.dir.oid));
-    match holder {
-        None => {
-            p.bind_card = Some((*hash, masked.clone()));
-            p.changes
-                .push(("card_added", format!("{masked} from the directory")));
+    for (hash, masked) in wanted {
+        let holder = c
+            .card_holders
+            .iter()
+            .find(|h| h.0 == *hash)
+            .filter(|h| !(revoked_before && h.1 == c.dir.oid));
+        match holder {
+            None => {
+                p.bind_cards.push((*hash, masked.clone()));
+                p.changes
+                    .push(("card_added", format!("{masked} from the directory")));
+            }
+            Some((_, oid, _, _)) if *oid == c.dir.oid => {}
+            Some((_, _, upn, source)) => p.changes.push((
+                "conflict",
+                format!(
+                    "badge {masked} is already bound to {upn} on this panel ({source}); not moved"
+                ),
+            )),
         }
-        Some((oid, _, _)) if *oid == c.dir.oid => {}
-        Some((_, upn, source)) => p.changes.push((
-            "conflict",
-            format!("badge {masked} is already bound to {upn} on this panel ({source}); not moved"),
-        )),
     }
 }
 
@@ -235,7 +254,7 @@ mod tests {
                 mail_nickname: Some("adele".into()),
                 enabled,
                 attrs: Default::default(),
-                card: Some(([7; 32], "•••• 0042".into())),
+                cards: vec![([7; 32], "•••• 0042".into())],
                 card_error: None,
                 memberships: None,
             },
@@ -245,7 +264,7 @@ mod tests {
             card_ambiguous: false,
             local: None,
             directory_cards: Vec::new(),
-            card_holder: None,
+            card_holders: Vec::new(),
         }
     }
 
@@ -268,14 +287,15 @@ mod tests {
         let created = p.upsert.clone().unwrap();
         assert_eq!(created.username, "msp-adele");
         assert_eq!(created.status, UserStatus::Active);
-        assert_eq!(p.bind_card.as_ref().unwrap().0, [7; 32]);
+        assert_eq!(p.bind_cards.len(), 1);
+        assert_eq!(p.bind_cards[0].0, [7; 32]);
         assert!(p.mark_managed);
 
         // Provisioned and unchanged: nothing to do.
         let mut c2 = c.clone();
         c2.local = Some(created.clone());
         c2.managed = true;
-        c2.card_holder = Some(("o1".into(), c.dir.upn.clone(), "directory".into()));
+        c2.card_holders = vec![([7; 32], "o1".into(), c.dir.upn.clone(), "directory".into())];
         c2.directory_cards = vec![([7; 32], "•••• 0042".into())];
         assert_eq!(plan(&c2, &ctx(&rules)), Plan::default());
 
@@ -296,7 +316,7 @@ mod tests {
         back.local.as_mut().unwrap().status = UserStatus::Revoked;
         let p = plan(&back, &ctx(&rules));
         assert_eq!(p.upsert.unwrap().status, UserStatus::Active);
-        assert!(p.bind_card.is_some(), "directory badge comes back");
+        assert_eq!(p.bind_cards.len(), 1, "directory badge comes back");
         assert!(p.unbind_cards.is_empty());
     }
 
@@ -304,9 +324,14 @@ mod tests {
     fn badges_conflict_instead_of_moving() {
         let rules = ProvisioningRules::default();
         let mut c = cand(true, true);
-        c.card_holder = Some(("o2".into(), "megan@contoso.com".into(), "panel".into()));
+        c.card_holders = vec![(
+            [7; 32],
+            "o2".into(),
+            "megan@contoso.com".into(),
+            "panel".into(),
+        )];
         let p = plan(&c, &ctx(&rules));
-        assert!(p.bind_card.is_none());
+        assert!(p.bind_cards.is_empty());
         assert!(p
             .changes
             .iter()
@@ -316,7 +341,38 @@ mod tests {
         amb.card_ambiguous = true;
         amb.directory_cards = vec![([7; 32], "•••• 0042".into())];
         let p = plan(&amb, &ctx(&rules));
-        assert!(p.bind_card.is_none());
+        assert!(p.bind_cards.is_empty());
         assert_eq!(p.unbind_cards, vec![[7; 32]]);
+    }
+
+    #[test]
+    fn every_badge_binds_and_a_dropped_one_goes() {
+        let rules = ProvisioningRules::default();
+        let mut c = cand(true, true);
+        c.local = plan(&c, &ctx(&rules)).upsert;
+        c.managed = true;
+        c.dir.cards = vec![
+            ([7; 32], "•••• 0042".into()),
+            ([8; 32], "•••• 0043".into()),
+            ([9; 32], "•••• 0044".into()),
+        ];
+        // 7 is bound already, 6 was bound by an earlier request and is no longer sent, 9 is
+        // someone else's enrolled badge.
+        c.directory_cards = vec![([7; 32], "•••• 0042".into()), ([6; 32], "•••• 0041".into())];
+        c.card_holders = vec![
+            ([7; 32], "o1".into(), c.dir.upn.clone(), "directory".into()),
+            (
+                [9; 32],
+                "o2".into(),
+                "megan@contoso.com".into(),
+                "panel".into(),
+            ),
+        ];
+        let p = plan(&c, &ctx(&rules));
+        assert_eq!(p.bind_cards, vec![([8; 32], "•••• 0043".to_string())]);
+        assert_eq!(p.unbind_cards, vec![[6; 32]]);
+        let conflicts: Vec<_> = p.changes.iter().filter(|(k, _)| *k == "conflict").collect();
+        assert_eq!(conflicts.len(), 1, "{:?}", p.changes);
+        assert!(conflicts[0].1.contains("0044") && conflicts[0].1.contains("megan"));
     }
 }

@@ -152,7 +152,7 @@ impl Directory {
                 .and_then(|v| v.as_bool())
                 .unwrap_or(true),
             attrs,
-            card,
+            cards: card.into_iter().collect(),
             card_error,
             memberships: None,
         }

@@ -289,7 +289,15 @@ pub fn schemas(base: &str) -> Vec<Value> {
             &[],
         ),
         {
-            let mut v = def(s("loginMethod"), &[]);
+            // Fixed once the panel user exists (SCIM "immutable": set at creation or by a PUT
+            // that repeats it; a different value is 400 mutability).
+            let mut v = def(
+                A {
+                    mutability: "immutable",
+                    ..s("loginMethod")
+                },
+                &[],
+            );
             v["canonicalValues"] = json!(["entra", "local"]);
             v
         },

@@ -31,6 +31,9 @@ pub enum ScimError {
     TooLarge(usize),
     #[error("too many requests; retry after {0} s")]
     RateLimited(u64),
+    /// The writer's queue is full (see [`super::writer`]).
+    #[error("the panel is still applying earlier SCIM changes; retry after {0} s")]
+    Busy(u64),
     #[error("Content-Type must be application/scim+json or application/json")]
     UnsupportedMediaType,
     #[error("method not allowed on this resource")]
@@ -50,7 +53,7 @@ impl ScimError {
             NotFound(_) => StatusCode::NOT_FOUND,
             Unauthorized => StatusCode::UNAUTHORIZED,
             TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            RateLimited(_) | Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

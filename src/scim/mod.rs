@@ -9,6 +9,8 @@
 //! - [`provider`]: what each request does to the panel, through [`crate::directory::apply`];
 //! - [`auth`]: bearer token (hash only, constant-time) and per-client rate limit;
 //! - [`server`]: HTTP/1.1 and TLS, the order of checks, routing;
+//! - [`writer`]: every write on one thread behind a bounded queue (429 and `Retry-After`
+//!   when full), so provisioning bursts leave the panel's sign-in alone;
 //! - [`error`]: RFC 7644 §3.12 error responses.
 //!
 //! [`start`] runs it inside the panel (and for `mfp-kiosk scim serve`): same code, same store.
@@ -21,6 +23,7 @@ pub mod patch;
 pub mod provider;
 pub mod resource;
 pub mod server;
+pub mod writer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +44,8 @@ pub enum ScimStartError {
     Token(#[from] auth::AuthError),
     #[error(transparent)]
     Server(#[from] server::ServerError),
+    #[error("cannot start the SCIM writer thread: {0}")]
+    Writer(std::io::Error),
 }
 
 /// How to run the endpoint; [`Options::from_config`] for the panel.
@@ -109,8 +114,12 @@ pub async fn start(
         base_url.clone(),
     )
     .on_revoked(on_revoked);
+    let provider = Arc::new(provider);
+    let writer = writer::Writer::start(provider.clone(), writer::QUEUE_DEPTH)
+        .map_err(ScimStartError::Writer)?;
     let scim = Arc::new(server::Scim {
-        provider: Arc::new(provider),
+        writer,
+        provider,
         token: opts.token,
         limiter: auth::RateLimiter::new(opts.rate_per_minute),
         max_body: opts.max_body,

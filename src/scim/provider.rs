@@ -2,8 +2,9 @@
 //! changed by [`super::patch`], turned into the panel's view of the user ([`DirUser`]: UPN,
 //! names, mail, enabled, the badge through `directory.card_normalise` and the device key) and
 //! applied through the shared [`crate::directory::apply`] module in one store transaction,
-//! audited as actor `scim` and recorded in the provisioning report. Blocking (SQLite): the
-//! server calls it from `spawn_blocking`.
+//! audited as actor `scim` and recorded in the provisioning report. Every `cardNumbers` value
+//! becomes a badge; `loginMethod: local` creates a local account. Blocking (SQLite): the server
+//! runs writes on its [`super::writer`] thread and reads from `spawn_blocking`.
 
 use std::sync::Arc;
 
@@ -58,6 +59,9 @@ impl From<ProviderError> for ScimError {
             ProviderError::Filter(e) => ScimError::InvalidFilter(e.to_string()),
             ProviderError::Store(StoreError::Conflict { field, value }) => {
                 ScimError::Uniqueness(format!("{field} {value:?} is already taken"))
+            }
+            ProviderError::Store(e @ StoreError::Immutable { .. }) => {
+                ScimError::Mutability(e.to_string())
             }
             ProviderError::Store(StoreError::UserNotFound(id)) => {
                 ScimError::NotFound(format!("resource {id}"))
@@ -152,21 +156,14 @@ impl Provider {
         &self.store
     }
 
-    fn planner(&self, extra_cards: usize) -> impl Fn(&Candidate) -> Plan + '_ {
+    fn planner(&self) -> impl Fn(&Candidate) -> Plan + '_ {
         move |c: &Candidate| {
             let ctx = ApplyContext {
                 rules: &self.rules,
                 tenant_id: &self.tenant_id,
                 now: Utc::now(),
             };
-            let mut p = apply::plan(c, &ctx);
-            if extra_cards > 0 && c.dir.enabled {
-                p.changes.push((
-                    "conflict",
-                    format!("{extra_cards} more cardNumbers value(s) ignored: one directory badge per user"),
-                ));
-            }
-            p
+            apply::plan(c, &ctx)
         }
     }
 
@@ -258,7 +255,9 @@ impl Provider {
                 Err(e) => card_error = Some(e.to_string()),
             }
         }
-        cards.dedup_by(|a, b| a.0 == b.0);
+        // The same badge twice (also as two spellings the pipeline makes equal) is one badge.
+        let mut seen = std::collections::HashSet::new();
+        cards.retain(|c| seen.insert(c.0));
         resource::strip_write_only(&mut doc);
         let s = |o: Option<&Value>, k: &str| {
             o.and_then(Value::as_object)
@@ -312,7 +311,7 @@ impl Provider {
             mail_nickname: (!facts.user_name.contains('@')).then(|| facts.user_name.clone()),
             enabled: facts.active,
             attrs,
-            card: cards.first().cloned(),
+            cards: cards.clone(),
             card_error,
             memberships: None,
         };
@@ -331,8 +330,7 @@ impl Provider {
     }
 
     fn save_user(&self, w: ScimWrite, create: bool) -> Result<Value> {
-        let extra = w.cards.len().saturating_sub(1);
-        let planner = self.planner(extra);
+        let planner = self.planner();
         let (row, applied) = store(self.store.scim_write_user(&w, create, &planner, Utc::now()))?;
         self.revoked(&applied);
         Ok(self.user_json(&row, &Projection::default()))
@@ -420,7 +418,7 @@ impl Provider {
     }
 
     pub fn delete_user(&self, id: &str) -> Result<()> {
-        let planner = self.planner(0);
+        let planner = self.planner();
         let applied = store(self.store.scim_delete_user(id, &planner, Utc::now()))?
             .ok_or_else(|| ScimError::NotFound(format!("user {id}")))?;
         self.revoked(&applied);
@@ -462,7 +460,7 @@ impl Provider {
         let (name, external_id, members) =
             resource::group_facts(&doc).map_err(ProviderError::from)?;
         doc.retain(|k, _| !k.eq_ignore_ascii_case("members"));
-        let planner = self.planner(0);
+        let planner = self.planner();
         let (row, applied) = store(self.store.scim_write_group(
             id,
             &name,
@@ -531,7 +529,7 @@ impl Provider {
     }
 
     pub fn delete_group(&self, id: &str) -> Result<()> {
-        let planner = self.planner(0);
+        let planner = self.planner();
         let applied = store(self.store.scim_delete_group(id, &planner, Utc::now()))?
             .ok_or_else(|| ScimError::NotFound(format!("group {id}")))?;
         self.revoked(&applied);

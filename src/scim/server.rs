@@ -29,6 +29,7 @@ use super::auth::{bearer, RateLimiter, TokenHash};
 use super::discovery::{self, list, MAX_RESULTS};
 use super::error::ScimError;
 use super::provider::{Projection, Provider};
+use super::writer::Writer;
 
 /// The path the endpoint serves under; Entra's tenant URL is `https://host:port/scim/v2`.
 pub const BASE_PATH: &str = "/scim/v2";
@@ -63,6 +64,8 @@ pub enum ServerError {
 /// Everything a request needs.
 pub struct Scim {
     pub provider: Arc<Provider>,
+    /// Runs every write, one at a time.
+    pub writer: Writer<Provider>,
     pub token: TokenHash,
     pub limiter: RateLimiter,
     pub max_body: usize,
@@ -181,7 +184,7 @@ fn error_response(e: &ScimError) -> Response<Full<Bytes>> {
             r.headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        ScimError::RateLimited(s) => {
+        ScimError::RateLimited(s) | ScimError::Busy(s) => {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 r.headers_mut().insert(RETRY_AFTER, v);
             }
@@ -209,12 +212,22 @@ async fn handle(
         Ok(()) => match route(scim, req).await {
             Ok(r) => r,
             Err(e) => {
-                if writes && !matches!(e, ScimError::NotFound(_) | ScimError::Internal(_)) {
-                    let p = scim.provider.clone();
+                // A full queue is not recorded: that would be one more write while behind.
+                if writes
+                    && !matches!(
+                        e,
+                        ScimError::NotFound(_) | ScimError::Internal(_) | ScimError::Busy(_)
+                    )
+                {
                     let request = format!("{method} {path}");
                     let err = e.clone();
-                    let _ =
-                        tokio::task::spawn_blocking(move || p.record_refusal(&request, &err)).await;
+                    let _ = scim
+                        .writer
+                        .run(move |p| {
+                            p.record_refusal(&request, &err);
+                            Ok(())
+                        })
+                        .await;
                 }
                 error_response(&e)
             }
@@ -311,6 +324,7 @@ fn query(req: &Request<Incoming>) -> Result<Query, ScimError> {
     Ok(q)
 }
 
+/// A read, on the blocking pool (reads run concurrently: the store has reader connections).
 async fn blocking<T: Send + 'static>(
     scim: &Arc<Scim>,
     f: impl FnOnce(&Provider) -> Result<T, ScimError> + Send + 'static,
@@ -383,14 +397,16 @@ async fn route(
         (Method::POST, [kind @ ("Users" | "Groups")]) => {
             let users = *kind == "Users";
             let body = body_json(scim, req).await?;
-            let v = blocking(scim, move |p| {
-                if users {
-                    p.create_user(body)
-                } else {
-                    p.create_group(body)
-                }
-            })
-            .await?;
+            let v = scim
+                .writer
+                .run(move |p| {
+                    if users {
+                        p.create_user(body)
+                    } else {
+                        p.create_group(body)
+                    }
+                })
+                .await?;
             Ok(created(v))
         }
         (m, [kind @ ("Users" | "Groups"), id]) => {
@@ -411,37 +427,42 @@ async fn route(
                 }
                 Method::PUT => {
                     let body = body_json(scim, req).await?;
-                    let v = blocking(scim, move |p| {
-                        if users {
-                            p.replace_user(&id, body)
-                        } else {
-                            p.replace_group(&id, body)
-                        }
-                    })
-                    .await?;
+                    let v = scim
+                        .writer
+                        .run(move |p| {
+                            if users {
+                                p.replace_user(&id, body)
+                            } else {
+                                p.replace_group(&id, body)
+                            }
+                        })
+                        .await?;
                     ok(v)
                 }
                 Method::PATCH => {
                     let body = body_json(scim, req).await?;
-                    let v = blocking(scim, move |p| {
-                        if users {
-                            p.patch_user(&id, &body)
-                        } else {
-                            p.patch_group(&id, &body)
-                        }
-                    })
-                    .await?;
+                    let v = scim
+                        .writer
+                        .run(move |p| {
+                            if users {
+                                p.patch_user(&id, &body)
+                            } else {
+                                p.patch_group(&id, &body)
+                            }
+                        })
+                        .await?;
                     ok(v)
                 }
                 Method::DELETE => {
-                    blocking(scim, move |p| {
-                        if users {
-                            p.delete_user(&id)
-                        } else {
-                            p.delete_group(&id)
-                        }
-                    })
-                    .await?;
+                    scim.writer
+                        .run(move |p| {
+                            if users {
+                                p.delete_user(&id)
+                            } else {
+                                p.delete_group(&id)
+                            }
+                        })
+                        .await?;
                     Ok(respond(StatusCode::NO_CONTENT, None))
                 }
                 _ => Err(ScimError::MethodNotAllowed),

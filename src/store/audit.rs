@@ -61,6 +61,7 @@ impl Store {
     /// One page of the audit log for `q`, newest first. The next page is
     /// `before_id = Some(last.id)`.
     pub fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        self.settled();
         let mut sql =
             String::from("SELECT id, at, actor, action, subject, detail FROM audit WHERE 1 = 1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
@@ -123,6 +124,7 @@ impl Store {
 
     /// The latest entries, newest first.
     pub fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.settled();
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, at, actor, action, subject, detail FROM audit

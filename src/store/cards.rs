@@ -192,6 +192,7 @@ impl Store {
 
     /// Every bound card with its owner's oid, by owner then binding time.
     pub fn all_cards(&self) -> Result<Vec<(String, CardRecord)>, StoreError> {
+        self.settled();
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT hash, masked, bound_at, bound_by, last_used_at, source, user_oid FROM cards
@@ -204,7 +205,7 @@ impl Store {
 
     /// The user a card is bound to (primary-key lookup on the hash).
     pub fn user_by_card_hash(&self, hash: &[u8; 32]) -> Result<Option<UserRecord>, StoreError> {
-        self.with(|c| {
+        self.read(|c| {
             Ok(c.query_row(
                 &format!(
                     "SELECT {USER_COLUMNS} FROM cards k JOIN users u ON u.oid = k.user_oid
@@ -219,6 +220,7 @@ impl Store {
 
     /// A user's cards, oldest first.
     pub fn cards_for_user(&self, oid: &str) -> Result<Vec<CardRecord>, StoreError> {
+        self.settled();
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT hash, masked, bound_at, bound_by, last_used_at, source FROM cards

@@ -30,8 +30,10 @@ pub struct DirUser {
     pub enabled: bool,
     /// department, jobTitle, employeeId, preferredLanguage and `directory.extra_attributes`.
     pub attrs: serde_json::Map<String, serde_json::Value>,
-    /// Keyed hash and masked suffix of the directory badge.
-    pub card: Option<([u8; 32], String)>,
+    /// Keyed hash and masked suffix of each directory badge: at most one from the Graph
+    /// sync's badge attribute, every `cardNumbers` value from SCIM. `dir_users` stages the
+    /// first; SCIM keeps them all with its resource (`scim_users.cards_json`).
+    pub cards: Vec<([u8; 32], String)>,
     /// Why the badge attribute could not be used.
     pub card_error: Option<String>,
     /// Roles and groups this source assigns (SCIM groups); `None` when the source leaves them
@@ -91,9 +93,13 @@ pub struct Candidate {
     pub local: Option<UserRecord>,
     /// The user's cards bound by a sync: hash and masked suffix.
     pub directory_cards: Vec<([u8; 32], String)>,
-    /// Who holds the directory badge on this panel now: oid, UPN and card source.
-    pub card_holder: Option<(String, String, String)>,
+    /// Who holds each of the directory badges that is bound on this panel now: the badge's
+    /// hash, the holder's oid and UPN, the card source.
+    pub card_holders: Vec<CardHolder>,
 }
+
+/// A bound badge the directory names: hash, holder's oid and UPN, card source.
+pub type CardHolder = ([u8; 32], String, String, String);
 
 /// What to do for one user: decided by `directory::apply`, executed by
 /// [`Store::apply_directory_batch`].
@@ -105,7 +111,10 @@ pub struct Plan {
     pub revoke: Option<String>,
     /// The user is provisioned by the directory from now on.
     pub mark_managed: bool,
-    pub bind_card: Option<([u8; 32], String)>,
+    /// The user `upsert` creates is a local account (SCIM `loginMethod: local`): the login
+    /// method is written once, with the row, and a `local_accounts` row is added.
+    pub local_account: bool,
+    pub bind_cards: Vec<([u8; 32], String)>,
     pub unbind_cards: Vec<[u8; 32]>,
     /// For the report: (change, detail). Nothing secret.
     pub changes: Vec<(&'static str, String)>,
@@ -144,7 +153,7 @@ fn dir_user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DirUser, bool, 
             mail_nickname: r.get(4)?,
             enabled: r.get(5)?,
             attrs,
-            card,
+            cards: card.into_iter().collect(),
             card_error: r.get(9)?,
             memberships: None,
         },
@@ -206,7 +215,11 @@ pub(super) fn execute_plan_in(
     let result = (|| -> Result<(), StoreError> {
         tx.execute("SAVEPOINT dir_user", [])?;
         if let Some(u) = &plan.upsert {
-            upsert_in(tx, u)?;
+            if plan.local_account {
+                super::local_users::insert_local_in(tx, u, actor)?;
+            } else {
+                upsert_in(tx, u)?;
+            }
         }
         if let Some(reason) = &plan.revoke {
             let r = revoke_in(tx, oid, reason, at)?;
@@ -224,7 +237,7 @@ pub(super) fn execute_plan_in(
             )?
             .execute(params![&h[..], oid])?;
         }
-        if let Some((h, masked)) = &plan.bind_card {
+        for (h, masked) in &plan.bind_cards {
             tx.prepare_cached(
                 "INSERT INTO cards (hash, user_oid, masked, bound_at, bound_by, source)
                      VALUES (?1, ?2, ?3, ?4, 'directory', 'directory')",
@@ -346,8 +359,8 @@ impl Store {
                         u.mail_nickname,
                         u.enabled,
                         attrs,
-                        u.card.as_ref().map(|c| c.0.to_vec()),
-                        u.card.as_ref().map(|c| c.1.clone()),
+                        u.cards.first().map(|c| c.0.to_vec()),
+                        u.cards.first().map(|c| c.1.clone()),
                         u.card_error,
                         epoch,
                         at,
@@ -504,16 +517,16 @@ impl Store {
                         Err(e) => Some(Err(e)),
                     })
                     .collect::<Result<_, _>>()?;
-                let card_holder = match &dir.card {
-                    Some((h, _)) => holder_stmt
+                let mut card_holders = Vec::new();
+                for (h, _) in &dir.cards {
+                    if let Some((oid, upn, source)) = holder_stmt
                         .query_row([&h[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                        .optional()?,
-                    None => None,
-                };
-                let card_ambiguous = dir
-                    .card
-                    .as_ref()
-                    .is_some_and(|(h, _)| ambiguous.contains(h));
+                        .optional()?
+                    {
+                        card_holders.push((*h, oid, upn, source));
+                    }
+                }
+                let card_ambiguous = dir.cards.iter().any(|(h, _)| ambiguous.contains(h));
                 out.push(Candidate {
                     dir,
                     deleted,
@@ -522,7 +535,7 @@ impl Store {
                     card_ambiguous,
                     local,
                     directory_cards,
-                    card_holder,
+                    card_holders,
                 });
             }
             Ok(out)
@@ -565,7 +578,7 @@ impl Store {
     /// Whether the directory provisions this user and describes them as enabled and present
     /// (a directory user may sign in by badge before any Microsoft sign-in).
     pub fn dir_user_active(&self, oid: &str) -> Result<bool, StoreError> {
-        self.with(|c| {
+        self.read(|c| {
             Ok(c.query_row(
                 "SELECT EXISTS (SELECT 1 FROM dir_users
                      WHERE oid = ?1 AND managed = 1 AND enabled = 1 AND deleted = 0)",
@@ -580,7 +593,7 @@ impl Store {
         &self,
         oid: &str,
     ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, StoreError> {
-        self.with(|c| {
+        self.read(|c| {
             let s: Option<String> = c
                 .query_row(
                     "SELECT attrs_json FROM dir_users WHERE oid = ?1",

@@ -58,6 +58,44 @@ fn day(d: Option<NaiveDate>) -> Option<String> {
     d.map(|d| d.format("%Y-%m-%d").to_string())
 }
 
+/// Inserts `u` as a local user (no expiry, every app workflow) created by `created_by`,
+/// inside the caller's transaction: a directory source (SCIM `loginMethod: local`) creating
+/// the person. Fails with [`StoreError::Conflict`] when the oid, UPN or username is taken.
+pub(super) fn insert_local_in(
+    tx: &rusqlite::Transaction<'_>,
+    u: &UserRecord,
+    created_by: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO users (oid, tenant_id, upn, display_name, mail, username, roles_json,
+             groups_json, is_technician, status, created_at, updated_at, last_online_at,
+             login_method)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'local')",
+    )?
+    .execute(params![
+        u.oid,
+        u.tenant_id,
+        u.upn,
+        u.display_name,
+        u.mail,
+        u.username,
+        serde_json::Value::from(u.roles.clone()).to_string(),
+        serde_json::Value::from(u.groups.clone()).to_string(),
+        u.is_technician,
+        u.status.as_str(),
+        ts(u.created_at),
+        ts(u.updated_at),
+        ts(u.last_online_at),
+    ])
+    .map_err(|e| super::users::conflict(e, u))?;
+    tx.prepare_cached(
+        "INSERT INTO local_accounts (user_oid, expires_on, workflows_json, created_by)
+         VALUES (?1, NULL, '[]', ?2)",
+    )?
+    .execute(params![u.oid, created_by])?;
+    Ok(())
+}
+
 impl Store {
     /// Creates a local user and its account row in one transaction. The object id is
     /// `local-` and 12 random hex digits (never an Entra id); without an e-mail the UPN is
@@ -118,7 +156,7 @@ impl Store {
 
     /// How `oid` signs in; `None` for an unknown user.
     pub fn login_method(&self, oid: &str) -> Result<Option<LoginMethod>, StoreError> {
-        let m: Option<String> = self.with(|c| {
+        let m: Option<String> = self.read(|c| {
             Ok(c.query_row(
                 "SELECT login_method FROM users WHERE oid = ?1",
                 [oid],
@@ -137,7 +175,7 @@ impl Store {
 
     /// The local account of `oid`; `None` for an Entra user or an unknown one.
     pub fn local_account(&self, oid: &str) -> Result<Option<LocalAccount>, StoreError> {
-        self.with(|c| {
+        self.read(|c| {
             Ok(c.query_row(
                 &format!("SELECT {ACCOUNT_COLUMNS} FROM local_accounts l WHERE l.user_oid = ?1"),
                 [oid],

@@ -1,15 +1,23 @@
 //! SQLite store: connection set-up (WAL, foreign keys), migrations, one repository per table group.
 //!
-//! One connection behind a mutex, shared by clones of [`Store`]: the panel has one user at a time
-//! and a handful of background tasks, so contention is negligible and every write is serialised
-//! without extra locking logic. Calls block; async callers use `spawn_blocking`.
+//! One write connection behind a mutex, shared by clones of [`Store`]: every write is serialised
+//! without extra locking logic. Reads on the panel's hot paths (the badge and PIN sign-in, SCIM
+//! GETs) go to a few read-only connections instead: in WAL mode a reader never waits for a
+//! writer, so a provisioning burst cannot hold up a sign-in's lookups. Bulk writers (the SCIM
+//! endpoint) let the panel's own writes go first: they wait while a panel write is waiting for
+//! the connection, so a panel write waits at most for the one SCIM transaction in flight. What
+//! the panel records about a sign-in it has already decided (the card's last use, the audit
+//! row) is written behind it ([`Store::write_behind`]): one thread, in order, and the reads of
+//! cards and of the audit log wait until it has caught up, so nobody reads a state older than
+//! the tap they saw. Calls block; async callers use `spawn_blocking`.
 //!
 //! Timestamps are stored as RFC 3339 UTC text with nanoseconds (`2025-03-01T09:00:00.000000000Z`):
 //! readable in the sqlite shell, lossless, and fixed-width so text order is time order.
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -36,7 +44,8 @@ pub use audit::{AuditEntry, AuditQuery};
 pub use card_writes::{CardWrite, CardWriteCounts, CardWriteState};
 pub use cards::{BindOutcome, BindResult, CardRecord, CardSource};
 pub use directory::{
-    AppliedChange, Candidate, DirUser, LinkUpdate, MemberDelta, Memberships, Plan, SyncLink,
+    AppliedChange, Candidate, CardHolder, DirUser, LinkUpdate, MemberDelta, Memberships, Plan,
+    SyncLink,
 };
 pub use import::ImportCard;
 pub use jobs::{JobRecord, JobState, NewJob};
@@ -49,6 +58,11 @@ pub use users::Revoked;
 
 /// How long a statement waits for a lock held by another process (e.g. the sqlite shell).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read-only connections of a file database: the sign-in path and a SCIM GET at once.
+const READERS: usize = 2;
+/// How long a bulk writer sleeps between looks at the panel's waiting writes (a wake-up
+/// normally comes sooner; this only bounds a missed one).
+const BULK_RECHECK: Duration = Duration::from_millis(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -88,6 +102,8 @@ pub enum StoreError {
     JobNotFound(String),
     #[error("{field} {value:?} already belongs to another active user")]
     Conflict { field: &'static str, value: String },
+    #[error("{field} cannot change: {reason}")]
+    Immutable { field: &'static str, reason: String },
     #[error("database holds an invalid {what}: {value:?}")]
     Corrupt { what: &'static str, value: String },
 }
@@ -110,6 +126,65 @@ impl StoreError {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Empty for an in-memory database (a second connection would be another database) and
+    /// when WAL is unavailable: reads then use `conn`.
+    readers: Arc<Readers>,
+    gate: Arc<Gate>,
+    behind: Arc<Behind>,
+}
+
+type BehindJob = Box<dyn FnOnce(&Store) + Send>;
+
+/// The write-behind queue: its thread starts with the first job.
+#[derive(Default)]
+struct Behind {
+    sender: Mutex<Option<std::sync::mpsc::Sender<BehindJob>>>,
+    pending: Arc<Pending>,
+}
+
+/// Jobs queued and not yet done.
+#[derive(Default)]
+struct Pending {
+    n: Mutex<usize>,
+    zero: Condvar,
+}
+
+impl Pending {
+    fn add(&self) {
+        *self.n.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    }
+
+    fn done(&self) {
+        let mut n = self.n.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.zero.notify_all();
+        }
+    }
+
+    fn wait_zero(&self) {
+        let mut n = self.n.lock().unwrap_or_else(|e| e.into_inner());
+        while *n > 0 {
+            n = self.zero.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+#[derive(Default)]
+struct Readers {
+    conns: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+/// Lets the panel's writes overtake bulk ones (see the module docs).
+#[derive(Default)]
+struct Gate {
+    /// Panel callers waiting for (or about to take) the write connection.
+    panel_waiting: AtomicUsize,
+    /// One bulk writer at a time waits in front of the connection.
+    bulk_turn: Mutex<()>,
+    m: Mutex<()>,
+    clear: Condvar,
 }
 
 impl std::fmt::Debug for Store {
@@ -166,10 +241,32 @@ impl Store {
                 }
                 _ => StoreError::Sqlite(source),
             })?;
-        if !mode.eq_ignore_ascii_case("wal") {
+        let wal = mode.eq_ignore_ascii_case("wal");
+        if !wal {
             tracing::warn!(path = %path.display(), mode, "database is not in WAL mode");
         }
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        if wal {
+            let mut conns = Vec::with_capacity(READERS);
+            for _ in 0..READERS {
+                let r = Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|source| StoreError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                r.busy_timeout(BUSY_TIMEOUT)?;
+                conns.push(Mutex::new(r));
+            }
+            store.readers = Arc::new(Readers {
+                conns,
+                next: AtomicUsize::new(0),
+            });
+        }
+        Ok(store)
     }
 
     /// A private in-memory database (tests, `doctor` dry runs).
@@ -192,6 +289,9 @@ impl Store {
         }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Readers::default()),
+            gate: Arc::new(Gate::default()),
+            behind: Arc::new(Behind::default()),
         })
     }
 
@@ -202,12 +302,29 @@ impl Store {
         Path::new(path).parent().map(Path::to_path_buf)
     }
 
-    /// Runs `f` with exclusive use of the connection.
+    /// Runs `f` with exclusive use of the write connection.
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         f(&mut self.lock())
+    }
+
+    /// Runs the read `f` on a reader connection (on the write connection when there is none):
+    /// it sees every committed write and waits for none in progress.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conns = &self.readers.conns;
+        if conns.is_empty() {
+            return self.with(|c| f(c));
+        }
+        let first = self.readers.next.fetch_add(1, Ordering::Relaxed) % conns.len();
+        let g = (0..conns.len())
+            .find_map(|i| conns[(first + i) % conns.len()].try_lock().ok())
+            .unwrap_or_else(|| conns[first].lock().unwrap_or_else(|e| e.into_inner()));
+        f(&g)
     }
 
     /// Runs `f` inside one transaction, committed when `f` succeeds. Every transaction here
@@ -218,18 +335,101 @@ impl Store {
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        transact(&mut self.lock(), f)
     }
 
+    /// [`Store::with_transaction`] for a bulk writer (SCIM): waits while a panel write waits,
+    /// and only one bulk writer at a time queues for the connection, so the panel overtakes
+    /// all but the transaction in flight.
+    fn with_bulk_transaction<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let _turn = self
+            .gate
+            .bulk_turn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        {
+            let mut m = self.gate.m.lock().unwrap_or_else(|e| e.into_inner());
+            while self.gate.panel_waiting.load(Ordering::SeqCst) > 0 {
+                m = self
+                    .gate
+                    .clear
+                    .wait_timeout(m, BULK_RECHECK)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+        let mut g = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        transact(&mut g, f)
+    }
+
+    /// The write connection, for the panel: counted as waiting until it has it, so bulk
+    /// writers hold back meanwhile.
     fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.gate.panel_waiting.fetch_add(1, Ordering::SeqCst);
         // A panic while holding the lock cannot leave a half-done write behind: open transactions
         // roll back when dropped during unwinding. So the connection is still usable.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        let g = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if self.gate.panel_waiting.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // Under `m`: a bulk writer between its check and its wait cannot miss this.
+            let _m = self.gate.m.lock().unwrap_or_else(|e| e.into_inner());
+            self.gate.clear.notify_all();
+        }
+        g
+    }
+
+    /// Runs the write `f` after the caller has answered: on the store's write-behind thread,
+    /// in the order queued. For what the panel records about a decision already made (a
+    /// card's last use, a sign-in's audit row), so the person at the panel never waits for a
+    /// provisioning burst's writes. `f` reports its own errors (it has nobody to return to).
+    pub fn write_behind(&self, f: impl FnOnce(&Store) + Send + 'static) {
+        let mut sender = self.behind.sender.lock().unwrap_or_else(|e| e.into_inner());
+        if sender.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<BehindJob>();
+            // The thread's own handle has no queue: it ends when the last of ours drops.
+            let store = Store {
+                conn: self.conn.clone(),
+                readers: self.readers.clone(),
+                gate: self.gate.clone(),
+                behind: Arc::new(Behind::default()),
+            };
+            let pending = self.behind.pending.clone();
+            let spawned = std::thread::Builder::new()
+                .name("store-behind".into())
+                .spawn(move || {
+                    for job in rx {
+                        job(&store);
+                        pending.done();
+                    }
+                });
+            match spawned {
+                Ok(_) => *sender = Some(tx),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no write-behind thread; writing at once");
+                    drop(sender);
+                    return f(self);
+                }
+            }
+        }
+        self.behind.pending.add();
+        let job: BehindJob = Box::new(f);
+        let failed = match sender.as_ref() {
+            Some(tx) => tx.send(job).err().map(|e| e.0),
+            None => Some(job),
+        };
+        drop(sender);
+        if let Some(job) = failed {
+            self.behind.pending.done();
+            job(self);
+        }
+    }
+
+    /// Waits until every write queued behind so far is done (reads of cards and the audit
+    /// log, a checkpoint).
+    fn settled(&self) {
+        self.behind.pending.wait_zero();
     }
 
     /// The value of a pragma, for diagnostics (`journal_mode`, `foreign_keys`, `user_version`).
@@ -248,11 +448,23 @@ impl Store {
 
     /// Checkpoints the WAL into the main file (before a backup or shutdown).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.settled();
         self.with(|c| {
             c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             Ok(())
         })
     }
+}
+
+/// One IMMEDIATE transaction on `c` around `f`.
+fn transact<T>(
+    c: &mut Connection,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
 }
 
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
@@ -302,6 +514,31 @@ mod tests {
         assert!(ts(a) < ts(b));
         assert_eq!(ts(a), "2025-03-01T09:00:00.000000000Z");
         assert!(parse_ts("yesterday").is_err());
+    }
+
+    #[test]
+    fn a_write_behind_is_in_the_audit_log_before_anyone_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        let (go, gate) = std::sync::mpsc::channel::<()>();
+        // The first job holds the write-behind thread, so the second cannot have run when the
+        // reader starts: the reader only sees the row if it waits for the queue.
+        s.write_behind(move |_| gate.recv().unwrap());
+        s.write_behind(|s| {
+            s.append_audit("o1", "sign_in", Some("o1"), Some("Card"), Utc::now())
+                .unwrap();
+        });
+        let reader = {
+            let s = s.clone();
+            std::thread::spawn(move || s.recent_audit(10).unwrap())
+        };
+        go.send(()).unwrap();
+        let rows = reader.join().unwrap();
+        assert!(rows.iter().any(|r| r.action == "sign_in"), "{rows:?}");
+        assert!(
+            s.readers.conns.len() == READERS,
+            "a file database has readers"
+        );
     }
 
     #[test]

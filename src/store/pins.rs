@@ -55,7 +55,7 @@ impl Store {
     }
 
     pub fn pin_state(&self, oid: &str) -> Result<Option<PinState>, StoreError> {
-        self.with(|c| {
+        self.read(|c| {
             Ok(c.query_row(
                 "SELECT phc, failed_attempts, locked_until FROM pins WHERE user_oid = ?1",
                 [oid],

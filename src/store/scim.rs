@@ -5,7 +5,13 @@
 //! synced one), the plan that [`crate::directory::apply`] decides (passed in as `planner`, the
 //! store does not decide), its execution and the provisioning run that records the request.
 //! A plan the panel cannot carry out (a username another user holds) rolls the whole request
-//! back: Entra is told, nothing is half-written.
+//! back: Entra is told, nothing is half-written. A `loginMethod` other than the one the panel
+//! user was created with is refused ([`StoreError::Immutable`]).
+//!
+//! Writes are bulk transactions (the panel's own writes go first, see [`super`]); reads use
+//! the reader connections. Every `cardNumbers` value is a badge: the resource keeps all of
+//! them (`cards_json`), `dir_users` stages the first, and a re-plan after a group change takes
+//! them from the resource.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -264,8 +270,8 @@ fn stage_in(tx: &Transaction<'_>, d: &DirUser, deleted: bool, at: &str) -> Resul
         d.enabled,
         deleted,
         attrs,
-        d.card.as_ref().map(|c| c.0.to_vec()),
-        d.card.as_ref().map(|c| c.1.clone()),
+        d.cards.first().map(|c| c.0.to_vec()),
+        d.cards.first().map(|c| c.1.clone()),
         d.card_error,
         at,
     ])?;
@@ -299,16 +305,20 @@ fn candidate_in(
             Err(e) => Some(Err(e)),
         })
         .collect::<Result<_, _>>()?;
-    let card_holder = match &dir.card {
-        Some((h, _)) => tx
-            .prepare_cached(
-                "SELECT k.user_oid, u.upn, k.source FROM cards k
-                 JOIN users u ON u.oid = k.user_oid WHERE k.hash = ?1",
-            )?
+    let mut card_holders = Vec::new();
+    let mut holder = tx.prepare_cached(
+        "SELECT k.user_oid, u.upn, k.source FROM cards k
+         JOIN users u ON u.oid = k.user_oid WHERE k.hash = ?1",
+    )?;
+    for (h, _) in &dir.cards {
+        if let Some((oid, upn, source)) = holder
             .query_row([&h[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?,
-        None => None,
-    };
+            .optional()?
+        {
+            card_holders.push((*h, oid, upn, source));
+        }
+    }
+    drop(holder);
     Ok(Candidate {
         in_scope: !deleted && dir.enabled,
         dir,
@@ -317,7 +327,7 @@ fn candidate_in(
         card_ambiguous: false,
         local,
         directory_cards,
-        card_holder,
+        card_holders,
     })
 }
 
@@ -355,6 +365,28 @@ fn close_run(
         serde_json::to_string(&counts).unwrap_or_else(|_| "{}".into())
     ])?;
     Ok(())
+}
+
+/// Refuses a `loginMethod` other than the one the panel user was created with (a trigger
+/// keeps `users.login_method` fixed: an Entra user turned local would bypass the directory).
+/// Without a panel user yet, or without `loginMethod` in the request, anything goes.
+fn login_method_unchanged(tx: &Transaction<'_>, d: &DirUser) -> Result<(), StoreError> {
+    let Some(wanted) = d.attrs.get("loginMethod").and_then(|v| v.as_str()) else {
+        return Ok(());
+    };
+    let stored: Option<String> = tx
+        .prepare_cached("SELECT login_method FROM users WHERE oid = ?1")?
+        .query_row([&d.oid], |r| r.get(0))
+        .optional()?;
+    match stored {
+        Some(m) if m != wanted => Err(StoreError::Immutable {
+            field: "loginMethod",
+            reason: format!(
+                "the panel user was created with {m:?}; delete the user and provision it anew                  to change it"
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Plans and executes the panel's side of one staged user; a plan that failed to execute
@@ -405,10 +437,12 @@ fn staged_in(tx: &Transaction<'_>, oid: &str) -> Result<Option<DirUser>, StoreEr
                 Ok(serde_json::Value::Object(m)) => m,
                 _ => serde_json::Map::new(),
             },
-            card: match (hash, masked) {
+            cards: match (hash, masked) {
                 (Some(h), Some(m)) => <[u8; 32]>::try_from(h.as_slice()).ok().map(|h| (h, m)),
                 _ => None,
-            },
+            }
+            .into_iter()
+            .collect(),
             card_error: r.get(9)?,
             memberships: None,
         })
@@ -419,7 +453,7 @@ fn staged_in(tx: &Transaction<'_>, oid: &str) -> Result<Option<DirUser>, StoreEr
 
 impl Store {
     pub fn scim_user(&self, id: &str) -> Result<Option<ScimUserRow>, StoreError> {
-        self.with(|c| user_in(c, id))
+        self.read(|c| user_in(c, id))
     }
 
     /// Users matching every condition (none: all), by id: the total and one page.
@@ -446,7 +480,7 @@ impl Store {
         } else {
             format!("WHERE {}", clauses.join(" AND "))
         };
-        self.with(|c| {
+        self.read(|c| {
             let total: i64 = c.query_row(
                 &format!("SELECT count(*) FROM scim_users {filter}"),
                 rusqlite::params_from_iter(values.iter()),
@@ -483,7 +517,7 @@ impl Store {
     ) -> Result<(ScimUserRow, Vec<AppliedChange>), StoreError> {
         let at_s = ts(at);
         let doc = serde_json::Value::Object(w.doc.clone()).to_string();
-        self.with_transaction(|tx| {
+        self.with_bulk_transaction(|tx| {
             let run_id = open_run(tx, &at_s)?;
             if create {
                 tx.prepare_cached(
@@ -534,6 +568,7 @@ impl Store {
                     return Err(StoreError::UserNotFound(w.id.clone()));
                 }
             }
+            login_method_unchanged(tx, &w.dir)?;
             let applied = apply_in(tx, run_id, w.dir.clone(), Some(&w.id), false, planner, at)?;
             close_run(tx, run_id, &w.request, &applied, &at_s)?;
             let row = user_in(tx, &w.id)?.ok_or_else(|| StoreError::UserNotFound(w.id.clone()))?;
@@ -550,7 +585,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Option<Vec<AppliedChange>>, StoreError> {
         let at_s = ts(at);
-        self.with_transaction(|tx| {
+        self.with_bulk_transaction(|tx| {
             let Some(row) = user_in(tx, id)? else {
                 return Ok(None);
             };
@@ -570,7 +605,7 @@ impl Store {
         id: &str,
         with_members: bool,
     ) -> Result<Option<ScimGroupRow>, StoreError> {
-        self.with(|c| group_in(c, id, with_members))
+        self.read(|c| group_in(c, id, with_members))
     }
 
     /// Groups matching `display_name` (case-insensitive), `external_id` and `id` where given.
@@ -583,7 +618,7 @@ impl Store {
         limit: usize,
         with_members: bool,
     ) -> Result<(usize, Vec<ScimGroupRow>), StoreError> {
-        self.with(|c| {
+        self.read(|c| {
             let filter = "WHERE (?1 IS NULL OR display_name_key = lower(?1))
                  AND (?2 IS NULL OR external_id = ?2) AND (?3 IS NULL OR id = ?3)";
             let total: i64 = c.query_row(
@@ -629,7 +664,7 @@ impl Store {
     ) -> Result<(ScimGroupRow, Vec<AppliedChange>), StoreError> {
         let at_s = ts(at);
         let doc_s = serde_json::Value::Object(doc.clone()).to_string();
-        self.with_transaction(|tx| {
+        self.with_bulk_transaction(|tx| {
             let run_id = open_run(tx, &at_s)?;
             let renamed = !create
                 && tx
@@ -716,7 +751,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Option<Vec<AppliedChange>>, StoreError> {
         let at_s = ts(at);
-        self.with_transaction(|tx| {
+        self.with_bulk_transaction(|tx| {
             if group_in(tx, id, false)?.is_none() {
                 return Ok(None);
             }
@@ -731,7 +766,7 @@ impl Store {
 
     /// What SCIM did: resources now, the last request, requests and refusals since `since`.
     pub fn scim_activity(&self, since: DateTime<Utc>) -> Result<ScimActivity, StoreError> {
-        self.with(|c| {
+        self.read(|c| {
             Ok(c.query_row(
                 "SELECT (SELECT count(*) FROM scim_users),
                         (SELECT count(*) FROM scim_users WHERE active = 1),
@@ -765,7 +800,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let at_s = ts(at);
-        self.with_transaction(|tx| {
+        self.with_bulk_transaction(|tx| {
             let run_id = open_run(tx, &at_s)?;
             tx.execute(
                 "INSERT INTO provisioning_changes (run_id, user_oid, upn, change, detail)
@@ -804,7 +839,9 @@ fn reapply_in(
         let Some(row) = user_in(tx, uid)? else {
             continue;
         };
-        if let Some(dir) = staged_in(tx, &row.oid)? {
+        if let Some(mut dir) = staged_in(tx, &row.oid)? {
+            // The staged row holds one badge; the resource holds every one Entra sent.
+            dir.cards = row.cards.clone();
             applied.extend(apply_in(tx, run_id, dir, Some(uid), false, planner, at)?);
         }
     }

@@ -37,7 +37,7 @@ impl Store {
     }
 
     pub fn refresh_token(&self, oid: &str) -> Result<Option<SealedSecret>, StoreError> {
-        self.with(|c| {
+        self.read(|c| {
             let row: Option<(Vec<u8>, Vec<u8>)> = c
                 .query_row(
                     "SELECT nonce, ciphertext FROM refresh_tokens WHERE user_oid = ?1",

@@ -104,7 +104,7 @@ impl Store {
     }
 
     fn query_user(&self, cond: &str, arg: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.with(|c| {
+        self.read(|c| {
             let sql = format!(
                 "SELECT {USER_COLUMNS} FROM users u WHERE {cond}
                  ORDER BY u.status = 'revoked', u.last_online_at DESC LIMIT 1"
