@@ -16,16 +16,6 @@ fn main() {
         .with_default_translation_context(slint_build::DefaultTranslationContext::None);
     slint_build::compile_with_config("ui/main.slint", config).expect("Slint UI failed to compile");
     println!("cargo:rerun-if-env-changed=PROFILE");
-    // The board builds (device/cross-env.sh) pack the binary's relative relocations (DT_RELR,
-    // glibc >= 2.36, binutils >= 2.38): ~0.9 MB of a PIE's RELA entries become a few KB, and
-    // the binary stays position-independent. Opt-in, as older toolchains reject the flag.
-    println!("cargo:rerun-if-env-changed=MFP_KIOSK_PACK_RELOCS");
-    if std::env::var_os("MFP_KIOSK_PACK_RELOCS").is_some_and(|v| v == "1")
-        && std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
-    {
-        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
-        println!("cargo:rustc-link-arg-examples=-Wl,-z,pack-relative-relocs");
-    }
     // device/cross-build.sh: a linker map of the binary, where its bytes go by function (the
     // symbols are stripped from the binary, not from the map).
     println!("cargo:rerun-if-env-changed=MFP_KIOSK_LINK_MAP");

@@ -57,9 +57,6 @@ export "CARGO_TARGET_${triple_env}_RUNNER=$QEMU_USER -L $SYSROOT -E LD_LIBRARY_P
 export "CC_${triple_cc}=$GNU_TRIPLE-gcc"
 export "AR_${triple_cc}=$GNU_TRIPLE-ar"
 export PKG_CONFIG_ALLOW_CROSS=1
-# build.rs: link the board binaries with packed relative relocations (DT_RELR; bookworm's
-# glibc 2.36 and binutils 2.40 have them), ~0.9 MB smaller than plain RELA.
-export MFP_KIOSK_PACK_RELOCS="${MFP_KIOSK_PACK_RELOCS:-1}"
 export "PKG_CONFIG_SYSROOT_DIR_${triple_cc}=$SYSROOT"
 export "PKG_CONFIG_LIBDIR_${triple_cc}=$SYSROOT/usr/lib/$GNU_TRIPLE/pkgconfig:$SYSROOT/usr/share/pkgconfig"
 unset triple_env triple_cc libdirs
