@@ -16,5 +16,14 @@ fn main() {
         .with_default_translation_context(slint_build::DefaultTranslationContext::None);
     slint_build::compile_with_config("ui/main.slint", config).expect("Slint UI failed to compile");
     println!("cargo:rerun-if-env-changed=PROFILE");
+    // device/cross-build.sh: a linker map of the binary, where its bytes go by function (the
+    // symbols are stripped from the binary, not from the map).
+    println!("cargo:rerun-if-env-changed=MFP_KIOSK_LINK_MAP");
+    if let Some(map) = std::env::var_os("MFP_KIOSK_LINK_MAP").filter(|m| !m.is_empty()) {
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,-Map={}",
+            map.to_string_lossy()
+        );
+    }
     println!("cargo:rerun-if-changed=ui/translations");
 }

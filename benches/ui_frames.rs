@@ -100,6 +100,8 @@ fn child(kind: &str, state_dir: Option<&str>) {
         }
         "panel" => {
             let _ = mfp_kiosk::alloc::tame();
+            // As the panel's start does: the Japanese font file, mapped (no longer in the binary).
+            mfp_kiosk::ui::fonts::register_cjk_font().expect("font");
             let state = std::path::PathBuf::from(state_dir.expect("state dir argument"));
             let rt = runtime();
             let ui = MainWindow::new().expect("panel window");
@@ -216,6 +218,7 @@ fn main() {
 
     // Tap -> home drawn, in this process, beside a frame of the idle page.
     let window = software_window();
+    mfp_kiosk::ui::fonts::register_cjk_font().expect("font");
     let mut pixels = vec![Rgb8Pixel::default(); (W * H) as usize];
     let state = tempfile::tempdir().expect("state dir");
     let rt = runtime();

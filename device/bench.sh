@@ -42,6 +42,12 @@ size_row "x86_64 host" "$CARGO_TARGET_DIR/release/mfp-kiosk"
 cross="${CARGO_TARGET_DIR_CROSS:-$HOME/.cache/mfp-kiosk/target-cross}"
 size_row aarch64 "$cross/aarch64-unknown-linux-gnu/release/mfp-kiosk"
 size_row armv7 "$cross/armv7-unknown-linux-gnueabihf/release/mfp-kiosk"
+# The guest's figures from the last QEMU boot test (device/qemu/boot-test.sh writes them; it
+# is not run from here: it needs the aarch64 board build).
+if [ -f device/qemu/out/summary.tsv ]; then
+  sed "s/^SUMMARY\t\([^\t]*\)/SUMMARY\t\1 (boot test of $(date -u -r device/qemu/out/summary.tsv +%Y-%m-%d))/" \
+    device/qemu/out/summary.tsv >>"$log"
+fi
 
 machine="$(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1 /proc/loadavg)"
 table="$(

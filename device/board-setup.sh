@@ -2,7 +2,9 @@
 # Prepares this Debian 12 host for the board builds (run as root, or with sudo available):
 #   device/board-setup.sh aarch64|armv7
 # 1. installs Debian's Rust 1.96 (rustc-web, cargo-web from bookworm-security) with the target's
-#    std (libstd-rust-web-dev:<arch>), the cross gcc and QEMU (user mode and system emulation);
+#    std (libstd-rust-web-dev:<arch> of exactly that version; from security.debian.org itself
+#    when the configured mirror's index lacks it), the cross gcc and QEMU (user mode and system
+#    emulation);
 # 2. builds the target sysroot from Debian packages without installing them: it
 #    `apt-get download`s the -dev packages the kiosk binary links against and the runtime libraries,
 # data and fonts they need, and unpacks them with `dpkg -x` into $SYSROOT
@@ -38,7 +40,7 @@ as_root() {
 
 # kmod (depmod, modinfo) and cpio build the boot test's initramfs.
 HOST_PACKAGES=(
-  rustc-web cargo-web "libstd-rust-web-dev:$DEB_ARCH" "gcc-$GNU_TRIPLE" "libc6-dev-$DEB_ARCH-cross"
+  rustc-web cargo-web "gcc-$GNU_TRIPLE" "libc6-dev-$DEB_ARCH-cross"
   pkg-config file qemu-user qemu-system-arm kmod cpio
 )
 if ! dpkg --print-foreign-architectures | grep -qx "$DEB_ARCH"; then
@@ -54,6 +56,27 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# The target's std must be the very version of the host's rustc-web (another one is a
+# different compiler's metadata: "found crate `std` compiled by an incompatible version").
+# Asked for by version, so a mirror whose <arch> index of bookworm-security is missing or
+# broken (seen for armhf: "File has unexpected size ... Mirror sync in progress?") fails
+# here instead of installing bookworm's 1.85 std; then the same suite comes straight from
+# security.debian.org (signed by the same archive key) for this one install.
+std_pkg="libstd-rust-web-dev:$DEB_ARCH"
+rust_deb="$(dpkg-query -W -f='${Version}' rustc-web)"
+if [ "$(dpkg-query -W -f='${Version}' "$std_pkg" 2>/dev/null || true)" != "$rust_deb" ]; then
+  echo "board-setup.sh: installing $std_pkg=$rust_deb"
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$std_pkg=$rust_deb"; then
+    echo "board-setup.sh: $std_pkg $rust_deb is not in the configured mirror's index; trying security.debian.org" >&2
+    src="$(mktemp -d)"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://security.debian.org/debian-security bookworm-security main" >"$src/security.list"
+    apt_sec=(-o "Dir::Etc::SourceList=$src/security.list" -o "Dir::Etc::SourceParts=$src/none" -o APT::Get::List-Cleanup=0)
+    as_root apt-get "${apt_sec[@]}" update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_sec[@]}" install -y -qq --no-install-recommends "$std_pkg=$rust_deb"
+    rm -rf "$src"
+  fi
+fi
+
 # The crate needs rustc >= 1.95 (rusqlite_migration 2.6; Slint 1.18 needs 1.92): bookworm's own
 # rustc-web is 1.85, the 1.96 build comes from bookworm-security.
 rust_minor="$("$RUSTC" --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')"

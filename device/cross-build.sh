@@ -15,6 +15,8 @@ cd "$here/.."
 features="${FEATURES:-kiosk}"
 echo "cross-build.sh: $("$RUSTC" --version), target $TRIPLE, features $features"
 start=$(date +%s)
+# build.rs passes it to the linker: which functions and data the bytes of the binary are.
+export MFP_KIOSK_LINK_MAP="$CARGO_TARGET_DIR/$TRIPLE/release/mfp-kiosk.map"
 nice -n "${NICE:-10}" "$CARGO" build --release --locked --target "$TRIPLE" \
   --no-default-features --features "$features" --bin mfp-kiosk "$@"
 bin="$CARGO_TARGET_DIR/$TRIPLE/release/mfp-kiosk"
@@ -30,7 +32,8 @@ if [ "$features" = kiosk ]; then
   stage="$CARGO_TARGET_DIR/$TRIPLE/release/$name"
   rm -rf "$stage" && mkdir -p "$stage"
   cp "$bin" device/install.sh device/mfp-kiosk.service device/mfp-kiosk.sysusers.conf \
-    device/99-mfp-kiosk.rules device/50-mfp-kiosk-pcsc.rules device/kiosk.example.toml README.md "$stage/"
+    device/99-mfp-kiosk.rules device/50-mfp-kiosk-pcsc.rules device/kiosk.example.toml README.md \
+    ui/fonts/NotoSansJP-Subset.otf ui/fonts/LICENSE-OFL.txt "$stage/"
   tar -C "$(dirname "$stage")" -czf "$stage.tar.gz" "$name"
   echo "cross-build.sh: bundle $stage.tar.gz ($(du -h "$stage.tar.gz" | cut -f1)); on the board: tar xzf, then sudo $name/install.sh"
 fi

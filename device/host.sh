@@ -4,6 +4,8 @@
 #   device/host.sh demo   install what is needed, build, run the panel on its embedded demo default
 #   device/host.sh test   install what is needed, run the whole test suite (what CI runs):
 #                         host tests, then the aarch64 cross build, qemu-user tests, QEMU boot
+#   device/host.sh armv7  the armv7 board build and the library's unit tests under qemu-arm
+#                         (not in `test`: a cold armv7 build does not fit CI's time budget)
 # Idempotent: packages already present are not reinstalled.
 set -euo pipefail
 
@@ -99,12 +101,16 @@ case "$cmd" in
       device/qemu/boot-test.sh
     fi
     ;;
+  armv7)
+    device/cross-build.sh armv7
+    QEMU_TESTS="${QEMU_TESTS:-lib}" device/qemu-user-test.sh armv7
+    ;;
   deps)
     install_packages
     install_rust
     ;;
   *)
-    echo "usage: device/host.sh demo|test|deps" >&2
+    echo "usage: device/host.sh demo|test|armv7|deps" >&2
     exit 2
     ;;
 esac

@@ -40,12 +40,14 @@ export MFP_TESTS_WITHOUT_SANE=1
 # renderer; sealing and argon2), plus one end-to-end walk through the app. The other
 # integration tests (HTTP flows against the simulators, config errors, CLI output, the
 # service menu's logic) run on the host only: they would test the same Rust twice at a tenth
-# of the speed. QEMU_TESTS=all runs every test target; QEMU_TESTS="a b" runs those.
+# of the speed. QEMU_TESTS=all runs every test target; QEMU_TESTS=lib the library's unit
+# tests only; QEMU_TESTS="a b" those integration tests (and the unit tests).
 default_tests="readers_pcsc readers_hid readers_wedge store_roundtrip file_modes upload_url_at_rest
   entra_token_at_rest scan_pdf ui_screenshot ui_adapter pin_and_offline outbox_crash outbox_race
   ui_flow"
 case "${QEMU_TESTS:-}" in
   all) targets=(--tests) ;;
+  lib) targets=() ;;
   "") read -r -a names <<<"$(echo $default_tests)"; targets=(); for t in "${names[@]}"; do targets+=(--test "$t"); done ;;
   *) read -r -a names <<<"$QEMU_TESTS"; targets=(); for t in "${names[@]}"; do targets+=(--test "$t"); done ;;
 esac

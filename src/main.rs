@@ -444,6 +444,7 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let window = mfp_kiosk::MainWindow::new().context("cannot create the panel window")?;
+    register_fonts();
     let device_name = config.device.name.clone();
     let idle_keys = app::idle_key_badges(&config, demo);
     let weak = window.as_weak();
@@ -503,6 +504,23 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
     }
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     result
+}
+
+/// The Japanese font file (not part of the binary): without it the panel runs, with boxes for
+/// Japanese text, and the log says where it looked.
+fn register_fonts() {
+    use mfp_kiosk::ui::fonts;
+    match fonts::register_cjk_font() {
+        Ok(Some(path)) => tracing::info!(path = %path.display(), "Japanese font registered"),
+        Ok(None) => tracing::warn!(
+            file = fonts::CJK_FONT_FILE,
+            searched = ?fonts::default_search_dirs(),
+            "no Japanese font found: Japanese text will show as boxes"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "Japanese font not usable: Japanese text will show as boxes")
+        }
+    }
 }
 
 fn admin_runtime(demo: bool) -> Result<tokio::runtime::Runtime> {

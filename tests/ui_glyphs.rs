@@ -1,6 +1,7 @@
 //! Japanese is drawn with real glyphs, no tofu boxes: every character of the Japanese
-//! translation is in the embedded font subset (ui/fonts/NotoSansJP-Subset.otf, checked with
-//! ttf-parser), and the software renderer really draws those glyphs on the panel.
+//! translation is in the font subset (ui/fonts/NotoSansJP-Subset.otf, checked with ttf-parser;
+//! a file beside the binary, registered at start by `ui::fonts`, not embedded), and the
+//! software renderer really draws those glyphs on the panel.
 //!
 //! What proves the rendering: a missing glyph is drawn as the same box for every character, so
 //! a line of missing glyphs looks the same in any order. The Japanese title drawn in the
@@ -28,7 +29,7 @@ fn font() -> Vec<u8> {
 }
 
 #[test]
-fn every_character_of_the_japanese_translation_is_in_the_embedded_font() {
+fn every_character_of_the_japanese_translation_is_in_the_font_file() {
     let data = font();
     assert!(
         data.len() < 2 * 1024 * 1024,

@@ -4,7 +4,8 @@
 #   KEEP_IMAGE=1 device/qemu/boot-test.sh   also keep the initramfs tree for inspection
 #
 # 1. builds the kiosk for aarch64 with features kiosk,demo (device/cross-build.sh), so the
-#    simulated Entra ID and Graph run inside the guest on loopback;
+#    simulated Entra ID and Graph run inside the guest on loopback, and the reference app
+#    examples/boot_minimal.rs (a minimal Slint window) in the same cargo run, same features;
 # 2. makes an initramfs of our own: busybox, Debian's arm64 kernel modules for virtio-gpu,
 #    virtio-input and virtio-rng, systemd-udevd with Debian's rules plus device/99-mfp-kiosk.rules,
 #    the kiosk binary and its shared libraries, fontconfig files, a font, XKB keymaps, the files
@@ -12,14 +13,19 @@
 # 3. boots Debian's arm64 kernel with it in `qemu-system-aarch64 -M virt` with a virtio GPU, a
 #    virtio keyboard and QMP; /init starts the kiosk the way device/mfp-kiosk.service does
 #    (its ExecStart= and Environment=, as user mfp-kiosk with the unit's supplementary groups);
-# 4. waits for the app's "first frame" log line, takes a QMP screendump and checks it (size,
+# 4. /init first starts the minimal app, then the panel as the board runs it (no simulated cloud
+#    in the process, directory sync off, a state directory of its own), one after the other,
+#    each until its first frame and then until it idles; the test prints their start-up times
+#    and idle RSS with the panel/minimal ratios, as SUMMARY rows (device/bench.sh's format, also
+#    in device/qemu/out/summary.tsv);
+# 5. waits for the demo kiosk's "first frame" log line, takes a QMP screendump and checks it (size,
 #    not blank), types a badge number and Enter into the virtio keyboard with QMP
 #    input-send-event into the keyboard the kiosk grabbed as its keyboard-wedge (HID) reader,
 #    checks the serial log for that reader's read, the lookup of the unknown badge, the
 #    device-code sign-in (approved by the simulator after 2 s) and no failure, takes a second
 #    screendump and checks the panel left the idle page; then touches "Sign out" (virtio
 #    tablet) and taps the badge again: sign-in by the now linked card, without Microsoft.
-# Artifacts: device/qemu/out/ (serial log, screendumps). Bounded by BOOT_TIMEOUT (default
+# Artifacts: device/qemu/out/ (serial log, screendumps, summary.tsv). Bounded by BOOT_TIMEOUT (default
 # 600 s for the whole boot and test); QEMU is always stopped on exit.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -36,12 +42,15 @@ log() { echo "boot-test: $*"; }
 die() { echo "boot-test: FAIL: $*" >&2; exit 1; }
 
 # --- 1. the kiosk binary --------------------------------------------------------------------
-# KIOSK_BIN=path skips the build (a binary built elsewhere with features kiosk,demo).
+# KIOSK_BIN=path skips the build (a binary built elsewhere with features kiosk,demo; then
+# MINIMAL_BIN=path too, the boot_minimal example built the same way).
 if [ -z "${KIOSK_BIN:-}" ]; then
-  FEATURES=kiosk,demo "$repo/device/cross-build.sh" aarch64
+  FEATURES=kiosk,demo "$repo/device/cross-build.sh" aarch64 --example boot_minimal
 fi
 . "$repo/device/cross-env.sh" aarch64
 kiosk_bin="${KIOSK_BIN:-$CARGO_TARGET_DIR/$TRIPLE/release/mfp-kiosk}"
+minimal_bin="${MINIMAL_BIN:-$CARGO_TARGET_DIR/$TRIPLE/release/examples/boot_minimal}"
+[ -f "$minimal_bin" ] || die "no reference app at $minimal_bin (MINIMAL_BIN=...)"
 
 # --- 2. the image's packages ----------------------------------------------------------------
 debs="$MFP_CACHE/debs-$DEB_ARCH"
@@ -98,6 +107,9 @@ cp -L "$SYSROOT/lib/$GNU_TRIPLE/ld-linux-aarch64.so.1" "$root/lib/ld-linux-aarch
 # The files the board gets from install.sh (binary, unit, udev rules, polkit rule, sysusers).
 "$repo/device/install.sh" --root "$root" --binary "$kiosk_bin" >/dev/null
 copy_libs "$root/usr/bin/mfp-kiosk"
+# The reference app of the idle figures (/init measures it before the panel).
+install -m 0755 "$minimal_bin" "$root/usr/bin/boot-minimal"
+copy_libs "$root/usr/bin/boot-minimal"
 
 # systemd-udevd (Debian's rules set the input/video/render groups; libinput only takes devices
 # that udev initialised and tagged ID_INPUT=1).
@@ -176,6 +188,16 @@ max_key_gap_ms = 1000
 terminator = "enter"
 EOF
 grep -q '^auto_approve_after_secs = 2' "$root/etc/mfp-kiosk/kiosk.toml" || die "could not enable auto-approval in the guest config"
+# The idle figures' panel: the same config run without --demo (no simulated cloud in the
+# process: the board's panel), directory sync off (as in benches/ui_frames.rs), its own state.
+python3 - "$root/etc/mfp-kiosk/kiosk.toml" "$root/etc/mfp-kiosk/idle.toml" <<'PY' || die "could not write the idle figures' config"
+import re, sys
+text = open(sys.argv[1]).read()
+text = text.replace('state_dir = "/var/lib/mfp-kiosk"', 'state_dir = "/var/lib/mfp-kiosk-idle"', 1)
+text, n = re.subn(r'(\[directory\][^\[]*?)^enabled = true', r'\1enabled = false', text, count=1, flags=re.M | re.S)
+assert n == 1 and "mfp-kiosk-idle" in text
+open(sys.argv[2], "w").write(text)
+PY
 
 # ExecStart= and Environment= of the unit, for /init to start the kiosk the same way.
 unit="$root/etc/systemd/system/mfp-kiosk.service"
@@ -192,7 +214,7 @@ log "initramfs $(du -h "$initrd" | cut -f1) (kernel $KVER)"
 
 # --- 4. boot and test -----------------------------------------------------------------------
 mkdir -p "$out"
-rm -f "$out"/serial.log "$out"/*.png
+rm -f "$out"/serial.log "$out"/*.png "$out"/summary.tsv
 serial="$out/serial.log"
 qmp="$work/qmp.sock"
 rm -f "$qmp"
@@ -222,10 +244,13 @@ qemu-system-aarch64 -M virt -cpu cortex-a57 -smp 1 -m 1024 -nodefaults -display 
   -no-reboot &
 qemu_pid=$!
 
-# Waits for an extended regex in the serial log; fails on the deadline or if QEMU is gone.
+# The demo kiosk's part of the serial log: the idle measurements come before it.
+run_log() { sed -n '/init: starting /,$p' "$serial" 2>/dev/null; }
+# Waits for an extended regex in the demo run's log (the whole log with a third argument
+# `all`); fails on the deadline or if QEMU is gone.
 wait_for() {
-  local pattern="$1" what="$2"
-  while ! grep -qE "$pattern" "$serial" 2>/dev/null; do
+  local pattern="$1" what="$2" scope="${3:-run}"
+  while ! { if [ "$scope" = all ]; then cat "$serial"; else run_log; fi; } 2>/dev/null | grep -qE "$pattern"; do
     kill -0 "$qemu_pid" 2>/dev/null || die "QEMU exited while waiting for $what (see $serial)"
     grep -q 'KIOSK EXITED' "$serial" 2>/dev/null && die "the kiosk exited while waiting for $what (see $serial)"
     [ "$(date +%s)" -lt "$deadline" ] || die "timed out after ${BOOT_TIMEOUT}s waiting for $what (see $serial)"
@@ -234,7 +259,20 @@ wait_for() {
   log "$what after $(($(date +%s) - start)) s"
 }
 
+wait_for 'init: MEASURE name=minimal' "minimal Slint app measured" all
+wait_for 'init: MEASURE name=panel' "idle panel measured" all
 wait_for 'init: kiosk started' "kiosk process started"
+
+# The idle figures: start-up to first frame and resident memory once idle, panel vs minimal.
+measure_field() { sed -n "s/.*init: MEASURE name=$1 .*$2=\([0-9]*\).*/\1/p" "$serial" | head -1; }
+m_ff="$(measure_field minimal first_frame_ms)" m_rss="$(measure_field minimal idle_rss_kib)"
+p_ff="$(measure_field panel first_frame_ms)" p_rss="$(measure_field panel idle_rss_kib)"
+[ -n "$m_ff" ] && [ -n "$m_rss" ] && [ -n "$p_ff" ] && [ -n "$p_rss" ] ||
+  die "an idle measurement is missing: $(grep 'init: MEASURE' "$serial" | tr '\n' ' ')"
+awk -v mff="$m_ff" -v mrss="$m_rss" -v pff="$p_ff" -v prss="$p_rss" 'BEGIN {
+  printf "SUMMARY\tQEMU boot: start-up to first frame (aarch64 TCG guest, linuxkms)\t%d ms\tminimal Slint app %d ms\t%.2fx\t<= 1.5x\n", pff, mff, pff / (mff > 0 ? mff : 1)
+  printf "SUMMARY\tQEMU boot: idle RSS (aarch64 guest, 1024x600)\t%.1f MB\tminimal Slint app %.1f MB\t%.2fx\t<= 1.5x\n", prss / 1024, mrss / 1024, prss / mrss
+}' | tee "$out/summary.tsv"
 wait_for 'first frame' "first frame"
 wait_for 'keyboard-wedge reader grabbed.*QEMU Virtio Keyboard' "HID reader grabbed the virtio keyboard"
 # udevd names a rules file only to complain about it (syntax errors, unknown keys).
@@ -253,7 +291,7 @@ wait_for 'device-code sign-in completed' "device-code sign-in (auto-approved)"
 # and linking the badge, whose failure it does log ("sign-in failed"). Give it a few seconds,
 # then the panel must have left the idle page (home shows the user and the workflows).
 sleep 5
-if grep -E 'sign-in failed|ERROR' "$serial"; then die "the sign-in failed in the guest (see $serial)"; fi
+if run_log | grep -E 'sign-in failed|ERROR'; then die "the sign-in failed in the guest (see $serial)"; fi
 python3 "$here/qmp.py" "$qmp" screendump "$out/signed-in.png"
 python3 "$here/qmp.py" - check-png "$out/signed-in.png" "$WIDTH" "$HEIGHT" 8 || die "signed-in screendump check failed"
 python3 "$here/qmp.py" - differ "$out/idle.png" "$out/signed-in.png" || die "the panel did not change after the sign-in"
@@ -271,15 +309,15 @@ python3 "$here/qmp.py" "$qmp" type "$BADGE\\n"
 sleep 5
 python3 "$here/qmp.py" "$qmp" screendump "$out/card-sign-in.png"
 python3 "$here/qmp.py" - differ "$out/signed-out.png" "$out/card-sign-in.png" || die "the linked badge did not sign in"
-[ "$(grep -c 'badge read by the keyboard-wedge reader' "$serial")" -eq 2 ] || die "the second badge tap did not come through the HID reader"
-[ "$(grep -c 'badge not registered' "$serial")" -eq 1 ] || die "the linked badge was not recognised (see $serial)"
-[ "$(grep -c 'device-code sign-in started' "$serial")" -eq 1 ] || die "the card sign-in fell back to Microsoft sign-in (see $serial)"
-if grep -E 'sign-in failed|ERROR' "$serial"; then die "the card sign-in failed in the guest (see $serial)"; fi
+[ "$(run_log | grep -c 'badge read by the keyboard-wedge reader')" -eq 2 ] || die "the second badge tap did not come through the HID reader"
+[ "$(run_log | grep -c 'badge not registered')" -eq 1 ] || die "the linked badge was not recognised (see $serial)"
+[ "$(run_log | grep -c 'device-code sign-in started')" -eq 1 ] || die "the card sign-in fell back to Microsoft sign-in (see $serial)"
+if run_log | grep -E 'sign-in failed|ERROR'; then die "the card sign-in failed in the guest (see $serial)"; fi
 
 # Start-up time from the app's own log: the "first frame" line carries since_start_ms.
-first_frame="$(grep -m1 'first frame' "$serial" | sed -n 's/.*since_start_ms=\([0-9]*\).*/\1/p')"
+first_frame="$(run_log | grep -m1 'first frame' | sed -n 's/.*since_start_ms=\([0-9]*\).*/\1/p')"
 log "start-up to first frame (app log, TCG-emulated cortex-a57): ${first_frame:-?} ms"
-if grep -E ' (ERROR|WARN) ' "$serial" | grep -v 'device-code sign-in cancelled'; then
+if run_log | grep -E ' (ERROR|WARN) ' | grep -v 'device-code sign-in cancelled'; then
   log "(warnings above are from the guest's log)"
 fi
 log "PASS in $(($(date +%s) - start)) s; artifacts in $out"

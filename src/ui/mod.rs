@@ -3,8 +3,10 @@
 //! The app keeps a plain-Rust [`UiState`] (no Slint types) and pushes it with [`apply`]; every
 //! callback of the global arrives as one [`UiCommand`] through the sink given to [`bind`].
 //! Slint owns the look and which page is drawn; this module only translates. It also owns the
-//! QR rendering ([`qr`]) and the headless screenshots ([`screenshot`]).
+//! QR rendering ([`qr`]), the headless screenshots ([`screenshot`]) and the Japanese font
+//! file ([`fonts`]).
 
+pub mod fonts;
 pub mod qr;
 pub mod scan_sheet;
 pub mod screenshot;

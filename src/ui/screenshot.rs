@@ -102,6 +102,15 @@ fn platform_slot() -> Result<WindowSlot, ScreenshotError> {
         let slot = WindowSlot::default();
         slint::platform::set_platform(Box::new(ScreenshotPlatform { slot: slot.clone() }))
             .map_err(|_| ScreenshotError::PlatformInUse)?;
+        // As the panel does at start; a missing font shows as boxes in Japanese shots only.
+        match super::fonts::register_cjk_font() {
+            Ok(Some(_)) => {}
+            Ok(None) => tracing::warn!(
+                file = super::fonts::CJK_FONT_FILE,
+                "no Japanese font found: Japanese text will show as boxes"
+            ),
+            Err(e) => tracing::warn!(error = %e, "Japanese font not usable"),
+        }
         *cell.borrow_mut() = Some(slot.clone());
         Ok(slot)
     })
