@@ -226,7 +226,14 @@ fn each_service_page_shows_only_its_own_controls_and_back() {
         ),
         (
             "service-local",
-            &["New account", "+7 days", "Badge", "Enable", "Disable", "Delete"],
+            &[
+                "New account",
+                "+7 days",
+                "Badge",
+                "Enable",
+                "Disable",
+                "Delete",
+            ],
         ),
         (
             "service-local-new",
