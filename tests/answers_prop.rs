@@ -111,16 +111,19 @@ fn patch_body() -> impl Strategy<Value = Value> {
         Just(json!([])),
         Just(json!("urn:ietf:params:scim:api:messages:2.0:PatchOp")),
     ];
-    (schemas, prop::collection::vec(operation, 0..4), any::<bool>()).prop_map(
-        |(schemas, ops, as_array)| {
+    (
+        schemas,
+        prop::collection::vec(operation, 0..4),
+        any::<bool>(),
+    )
+        .prop_map(|(schemas, ops, as_array)| {
             let ops = if as_array {
                 Value::Array(ops)
             } else {
                 ops.into_iter().next().unwrap_or(Value::Null)
             };
             json!({"schemas": schemas, "Operations": ops})
-        },
-    )
+        })
 }
 
 proptest! {
@@ -321,5 +324,32 @@ proptest! {
         }
         let left: Vec<_> = std::fs::read_dir(dir.path()).expect("read dir").collect();
         prop_assert_eq!(left.len(), usize::from(!failed));
+    }
+}
+
+/// Regression (fuzz/artifacts crash of `pdf_writer`): a page source that reports more rows than
+/// the band holds made the writer slice past its band and panic. Now the page is refused.
+#[test]
+fn a_source_claiming_more_rows_than_the_band_holds_is_refused() {
+    for announced in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("scan.pdf");
+        let mut writer = PdfWriter::create(&out).expect("create");
+        let mut rows = Rows {
+            info: PageInfo {
+                width_px: 51,
+                height_px: announced.then_some(10),
+                dpi: 300,
+                color: ColorMode::Color,
+            },
+            left: 10,
+            bands: vec![10],
+            reads: 0,
+            lie: 1,
+        };
+        let err = writer.add_page_rows(&mut rows).expect_err("a lying source");
+        assert!(err.to_string().contains("rows in a band of"), "{err}");
+        drop(writer);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
     }
 }

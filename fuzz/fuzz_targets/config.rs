@@ -11,14 +11,17 @@ fuzz_target!(|data: &[u8]| {
     };
     match Config::from_toml_str(text) {
         Ok(c) => {
-            let _ = c.pipeline();
-            let _ = c.device_selector();
-            let _ = c.apdu_bytes();
-            let _ = c.authority_host_url();
+            let _ = c.readers.pipeline();
+            if let Some(wedge) = &c.readers.keyboard_wedge {
+                let _ = wedge.device_selector();
+            }
+            let _ = c.readers.pcsc.apdu_bytes();
+            let _ = c.entra.authority_host_url();
             let _ = c.directory.card_pipeline();
             let _ = c.scim.listen_addr();
-            let _ = c.policy();
-            let _ = (c.inactivity_timeout(), c.countdown(), c.lockout_base());
+            let _ = c.pin.policy();
+            let _ = (c.session.inactivity_timeout(), c.session.countdown());
+            let _ = c.pin.lockout_base();
         }
         Err(e) => assert!(!e.to_string().is_empty()),
     }

@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(s) = parse_new_session(body) {
                 // Only https (or loopback http) session URLs are ever accepted.
                 let url = s.url.expose();
-                assert!(url.starts_with("https:") || url.starts_with("http:"), "{url}");
+                assert!(
+                    url.starts_with("https:") || url.starts_with("http:"),
+                    "{url}"
+                );
                 if let Some(end) = s.range_end {
                     let _ = end.checked_sub(s.next_offset);
                 }

@@ -34,7 +34,11 @@ impl PageRows for FuzzPage<'_> {
         let rb = self.info.row_bytes().max(1);
         let fit = band.len() / rb;
         // Mostly honest counts; 0xfe claims one row more than the band holds.
-        let n = if op == 0xfe { fit + 1 } else { usize::from(op % 40).min(fit) };
+        let n = if op == 0xfe {
+            fit + 1
+        } else {
+            usize::from(op % 40).min(fit)
+        };
         self.fill = self.fill.wrapping_add(op);
         band[..(n.min(fit) * rb)].fill(self.fill);
         Ok(n)
@@ -56,7 +60,7 @@ fn dir() -> &'static PathBuf {
     })
 }
 
-fn page(header: &[u8; 7], script: &[u8]) -> FuzzPage<'_> {
+fn page<'a>(header: &[u8; 7], script: &'a [u8]) -> FuzzPage<'a> {
     let color = match header[0] % 3 {
         0 => ColorMode::Color,
         1 => ColorMode::Gray,
