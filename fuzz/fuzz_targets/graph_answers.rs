@@ -15,8 +15,13 @@ fuzz_target!(|data: &[u8]| {
         }
         1 => {
             if let Ok(s) = parse_new_session(body) {
-                // Only https (or loopback http) session URLs are ever accepted.
-                let url = s.url.expose();
+                // Only https (or loopback http) session URLs are ever accepted. The URL parser
+                // (as reqwest's) ignores case in the scheme and leading C0 controls and spaces.
+                let url = s
+                    .url
+                    .expose()
+                    .trim_start_matches(|c: char| c <= ' ')
+                    .to_ascii_lowercase();
                 assert!(
                     url.starts_with("https:") || url.starts_with("http:"),
                     "{url}"
