@@ -151,7 +151,10 @@ proptest! {
 
     #[test]
     fn an_id_token_header_is_refused_unless_signed_rs256_with_a_kid(
-        alg in prop_oneof![Just("RS256"), Just("none"), Just("NoNe"), Just("HS256"), Just("RS512"), "[A-Za-z0-9]{0,6}"],
+        alg in prop_oneof![
+            prop::sample::select(vec!["RS256", "none", "NoNe", "HS256", "RS512"]).prop_map(String::from),
+            "[A-Za-z0-9]{0,6}",
+        ],
         kid in prop::option::of("[A-Za-z0-9_-]{1,12}"),
         garbage in prop::option::of("\\PC{0,20}"),
     ) {
