@@ -92,6 +92,8 @@ case "$cmd" in
     case "${CI:-}" in "" | false | 0) ;; *) profile=ci ;; esac
     cargo nextest run --locked --profile "$profile" --lib --bins --tests
     cargo test --locked --benches --examples
+    # Every fuzz target for a few seconds from its committed corpus (README, "Fuzzing").
+    fuzz/smoke.sh
     # The board: aarch64 cross build, the tests as aarch64 binaries under qemu-user, and the
     # full-system boot of the kiosk image in qemu-system-aarch64 (README, "Board builds").
     # MFP_BOARD_TESTS=0 skips them for a quick host-only run.

@@ -3,6 +3,7 @@
 //! The crate is split into a pure core (`kiosk`), adapters that do I/O (`store`, `auth`, `graph`,
 //! `scan`, `readers`, `ui`) and the glue that wires them together (`app`). See README.md.
 
+#[cfg(feature = "ui")]
 slint::include_modules!();
 
 pub mod admin;
@@ -23,6 +24,7 @@ pub mod scim;
 pub mod secrets;
 pub mod service_menu;
 pub mod store;
+#[cfg(feature = "ui")]
 pub mod ui;
 pub mod workflow;
 

@@ -15,14 +15,18 @@ pub mod jobs;
 pub mod my_scans;
 pub mod offboarding;
 pub mod scan_sheet;
+#[cfg(feature = "ui")]
 pub mod service_bridge;
 pub mod service_health;
 pub mod service_local;
 pub mod service_ops;
 pub mod services;
+#[cfg(feature = "ui")]
 pub mod sheet_bridge;
 pub mod signin;
+#[cfg(feature = "ui")]
 pub mod systemd;
+#[cfg(feature = "ui")]
 pub mod ui_bridge;
 
 use std::sync::Arc;

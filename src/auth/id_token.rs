@@ -177,21 +177,7 @@ impl IdTokenValidator {
 
     /// Checks `token` completely and returns its claims.
     pub async fn validate(&self, token: &str) -> Result<IdClaims, IdTokenError> {
-        // The algorithm is read from the raw header first: `jsonwebtoken` cannot even parse
-        // `alg: none`, and an unsigned token deserves its own refusal, not "malformed".
-        let alg = raw_alg(token)?;
-        if alg.eq_ignore_ascii_case("none") {
-            return Err(IdTokenError::Unsigned);
-        }
-        if alg != "RS256" {
-            return Err(IdTokenError::UnsupportedAlg(alg));
-        }
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|e| IdTokenError::Malformed(e.to_string()))?;
-        if header.alg != Algorithm::RS256 {
-            return Err(IdTokenError::UnsupportedAlg(format!("{:?}", header.alg)));
-        }
-        let kid = header.kid.ok_or(IdTokenError::MissingKid)?;
+        let kid = header_kid(token)?;
         let key = self.key_for(&kid).await?;
 
         let mut validation = Validation::new(Algorithm::RS256);
@@ -306,26 +292,48 @@ impl IdTokenValidator {
                 url: url.clone(),
                 source,
             })?;
-        let jwks: Jwks =
-            serde_json::from_slice(&body).map_err(|source| IdTokenError::JwksParse {
-                url: url.clone(),
-                source,
-            })?;
-        let mut keys = HashMap::new();
-        for jwk in jwks.keys {
-            let usable_type = jwk.kty == "RSA" && jwk.key_use.as_deref().is_none_or(|u| u == "sig");
-            let (Some(kid), Some(n), Some(e), true) = (jwk.kid, jwk.n, jwk.e, usable_type) else {
-                continue;
-            };
-            match DecodingKey::from_rsa_components(&n, &e) {
-                Ok(key) => {
-                    keys.insert(kid, key);
-                }
-                Err(err) => tracing::warn!(kid, %err, "skipping unusable JWKS key"),
-            }
-        }
-        Ok(keys)
+        parse_jwks(&body).map_err(|source| IdTokenError::JwksParse { url, source })
     }
+}
+
+/// The `kid` of an ID token's header once the header passed the checks that need no key:
+/// signed, RS256, a key id present. Public for the fuzz target (fuzz/).
+pub fn header_kid(token: &str) -> Result<String, IdTokenError> {
+    // The algorithm is read from the raw header first: `jsonwebtoken` cannot even parse
+    // `alg: none`, and an unsigned token deserves its own refusal, not "malformed".
+    let alg = raw_alg(token)?;
+    if alg.eq_ignore_ascii_case("none") {
+        return Err(IdTokenError::Unsigned);
+    }
+    if alg != "RS256" {
+        return Err(IdTokenError::UnsupportedAlg(alg));
+    }
+    let header =
+        jsonwebtoken::decode_header(token).map_err(|e| IdTokenError::Malformed(e.to_string()))?;
+    if header.alg != Algorithm::RS256 {
+        return Err(IdTokenError::UnsupportedAlg(format!("{:?}", header.alg)));
+    }
+    header.kid.ok_or(IdTokenError::MissingKid)
+}
+
+/// The usable signing keys of a JWKS document by `kid` (RSA, for signatures; others are
+/// skipped). Public for the fuzz target (fuzz/).
+pub fn parse_jwks(body: &[u8]) -> Result<HashMap<String, DecodingKey>, serde_json::Error> {
+    let jwks: Jwks = serde_json::from_slice(body)?;
+    let mut keys = HashMap::new();
+    for jwk in jwks.keys {
+        let usable_type = jwk.kty == "RSA" && jwk.key_use.as_deref().is_none_or(|u| u == "sig");
+        let (Some(kid), Some(n), Some(e), true) = (jwk.kid, jwk.n, jwk.e, usable_type) else {
+            continue;
+        };
+        match DecodingKey::from_rsa_components(&n, &e) {
+            Ok(key) => {
+                keys.insert(kid, key);
+            }
+            Err(err) => tracing::warn!(kid, %err, "skipping unusable JWKS key"),
+        }
+    }
+    Ok(keys)
 }
 
 /// The `alg` of a compact JWS header, without trusting anything else in it.

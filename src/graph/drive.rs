@@ -246,8 +246,8 @@ pub fn mime_type_for(name: &str) -> &'static str {
     }
 }
 
-/// Parses a driveItem answer.
-pub(crate) fn parse_item(body: &[u8]) -> Result<DriveItem, GraphError> {
+/// Parses a driveItem answer. Public for the fuzz target (fuzz/).
+pub fn parse_item(body: &[u8]) -> Result<DriveItem, GraphError> {
     let raw: RawDriveItem = serde_json::from_slice(body)
         .map_err(|e| GraphError::UnexpectedResponse(format!("driveItem: {e}")))?;
     Ok(DriveItem::from(raw))

@@ -38,10 +38,10 @@ mod sites;
 mod upload;
 
 pub use drive::{
-    folder_segments, mime_type_for, validate_name, ConflictBehavior, DriveItem, DriveTarget,
-    ProgressFn, SIMPLE_UPLOAD_LIMIT,
+    folder_segments, mime_type_for, parse_item, validate_name, ConflictBehavior, DriveItem,
+    DriveTarget, ProgressFn, SIMPLE_UPLOAD_LIMIT,
 };
-pub use session::{FragmentSize, UploadSession, UploadUrl};
+pub use session::{parse_new_session, parse_next_range, FragmentSize, UploadSession, UploadUrl};
 pub use sites::{DriveInfo, SiteInfo, SiteRef, SiteResolver};
 pub use upload::{
     BoxedTokenFuture, RetryPolicy, SessionStore, TokenError, TokenSource, UploadRequest, Uploader,

@@ -149,6 +149,36 @@ fn first_range(ranges: &[String]) -> Result<(u64, Option<u64>), GraphError> {
     Ok((start, end))
 }
 
+fn parse_raw_session(bytes: &[u8]) -> Result<RawSession, GraphError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| GraphError::UnexpectedResponse(format!("uploadSession: {e}")))
+}
+
+/// Reads the answer to `createUploadSession`: the session URL (https only) and where to start.
+/// Public for the fuzz target (fuzz/), which feeds it hostile answers.
+pub fn parse_new_session(bytes: &[u8]) -> Result<UploadSession, GraphError> {
+    let raw = parse_raw_session(bytes)?;
+    let url = raw
+        .upload_url
+        .ok_or_else(|| GraphError::UnexpectedResponse("uploadSession without uploadUrl".into()))?;
+    let (next_offset, range_end) = if raw.next_expected_ranges.is_empty() {
+        (0, None)
+    } else {
+        first_range(&raw.next_expected_ranges)?
+    };
+    Ok(UploadSession {
+        url: UploadUrl::parse(&url)?,
+        next_offset,
+        range_end,
+    })
+}
+
+/// Reads a session status or `202 Accepted` fragment answer: the first expected range
+/// (`start-` or `start-end`). Public for the fuzz target (fuzz/).
+pub fn parse_next_range(bytes: &[u8]) -> Result<(u64, Option<u64>), GraphError> {
+    first_range(&parse_raw_session(bytes)?.next_expected_ranges)
+}
+
 impl GraphClient {
     /// `POST {drive}/root:/{folder}/{name}:/createUploadSession`.
     pub async fn create_upload_session(
@@ -198,21 +228,7 @@ impl GraphClient {
             .map_err(GraphError::transport)?;
         let response = check(response).await?;
         let bytes = super::read_json_body(response, "uploadSession").await?;
-        let raw: RawSession = serde_json::from_slice(&bytes)
-            .map_err(|e| GraphError::UnexpectedResponse(format!("uploadSession: {e}")))?;
-        let url = raw.upload_url.ok_or_else(|| {
-            GraphError::UnexpectedResponse("uploadSession without uploadUrl".into())
-        })?;
-        let (next_offset, range_end) = if raw.next_expected_ranges.is_empty() {
-            (0, None)
-        } else {
-            first_range(&raw.next_expected_ranges)?
-        };
-        Ok(UploadSession {
-            url: UploadUrl::parse(&url)?,
-            next_offset,
-            range_end,
-        })
+        parse_new_session(&bytes)
     }
 
     /// `GET {uploadUrl}`: what the service has. 404 = the session is gone (expired, cancelled
@@ -229,9 +245,7 @@ impl GraphClient {
             .map_err(GraphError::transport)?;
         let response = check(response).await?;
         let bytes = super::read_json_body(response, "uploadSession").await?;
-        let raw: RawSession = serde_json::from_slice(&bytes)
-            .map_err(|e| GraphError::UnexpectedResponse(format!("uploadSession: {e}")))?;
-        let (next_offset, range_end) = first_range(&raw.next_expected_ranges)?;
+        let (next_offset, range_end) = parse_next_range(&bytes)?;
         Ok(UploadSession {
             url: url.clone(),
             next_offset,
@@ -297,9 +311,7 @@ impl GraphClient {
         let response = check(response).await?;
         let bytes = super::read_json_body(response, "uploadSession").await?;
         if status == reqwest::StatusCode::ACCEPTED {
-            let raw: RawSession = serde_json::from_slice(&bytes)
-                .map_err(|e| GraphError::UnexpectedResponse(format!("uploadSession: {e}")))?;
-            let (next_offset, range_end) = first_range(&raw.next_expected_ranges)?;
+            let (next_offset, range_end) = parse_next_range(&bytes)?;
             return Ok(FragmentOutcome::More {
                 next_offset,
                 range_end,

@@ -485,6 +485,17 @@ fn transmit_for_data(card: &::pcsc::Card, apdu: &[u8]) -> Result<Vec<u8>, ReadEr
     }
 }
 
+/// The card number (hex) in one answer to the UID command, or why there is none; `6C XX`
+/// (wrong Le, which the reader answers by resending) counts as refused here. The same steps
+/// the reader takes; public for the fuzz target (fuzz/).
+pub fn uid_from_answer(resp: &[u8]) -> Result<String, UnreadableReason> {
+    match data_or_reason(response_data(resp)) {
+        Ok(data) => Ok(to_hex(&data)),
+        Err(ReadError::Unreadable(reason)) => Err(reason),
+        Err(_) => Err(UnreadableReason::NoUidAnswer),
+    }
+}
+
 fn data_or_reason(answer: Answer<'_>) -> Result<Vec<u8>, ReadError> {
     match answer {
         Answer::Data(d) => Ok(d.to_vec()),

@@ -307,6 +307,19 @@ pub trait Scanner: Send {
 /// The page consumer of [`Scanner::scan`].
 pub type PageFn<'a> = dyn FnMut(&mut dyn PageRows) -> Result<(), ScanError> + 'a;
 
+/// `page.read_rows(band)`, refusing a count of rows that does not fit in `band`: a source that
+/// claims more rows than it wrote would otherwise make the consumer slice past the band (found
+/// by the `pdf_writer` fuzz target).
+pub(crate) fn read_band(page: &mut dyn PageRows, band: &mut [u8]) -> Result<usize, ScanError> {
+    let fit = band.len() / page.info().row_bytes().max(1);
+    match page.read_rows(band)? {
+        n if n > fit => Err(ScanError::BadPage(format!(
+            "the scanner reported {n} rows in a band of {fit}"
+        ))),
+        n => Ok(n),
+    }
+}
+
 /// Reads a whole page into memory: for tests and small pages only, never on the scan path.
 pub fn collect_page(page: &mut dyn PageRows) -> Result<RasterPage, ScanError> {
     let info = page.info();
@@ -314,7 +327,7 @@ pub fn collect_page(page: &mut dyn PageRows) -> Result<RasterPage, ScanError> {
     let mut data = Vec::new();
     let mut band = vec![0u8; rb * BAND_ROWS];
     loop {
-        let n = page.read_rows(&mut band)?;
+        let n = read_band(page, &mut band)?;
         if n == 0 {
             break;
         }

@@ -244,9 +244,7 @@ impl PdfWriter {
         let mut band = vec![0u8; rb * BAND_ROWS];
         let mut rows: u64 = 0;
         loop {
-            let n = page
-                .read_rows(&mut band)
-                .map_err(|e| page_error(e, page_no))?;
+            let n = super::read_band(page, &mut band).map_err(|e| page_error(e, page_no))?;
             if n == 0 {
                 break;
             }

@@ -43,7 +43,7 @@ impl<'p> Band<'p> {
     pub(super) fn row(&mut self, y: u32) -> Result<&[u8], ScanError> {
         while y >= self.first + self.rows {
             self.first += self.rows;
-            let n = self.page.read_rows(&mut self.buf)?;
+            let n = super::super::read_band(self.page, &mut self.buf)?;
             if n == 0 {
                 return Err(ScanError::BadPage(format!(
                     "the page ended after {} of the {} rows announced",
@@ -60,7 +60,7 @@ impl<'p> Band<'p> {
     pub(super) fn expect_end(&mut self) -> Result<(), ScanError> {
         let extra = match self.first + self.rows {
             end if end > self.height => end - self.height,
-            _ => self.page.read_rows(&mut self.buf)? as u32,
+            _ => super::super::read_band(self.page, &mut self.buf)? as u32,
         };
         if extra > 0 {
             return Err(ScanError::BadPage(format!(
