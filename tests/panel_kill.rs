@@ -126,7 +126,9 @@ fn a_panel_killed_anywhere_in_scan_and_send_delivers_each_committed_scan_exactly
         .ok()
         .map(|s| s.parse().expect("MFP_PANEL_KILL_ROUNDS is a number"))
         .unwrap_or(50);
-    println!("panel_kill: seed {seed} (MFP_PANEL_KILL_SEED={seed} replays this plan), {rounds} rounds");
+    println!(
+        "panel_kill: seed {seed} (MFP_PANEL_KILL_SEED={seed} replays this plan), {rounds} rounds"
+    );
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let started = Instant::now();
 
@@ -146,7 +148,11 @@ fn a_panel_killed_anywhere_in_scan_and_send_delivers_each_committed_scan_exactly
     let (config_path, oid) = rt.block_on(provisioned_panel(&sim, dir.path(), upn));
     // Both workflows from the feeder: a flatbed scan would stop at "Another page?".
     let text = std::fs::read_to_string(&config_path).unwrap();
-    std::fs::write(&config_path, text.replace("source = \"flatbed\"", "source = \"adf\"")).unwrap();
+    std::fs::write(
+        &config_path,
+        text.replace("source = \"flatbed\"", "source = \"adf\""),
+    )
+    .unwrap();
     enroll_badge(&config_path, &oid);
     let state = dir.path().join("state");
     let spool = Config::load(&config_path).unwrap().spool_dir();
@@ -162,6 +168,7 @@ fn a_panel_killed_anywhere_in_scan_and_send_delivers_each_committed_scan_exactly
 
     let mut told: Vec<(String, String)> = Vec::new();
     let mut kills = 0;
+    let mut left_by_kills: std::collections::BTreeMap<&'static str, usize> = Default::default();
     for n in 1..=rounds {
         let round = pick(&mut rng);
         if debug() {
@@ -173,16 +180,27 @@ fn a_panel_killed_anywhere_in_scan_and_send_delivers_each_committed_scan_exactly
             told.push(job);
         }
         kills += usize::from(outcome.killed);
+        for (kind, count) in leftovers(&spool, &state) {
+            *left_by_kills.entry(kind).or_insert(0) += count;
+        }
     }
+    // What the kills left for the next start's sweep (a run where no kill hit those windows
+    // shows zeros; the final spool check holds either way).
+    println!("panel_kill: left in the spool right after the kills: {left_by_kills:?}");
     assert_eq!(kills, rounds, "every round ended with a kill -9");
 
     // A last start, not killed: the outbox sends what is left, then the panel quits.
     let mut last = spawn_panel(&config_path, None, 1, None);
     let lines = read_lines(&mut last);
-    let drained = lines
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the last panel start drains the outbox");
-    assert_eq!(drained, "DRAINED");
+    let drained = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the last panel start drains the outbox");
+        if line != "READY" {
+            break line;
+        }
+    };
+    assert_eq!(drained, "DRAINED", "the last panel start");
     let status = last.wait().unwrap();
     assert!(status.success(), "the last panel start exits cleanly");
 
@@ -336,12 +354,38 @@ fn run_round(
     let status = c.wait().map_err(|e| e.to_string())?;
     use std::os::unix::process::ExitStatusExt;
     if status.signal() != Some(libc::SIGKILL) {
-        return Err(format!("the panel ended by itself before the kill: {status}"));
+        return Err(format!(
+            "the panel ended by itself before the kill: {status}"
+        ));
     }
-    Ok(RoundOutcome {
-        told,
-        killed: true,
-    })
+    Ok(RoundOutcome { told, killed: true })
+}
+
+/// The spool files a dead panel left, by kind: the PDF writer's temporary files, PDFs without
+/// an outbox row, PDFs of delivered jobs (queued jobs' PDFs are not leftovers).
+fn leftovers(spool: &Path, state: &Path) -> Vec<(&'static str, usize)> {
+    let store = mfp_kiosk::store::Store::open(&state.join("kiosk.sqlite3")).unwrap();
+    let (mut partial, mut rowless, mut delivered) = (0, 0, 0);
+    for entry in std::fs::read_dir(spool).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".partial") {
+            partial += 1;
+        } else if let Some(id) = name
+            .strip_suffix(".pdf")
+            .and_then(|s| uuid::Uuid::try_parse(s).ok())
+        {
+            match store.job(id).unwrap() {
+                None => rowless += 1,
+                Some(j) if j.state == JobState::Done => delivered += 1,
+                Some(_) => {}
+            }
+        }
+    }
+    vec![
+        ("partial", partial),
+        ("without a row", rowless),
+        ("delivered", delivered),
+    ]
 }
 
 /// Hard-links each committed PDF of the spool (`<job>.pdf`; the writer's temporary files are
@@ -500,7 +544,10 @@ fn wait_view(rx: &mpsc::Receiver<View>, what: &str, want: impl Fn(&View) -> bool
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(view) if debug() && !want(&view) => {
-                eprintln!("panel view: {:?} {} / {}", view.page, view.message, view.result_title)
+                eprintln!(
+                    "panel view: {:?} {} / {}",
+                    view.page, view.message, view.result_title
+                )
             }
             Ok(view) if want(&view) => return view,
             Ok(_) => continue,
@@ -513,8 +560,9 @@ fn wait_view(rx: &mpsc::Receiver<View>, what: &str, want: impl Fn(&View) -> bool
 #[test]
 #[ignore = "the panel process of the kill test, started by it"]
 fn panel_process() {
-    let config_path = std::env::var_os(ENV_CONFIG)
-        .expect("run by a_panel_killed_anywhere_in_scan_and_send_delivers_each_committed_scan_exactly_once");
+    let config_path = std::env::var_os(ENV_CONFIG).expect(
+        "run by a_panel_killed_anywhere_in_scan_and_send_delivers_each_committed_scan_exactly_once",
+    );
     let config = Config::load(Path::new(&config_path)).unwrap();
     let workflow = std::env::var(ENV_WORKFLOW).unwrap_or_default();
     let sheets: u32 = std::env::var(ENV_SHEETS).unwrap().parse().unwrap();

@@ -276,7 +276,9 @@ pub async fn scan_and_deliver(
     // files the next start's spool sweep removes, and only then.
     let scan_lock = spool::locks_dir(&services.store).and_then(|dir| {
         spool::ScanLock::take(&dir, job_id)
-            .map_err(|e| tracing::warn!(dir = %dir.display(), error = %e, "cannot take the scan lock"))
+            .map_err(
+                |e| tracing::warn!(dir = %dir.display(), error = %e, "cannot take the scan lock"),
+            )
             .ok()
     });
     let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
@@ -555,7 +557,11 @@ pub fn recover(outbox: &Outbox) {
 /// their outbox row, PDFs of jobs already delivered. Call at start; safe beside other
 /// processes scanning into the same spool.
 pub fn sweep_spool(services: &Services) {
-    match spool::sweep(&services.store, &services.spool_dir, std::time::SystemTime::now()) {
+    match spool::sweep(
+        &services.store,
+        &services.spool_dir,
+        std::time::SystemTime::now(),
+    ) {
         Ok(swept) if swept.total() == 0 => {}
         Ok(swept) => tracing::info!(?swept, "spool: files left by a crash removed"),
         Err(e) => tracing::error!(error = %e, "spool: cannot sweep"),

@@ -149,7 +149,10 @@ pub(crate) async fn faults(
     let headers = request.headers().clone();
     let observer = shared.graph().observer.clone();
     if let Some(observe) = observer {
-        let (method, path) = (request.method().to_string(), request.uri().path().to_string());
+        let (method, path) = (
+            request.method().to_string(),
+            request.uri().path().to_string(),
+        );
         // The observer may touch files (a test snapshotting what the client is about to send).
         let _ = tokio::task::spawn_blocking(move || observe(&method, &path)).await;
     }

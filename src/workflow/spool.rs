@@ -316,7 +316,10 @@ mod tests {
             assert!(left.contains(kept), "{kept} kept");
         }
         assert!(left.contains(&format!("{queued}.pdf")));
-        assert!(!lock_path(&locks, dead).exists(), "a dead scan's lock file goes too");
+        assert!(
+            !lock_path(&locks, dead).exists(),
+            "a dead scan's lock file goes too"
+        );
 
         // Once the live scan is over without a row, and much later the unlocked file.
         drop(held);
