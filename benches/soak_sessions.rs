@@ -276,3 +276,36 @@ fn report(figures: &[Point]) {
         if own1.abs() > f64::EPSILON { own2 / own1 } else { 0.0 }
     );
 }
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Waits for a view matching `want`; the deadline only turns a hang into a failure.
+fn wait_for(rx: &mpsc::Receiver<View>, what: &str, want: impl Fn(&View) -> bool) -> View {
+    let t0 = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    if std::env::var_os("SOAK_TRACE").is_some() {
+        let v = wait_inner(rx, what, want, deadline);
+        eprintln!("{what}: {:?}", t0.elapsed());
+        return v;
+    }
+    wait_inner(rx, what, want, deadline)
+}
+
+fn wait_inner(
+    rx: &mpsc::Receiver<View>,
+    what: &str,
+    want: impl Fn(&View) -> bool,
+    deadline: Instant,
+) -> View {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(view) if want(&view) => return view,
+            Ok(_) => continue,
+            Err(e) => panic!("no view with {what}: {e}"),
+        }
+    }
+}
