@@ -109,10 +109,8 @@ fn scan_state(locks_dir: &Path, job: uuid::Uuid) -> ScanState {
         Err(_) => return ScanState::Running,
     };
     match super::lease::flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
-        Ok(()) => {
-            let _ = std::fs::remove_file(&path);
-            ScanState::Gone
-        }
+        // Its lock file is removed after the sweep: the scan may have left several files.
+        Ok(()) => ScanState::Gone,
         Err(_) => ScanState::Running,
     }
 }
@@ -144,6 +142,7 @@ pub fn sweep(store: &Store, spool_dir: &Path, now: SystemTime) -> Result<Swept, 
         }
     };
     let locks = locks_dir(store);
+    let mut dead = std::collections::HashSet::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some((job, partial)) = job_of(&name.to_string_lossy()) else {
@@ -163,7 +162,10 @@ pub fn sweep(store: &Store, spool_dir: &Path, now: SystemTime) -> Result<Swept, 
             None => {
                 let gone = match locks.as_deref().map(|d| scan_state(d, job)) {
                     Some(ScanState::Running) => false,
-                    Some(ScanState::Gone) => true,
+                    Some(ScanState::Gone) => {
+                        dead.insert(job);
+                        true
+                    }
                     Some(ScanState::Unknown) | None => older_than(&path, now, UNLOCKED_GRACE),
                 };
                 // The scan may have written its row just before letting go of its lock.
@@ -189,6 +191,11 @@ pub fn sweep(store: &Store, spool_dir: &Path, now: SystemTime) -> Result<Swept, 
                     tracing::warn!(path = %path.display(), error = %e, "spool: cannot remove a leftover file")
                 }
             }
+        }
+    }
+    if let Some(dir) = &locks {
+        for job in dead {
+            let _ = std::fs::remove_file(lock_path(dir, job));
         }
     }
     Ok(swept)
