@@ -176,6 +176,7 @@ async fn run_outbox(config: Config, opts: RunOptions) -> Result<(RunSummary, usi
     .with_session_threshold(opts.session_threshold)
     .with_app_tokens(services.app_identity());
     jobs::recover(&outbox);
+    jobs::sweep_spool(&services);
     let tokens = jobs::tokens_for(&services, &SessionTokens::default());
     let mut total = RunSummary::default();
     loop {

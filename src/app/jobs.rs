@@ -25,6 +25,7 @@ use crate::scan::ScanOptions;
 use crate::store::NewJob;
 use crate::workflow::app_delivery;
 use crate::workflow::outbox::{JobDestination, Outbox, Outcome, FAILED_RETENTION};
+use crate::workflow::spool;
 use crate::workflow::template;
 
 /// How often the outbox worker looks for queued jobs.
@@ -273,6 +274,15 @@ pub async fn scan_and_deliver(
 
     let job_id = uuid::Uuid::new_v4();
     let path = services.spool_path(&job_id.to_string());
+    // Until the row is written, the lock says this scan is alive: a crash before that leaves
+    // files the next start's spool sweep removes, and only then.
+    let scan_lock = spool::locks_dir(&services.store).and_then(|dir| {
+        spool::ScanLock::take(&dir, job_id)
+            .map_err(
+                |e| tracing::warn!(dir = %dir.display(), error = %e, "cannot take the scan lock"),
+            )
+            .ok()
+    });
     let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
     let s = services.clone();
     let scan_path = path.clone();
@@ -358,6 +368,7 @@ pub async fn scan_and_deliver(
             if let Err(rm) = std::fs::remove_file(&path) {
                 tracing::warn!(path = %path.display(), error = %rm, "cannot remove unrecorded scan");
             }
+            drop(scan_lock);
             if e.is_storage_full() {
                 storage_full(services, &e.to_string());
                 return Err(JobError::StorageFull);
@@ -365,6 +376,7 @@ pub async fn scan_and_deliver(
             return Err(e.into());
         }
     };
+    drop(scan_lock);
     match serde_json::to_value(&settings) {
         Ok(json) => {
             if let Err(e) = services.store.set_job_settings(job.id, &json) {
@@ -568,11 +580,27 @@ pub fn recover(outbox: &Outbox) {
     }
 }
 
+/// Removes what a crash left in the spool (see [`spool`]): partial PDFs, PDFs that never got
+/// their outbox row, PDFs of jobs already delivered. Call at start; safe beside other
+/// processes scanning into the same spool.
+pub fn sweep_spool(services: &Services) {
+    match spool::sweep(
+        &services.store,
+        &services.spool_dir,
+        std::time::SystemTime::now(),
+    ) {
+        Ok(swept) if swept.total() == 0 => {}
+        Ok(swept) => tracing::info!(?swept, "spool: files left by a crash removed"),
+        Err(e) => tracing::error!(error = %e, "spool: cannot sweep"),
+    }
+}
+
 /// Delivers queued jobs every [`OUTBOX_INTERVAL`], also for users who signed out. Runs forever;
 /// spawn it once at start.
 pub async fn outbox_worker(services: Arc<Services>, sessions: SessionTokens) {
     let outbox = outbox_for(&services);
     recover(&outbox);
+    sweep_spool(&services);
     let tokens = tokens_for(&services, &sessions);
     let mut interval = tokio::time::interval(OUTBOX_INTERVAL);
     loop {

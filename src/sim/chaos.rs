@@ -147,6 +147,15 @@ pub(crate) async fn faults(
     next: Next,
 ) -> Response {
     let headers = request.headers().clone();
+    let observer = shared.graph().observer.clone();
+    if let Some(observe) = observer {
+        let (method, path) = (
+            request.method().to_string(),
+            request.uri().path().to_string(),
+        );
+        // The observer may touch files (a test snapshotting what the client is about to send).
+        let _ = tokio::task::spawn_blocking(move || observe(&method, &path)).await;
+    }
     let (fault, kill) = {
         let mut state = shared.state();
         let queued = state.graph_faults.pop_front();

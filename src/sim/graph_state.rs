@@ -119,12 +119,17 @@ pub(crate) struct SessionData {
     pub closed: bool,
 }
 
+/// A test's look at each Graph request before it is handled: method and path.
+pub type GraphObserver = std::sync::Arc<dyn Fn(&str, &str) + Send + Sync>;
+
 #[derive(Default)]
 pub(crate) struct GraphState {
     pub sites: Vec<SimSite>,
     pub sessions: HashMap<String, Arc<SessionEntry>>,
     pub chaos: Option<Chaos>,
     pub kill: Option<KillPlan>,
+    /// Called before every Graph request is handled (see `SimCloud::observe_graph`).
+    pub observer: Option<GraphObserver>,
     /// `uti` of every access token presented so far.
     pub seen_tokens: std::collections::HashSet<String>,
     /// `uti` of access tokens refused from now on as expired.

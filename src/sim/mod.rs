@@ -38,7 +38,7 @@ mod upload_session;
 
 pub use app_auth::SERVICE_PRINCIPAL_OID;
 pub use directory_control::{demo_directory, SimGroup, DEMO_KIOSK_GROUP};
-pub use graph_state::{KillPhase, SimSite};
+pub use graph_state::{GraphObserver, KillPhase, SimSite};
 
 pub use state::{IssuedToken, SignInPolicy, SimEndpoint, TokenKind};
 
@@ -549,6 +549,13 @@ impl SimCloud {
             phase,
             action: kill,
         });
+    }
+
+    /// Calls `observe(method, path)` before each Graph request is handled (and before any
+    /// planned fault or kill of it), from a blocking thread; the request waits for it. Tests
+    /// use it to see what a client is about to send while it still exists on the client's side.
+    pub fn observe_graph(&self, observe: graph_state::GraphObserver) {
+        self.shared.graph().observer = Some(observe);
     }
 
     /// Drops a kill plan that has not fired; true if there was one.

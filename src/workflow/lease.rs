@@ -57,7 +57,7 @@ fn lock_path(dir: &Path, id: &str) -> PathBuf {
     dir.join(format!("uploader-{id}.lock"))
 }
 
-fn flock(file: &File, op: libc::c_int) -> std::io::Result<()> {
+pub(crate) fn flock(file: &File, op: libc::c_int) -> std::io::Result<()> {
     // SAFETY: flock on a descriptor owned by `file` for the duration of the call.
     if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
         Ok(())

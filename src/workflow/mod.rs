@@ -5,4 +5,5 @@ pub mod cause;
 pub mod lease;
 pub mod outbox;
 pub mod profile;
+pub mod spool;
 pub mod template;
