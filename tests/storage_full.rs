@@ -176,7 +176,7 @@ echo "== end"
     let again = section("again");
     assert!(
         again.contains(" done: ") && again.contains("rc=0"),
-        "{again}"
+        "{again}\n{stderr}"
     );
     let names: Vec<String> = files_under(&scans)
         .iter()

@@ -125,10 +125,12 @@ impl StoreError {
 /// Handle to the database; cheap to clone, usable from any thread.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
     /// Empty for an in-memory database (a second connection would be another database) and
-    /// when WAL is unavailable: reads then use `conn`.
+    /// when WAL is unavailable: reads then use `conn`. Declared (so dropped) before `conn`:
+    /// the last connection to close checkpoints the WAL and removes it, which a read-only one
+    /// cannot do; a WAL left behind holds disk space that a full disk needs back.
     readers: Arc<Readers>,
+    conn: Arc<Mutex<Connection>>,
     gate: Arc<Gate>,
     behind: Arc<Behind>,
 }
@@ -139,7 +141,25 @@ type BehindJob = Box<dyn FnOnce(&Store) + Send>;
 #[derive(Default)]
 struct Behind {
     sender: Mutex<Option<std::sync::mpsc::Sender<BehindJob>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     pending: Arc<Pending>,
+}
+
+impl Drop for Behind {
+    /// The last handle with this queue is going (the process is ending, or a command is
+    /// done): the writes queued behind still happen, and the thread's own handle, the last
+    /// one holding the connections, is gone before this returns, so they close in order
+    /// (readers, then the writer, which checkpoints and removes the WAL).
+    fn drop(&mut self) {
+        let sender = self.sender.get_mut().unwrap_or_else(|e| e.into_inner());
+        drop(sender.take());
+        let thread = self.thread.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = thread.take() {
+            if t.join().is_err() {
+                tracing::warn!("the store's write-behind thread panicked");
+            }
+        }
+    }
 }
 
 /// Jobs queued and not yet done.
@@ -405,7 +425,10 @@ impl Store {
                     }
                 });
             match spawned {
-                Ok(_) => *sender = Some(tx),
+                Ok(t) => {
+                    *sender = Some(tx);
+                    *self.behind.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "no write-behind thread; writing at once");
                     drop(sender);
@@ -539,6 +562,34 @@ mod tests {
             s.readers.conns.len() == READERS,
             "a file database has readers"
         );
+    }
+
+    #[test]
+    fn the_last_handle_writes_what_is_behind_and_closes_the_wal_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.sqlite3");
+        let s = Store::open(&path).unwrap();
+        let reader = s.clone();
+        for n in 0..20 {
+            s.write_behind(move |s| {
+                s.append_audit(
+                    "o1",
+                    "sign_in",
+                    Some("o1"),
+                    Some(&n.to_string()),
+                    Utc::now(),
+                )
+                .unwrap();
+            });
+        }
+        assert!(reader.recent_audit(1).is_ok());
+        drop(reader);
+        drop(s);
+        let wal = dir.path().join("k.sqlite3-wal");
+        assert!(!wal.exists(), "the WAL outlived the store");
+        let again = Store::open(&path).unwrap();
+        let rows = again.recent_audit(50).unwrap();
+        assert_eq!(rows.iter().filter(|r| r.action == "sign_in").count(), 20);
     }
 
     #[test]

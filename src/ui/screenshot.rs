@@ -424,6 +424,9 @@ mod tests {
             P::Outbox,
             P::Health,
             P::Audit,
+            P::Local,
+            P::LocalNew,
+            P::Health,
             P::Outbox,
         ];
         assert_eq!(
