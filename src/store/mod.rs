@@ -267,6 +267,18 @@ impl Store {
         }
         let mut store = Self::init(conn)?;
         if wal {
+            // A CLI command ends with `process::exit`, so its connections never close and the
+            // WAL it wrote stays on disk. Fold what an earlier process left into the main file
+            // and cut the WAL back now, best effort: on a full disk that is the space the next
+            // writes need. `journal_size_limit` keeps a WAL from staying large after a reset.
+            let folded = store.with(|c| {
+                c.execute_batch("PRAGMA journal_size_limit = 1048576")?;
+                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                Ok(())
+            });
+            if let Err(e) = folded {
+                tracing::debug!(error = %e, "no WAL checkpoint at open");
+            }
             let mut conns = Vec::with_capacity(READERS);
             for _ in 0..READERS {
                 let r = Connection::open_with_flags(
