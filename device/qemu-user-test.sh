@@ -2,7 +2,7 @@
 # The test suite as board binaries: builds the library's unit tests and the integration tests
 # for the board's architecture and runs each of them under QEMU user mode (cargo's `runner`):
 #   device/qemu-user-test.sh [aarch64|armv7] [-- test-binary args, e.g. a name filter]
-# Features: `demo` without `desktop` (FEATURES=... to change): the simulated Entra/Graph run on
+# Features: `demo` and `ui` (the Slint UI, which `desktop` would bring) without `desktop` (FEATURES=... to change): the simulated Entra/Graph run on
 # loopback inside the emulated process; nothing needs hardware, a display or winit.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -12,7 +12,7 @@ arch="${1:-aarch64}"
 . "$here/cross-env.sh" "$arch"
 cd "$here/.."
 
-features="${FEATURES:-demo}"
+features="${FEATURES:-demo,ui}"
 echo "qemu-user-test.sh: $("$RUSTC" --version), target $TRIPLE under $QEMU_USER, features $features"
 start=$(date +%s)
 # The emulated tests are several times slower than native ones; two test threads keep the
