@@ -38,10 +38,11 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# kmod (depmod, modinfo) and cpio build the boot test's initramfs.
+# kmod (depmod, modinfo) and cpio build the boot test's initramfs. lld-16 links the board
+# binary (cross-build.sh): Debian 12's GNU ld (2.40) cannot pack relative relocations on arm.
 HOST_PACKAGES=(
   rustc-web cargo-web "gcc-$GNU_TRIPLE" "libc6-dev-$DEB_ARCH-cross"
-  pkg-config file qemu-user qemu-system-arm kmod cpio
+  pkg-config file qemu-user qemu-system-arm kmod cpio lld-16
 )
 if ! dpkg --print-foreign-architectures | grep -qx "$DEB_ARCH"; then
   as_root dpkg --add-architecture "$DEB_ARCH"

@@ -17,6 +17,19 @@ echo "cross-build.sh: $("$RUSTC" --version), target $TRIPLE, features $features"
 start=$(date +%s)
 # build.rs passes it to the linker: which functions and data the bytes of the binary are.
 export MFP_KIOSK_LINK_MAP="$CARGO_TARGET_DIR/$TRIPLE/release/mfp-kiosk.map"
+# The board binary's size (the tests under qemu-user are built without these: their harness
+# catches panics, so they unwind):
+# - linked by lld (board-setup.sh installs lld-16) with packed relative relocations (DT_RELR,
+#   glibc >= 2.36 as on the board's Debian 12): a PIE's R_*_RELATIVE table takes 24 bytes per
+#   pointer in .rela.dyn (0.9 MB of the aarch64 binary), a RELR bitmap a few bytes in all; the
+#   binary stays position-independent (ASLR). Debian 12's GNU ld (2.40) cannot do it on arm.
+# - identical code folding, the variant that keeps functions whose address is taken apart.
+# - no unwind tables for our code: the release profile aborts on panic, nothing unwinds, and
+#   .eh_frame was 1.3 MB of the aarch64 binary. A panic still logs its message and location;
+#   a RUST_BACKTRACE backtrace on the board stops at the first frame without tables.
+rustflags_var="CARGO_TARGET_$(echo "$TRIPLE" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
+export "$rustflags_var=${!rustflags_var} -C link-arg=-B/usr/lib/llvm-16/bin -C link-arg=-fuse-ld=lld \
+  -C link-arg=-Wl,-z,pack-relative-relocs -C force-unwind-tables=no -C link-arg=-Wl,--icf=safe"
 nice -n "${NICE:-10}" "$CARGO" build --release --locked --target "$TRIPLE" \
   --no-default-features --features "$features" --bin mfp-kiosk "$@"
 bin="$CARGO_TARGET_DIR/$TRIPLE/release/mfp-kiosk"
