@@ -31,17 +31,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// Lowers the calling thread's CPU priority (Linux niceness is per thread).
-fn nice(n: i32) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: plain integer arguments; raising one's own niceness needs no privilege.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, n);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = n;
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -126,39 +115,40 @@ fn main() {
     let key = Arc::new(
         mfp_kiosk::secrets::DeviceKey::load_or_create(&dir.path().join("device.key")).expect("key"),
     );
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
+    // The panel's runtime, where the sign-ins run; the endpoint brings its own (background
+    // priority, as in the panel).
+    let panel_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     let (token, hash) = auth::generate();
-    let running = server_rt
-        .block_on(scim::start(
-            &config,
-            Options {
-                listen: ([127, 0, 0, 1], 0).into(),
-                tls: None,
-                token: hash,
-                max_body: 64 * 1024,
-                rate_per_minute: 1_000_000,
-            },
-            services.store.clone(),
-            key,
-            |_| {},
-        ))
-        .expect("scim");
+    let running = scim::start(
+        &config,
+        Options {
+            listen: ([127, 0, 0, 1], 0).into(),
+            tls: None,
+            token: hash,
+            max_body: 64 * 1024,
+            rate_per_minute: 1_000_000,
+        },
+        services.store.clone(),
+        key,
+        |_| {},
+    )
+    .expect("scim");
     let base = running.base_url.clone();
     // The 8 clients stand in for Entra's provisioning agent, which runs on another machine: at
-    // a lower priority here, so what the sign-in competes with is the panel's own work
-    // (HTTP, JSON, SQLite), not the load generator. SCIM_LOAD_CLIENT_NICE=0 runs them as
-    // equals, for comparison.
+    // a lower priority here (that of the panel's own SCIM threads), so what the sign-in
+    // competes with is the panel's own work (HTTP, JSON, SQLite), not the load generator.
+    // SCIM_LOAD_CLIENT_NICE=0 runs them at the panel's priority, for comparison.
     let client_nice: i32 = std::env::var("SCIM_LOAD_CLIENT_NICE")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .on_thread_start(move || nice(client_nice))
+        .on_thread_start(move || mfp_kiosk::priority::renice_this_thread(client_nice))
         .enable_all()
         .build()
         .expect("runtime");
@@ -181,7 +171,7 @@ fn main() {
     let tap = |s: usize| -> Duration {
         let card = SecretString::from(badge(s % tappers));
         let t = Instant::now();
-        let e = server_rt.block_on(signin::lookup_card(
+        let e = panel_rt.block_on(signin::lookup_card(
             &services, &sessions, s as u64, card, false,
         ));
         let took = t.elapsed();

@@ -69,15 +69,27 @@ fn draw(window: &MinimalSoftwareWindow, pixels: &mut [Rgb8Pixel]) -> usize {
     pixels.iter().filter(|p| **p != first).count()
 }
 
-fn vm_rss_kib() -> u64 {
+/// One `/proc/self/status` figure in KiB (`VmRSS`, `RssAnon`, `RssFile`), 0 when missing.
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.split(':').next() == Some(field))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+/// The child's report: resident memory, and how much of it is heap and stacks (anonymous)
+/// and how much mapped files (the binary's pages, fonts, libraries).
+fn frame_line() -> String {
+    format!(
+        "FRAME {} {} {}",
+        status_kib("VmRSS"),
+        status_kib("RssAnon"),
+        status_kib("RssFile")
+    )
 }
 
 fn demo_config(state: &std::path::Path) -> Config {
@@ -120,13 +132,13 @@ fn child(kind: &str, state_dir: Option<&str>) {
             let idle = wait_for(&rx, |v| v.page == ViewPage::Idle);
             mfp_kiosk::ui::apply(&ui, &ui_bridge::ui_state(&idle, "Bench panel", true));
             assert!(draw(&window, &mut pixels) > 0);
-            println!("FRAME {}", vm_rss_kib());
+            println!("{}", frame_line());
             running.handle.send(app::Input::Quit);
             return;
         }
         other => panic!("unknown child {other}"),
     }
-    println!("FRAME {}", vm_rss_kib());
+    println!("{}", frame_line());
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -150,7 +162,7 @@ fn wait_for(rx: &mpsc::Receiver<View>, want: impl Fn(&View) -> bool) -> View {
 }
 
 /// Spawns a child of this binary; time from spawn to its first frame, and its RSS then.
-fn first_frame(kind: &str, state_dir: &std::path::Path) -> (Duration, u64) {
+fn first_frame(kind: &str, state_dir: &std::path::Path) -> (Duration, Rss) {
     let started = Instant::now();
     let mut c = Command::new(std::env::current_exe().expect("own path"))
         .args(["--child", kind])
@@ -164,8 +176,26 @@ fn first_frame(kind: &str, state_dir: &std::path::Path) -> (Duration, u64) {
         .expect("a FRAME line");
     let took = started.elapsed();
     let _ = c.wait();
-    let rss = line[6..].trim().parse().expect("rss figure");
-    (took, rss)
+    let figures: Vec<u64> = line[6..]
+        .split_whitespace()
+        .map(|v| v.parse().expect("rss figure"))
+        .collect();
+    (
+        took,
+        Rss {
+            total: figures[0],
+            anon: figures[1],
+            file: figures[2],
+        },
+    )
+}
+
+/// A child's resident memory in KiB: all, anonymous, file-backed.
+#[derive(Clone, Copy, Default)]
+struct Rss {
+    total: u64,
+    anon: u64,
+    file: u64,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -193,15 +223,16 @@ fn main() {
     let restart_dir = tempfile::tempdir().expect("state dir");
     first_frame("panel", restart_dir.path());
     let (mut panel_t, mut min_t) = (Duration::MAX, Duration::MAX);
-    let (mut panel_rss, mut min_rss) = (0, 0);
+    let (mut panel_mem, mut min_mem) = (Rss::default(), Rss::default());
     for _ in 0..rounds {
         let (t, r) = first_frame("minimal", restart_dir.path());
         min_t = min_t.min(t);
-        min_rss = r;
+        min_mem = r;
         let (t, r) = first_frame("panel", restart_dir.path());
         panel_t = panel_t.min(t);
-        panel_rss = r;
+        panel_mem = r;
     }
+    let (panel_rss, min_rss) = (panel_mem.total, min_mem.total);
     println!("ui_frames: software renderer, {W}x{H}; best of {rounds} processes each");
     println!(
         "  start-up to first frame: panel {:.0} ms, minimal Slint window {:.0} ms: {:.2}x (target <= 1.5x)",
@@ -214,6 +245,13 @@ fn main() {
         panel_rss as f64 / 1024.0,
         min_rss as f64 / 1024.0,
         panel_rss as f64 / min_rss as f64
+    );
+    println!(
+        "    anonymous (heap, stacks): panel {:.1} MB, minimal {:.1} MB; file-backed (binary, fonts, libraries): panel {:.1} MB, minimal {:.1} MB",
+        panel_mem.anon as f64 / 1024.0,
+        min_mem.anon as f64 / 1024.0,
+        panel_mem.file as f64 / 1024.0,
+        min_mem.file as f64 / 1024.0,
     );
 
     // Tap -> home drawn, in this process, beside a frame of the idle page.

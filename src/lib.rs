@@ -18,6 +18,7 @@ pub mod i18n;
 pub mod identity;
 pub mod kiosk;
 pub mod logging;
+pub mod priority;
 pub mod readers;
 pub mod scan;
 pub mod scim;

@@ -8,9 +8,8 @@ use clap::{Parser, Subcommand};
 use slint::ComponentHandle;
 
 use mfp_kiosk::admin;
-use mfp_kiosk::app::{
-    self, cli_cards, cli_directory, cli_jobs, cli_scim, service_bridge, ui_bridge, Input, ViewSink,
-};
+use mfp_kiosk::app::window_bridge::{self, WindowState};
+use mfp_kiosk::app::{self, cli_cards, cli_directory, cli_jobs, cli_scim, Input, ViewSink};
 use mfp_kiosk::config::Config;
 
 /// The config the device uses when no --config is given.
@@ -449,23 +448,12 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
     let idle_keys = app::idle_key_badges(&config, demo);
     let weak = window.as_weak();
     let sink: ViewSink = Box::new(move |view| {
-        let state = ui_bridge::ui_state(view, &device_name, demo);
-        let service = view
-            .service
-            .as_ref()
-            .map(|s| service_bridge::service_ui_state(s, view.language));
-        let sheet = view.sheet.as_ref().map(app::sheet_bridge::sheet_ui_state);
+        let state = WindowState::of(view, &device_name, demo);
         let weak = weak.clone();
         // Fails only when the event loop is gone, i.e. during shutdown.
         let _ = slint::invoke_from_event_loop(move || {
             if let Some(window) = weak.upgrade() {
-                if let Some(service) = &service {
-                    mfp_kiosk::ui::service::apply(&window, service);
-                }
-                if let Some(sheet) = &sheet {
-                    mfp_kiosk::ui::scan_sheet::apply(&window, sheet);
-                }
-                mfp_kiosk::ui::apply(&window, &state);
+                state.apply(&window);
             }
         });
     });
@@ -474,18 +462,7 @@ fn run_panel(config: Config, demo: bool) -> Result<()> {
     // Badge readers (PC/SC, keyboard wedge) run on their own threads and tap into the machine.
     let readers = app::start_readers(&readers_config, &running.handle, &running.services)
         .context("cannot start the badge readers")?;
-    mfp_kiosk::ui::bind(
-        &window,
-        ui_bridge::command_sink(running.handle.clone(), idle_keys),
-    );
-    mfp_kiosk::ui::service::bind(
-        &window,
-        service_bridge::service_sink(running.handle.clone()),
-    );
-    mfp_kiosk::ui::scan_sheet::bind(
-        &window,
-        app::sheet_bridge::sheet_sink(running.handle.clone()),
-    );
+    window_bridge::bind(&window, &running.handle, idle_keys);
     tracing::info!("panel ready");
     let _watchdog = app::systemd::on_first_frame("idle page shown");
     let result = window.run().context("the UI event loop failed");

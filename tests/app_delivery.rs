@@ -12,6 +12,7 @@
 
 mod bin_support;
 mod directory_support;
+mod outbox_support;
 
 use bin_support::kiosk_bin;
 use std::process::{Command, Stdio};
@@ -336,18 +337,7 @@ async fn an_app_upload_killed_mid_body_resumes_and_lands_exactly_once() {
     // the kill comes while the second fragment's body is arriving.
     let child = Arc::new(Mutex::new(spawn()));
     let killed = Arc::new(AtomicBool::new(false));
-    let (victim, flag) = (child.clone(), killed.clone());
-    k.sim.arm_kill(
-        5,
-        KillPhase::MidBody,
-        Arc::new(move || {
-            let mut c = victim.lock().unwrap();
-            if c.kill().is_ok() {
-                let _ = c.wait();
-                flag.store(true, Ordering::SeqCst);
-            }
-        }),
-    );
+    outbox_support::kill_at_request(&k.sim, 5, KillPhase::MidBody, &child, &killed);
     let child_done = child.clone();
     tokio::task::spawn_blocking(move || loop {
         if child_done.lock().unwrap().try_wait().unwrap().is_some() {

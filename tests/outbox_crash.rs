@@ -166,7 +166,6 @@ async fn killed_uploader_delivers_every_job_exactly_once() {
     for run in 0..120u64 {
         let child = Arc::new(Mutex::new(spawn()));
         let killed = Arc::new(AtomicBool::new(false));
-        let (victim, flag) = (child.clone(), killed.clone());
         // Every third run dies right after its first commit (the file is stored, the answer
         // lost); the others die at a later request each time, before, during or after it, so
         // the kill points walk across the whole batch.
@@ -175,17 +174,7 @@ async fn killed_uploader_delivers_every_job_exactly_once() {
         } else {
             (2 + run / 6, phases[(run / 3 % 3) as usize])
         };
-        sim.arm_kill(
-            nth,
-            phase,
-            Arc::new(move || {
-                let mut c = victim.lock().unwrap();
-                if c.kill().is_ok() {
-                    let _ = c.wait();
-                    flag.store(true, Ordering::SeqCst);
-                }
-            }),
-        );
+        kill_at_request(&sim, nth, phase, &child, &killed);
         let status = loop {
             if let Some(status) = child.lock().unwrap().try_wait().unwrap() {
                 break status;

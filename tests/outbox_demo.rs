@@ -3,57 +3,24 @@
 //! in the Finance site's Documents library (site by path, library by name, ids cached).
 #![cfg(feature = "demo")]
 
-use std::path::{Path, PathBuf};
+mod common;
+mod outbox_support;
+
 use std::sync::mpsc;
 use std::time::Duration;
 
-use mfp_kiosk::app::{self, Input, ViewSink};
+use common::wait_for;
+use mfp_kiosk::app::{self, Input};
 use mfp_kiosk::config::Config;
 use mfp_kiosk::kiosk::{Event, View, ViewPage};
 use mfp_kiosk::store::JobState;
 use secrecy::SecretString;
 
-fn wait_for(rx: &mpsc::Receiver<View>, what: &str, want: impl Fn(&View) -> bool) -> View {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(view) if want(&view) => return view,
-            Ok(_) => continue,
-            Err(e) => panic!("no view with {what}: {e}"),
-        }
-    }
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_under(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found
-}
-
 /// The demo panel started on `config`, Adele's badge tapped and its device-code sign-in
 /// approved; the home page is the next view to wait for.
 fn signed_in(config: Config) -> (tokio::runtime::Runtime, app::Running, mpsc::Receiver<View>) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (tx, rx) = mpsc::channel::<View>();
-    let sink: ViewSink = Box::new(move |view| {
-        let _ = tx.send(view.clone());
-    });
-    let running = runtime.block_on(app::start(config, true, sink)).unwrap();
+    let runtime = common::runtime();
+    let (running, rx) = common::start(&runtime, config, true);
     wait_for(&rx, "the idle page", |v| v.page == ViewPage::Idle);
     running.handle.event(Event::CardRead {
         card: SecretString::from("0004417399"),
@@ -103,7 +70,7 @@ fn onedrive_and_sharepoint_workflows_deliver() {
     assert_eq!(result.result_title, "Sent to OneDrive");
 
     let library = drive_dir.join("sites").join("Finance").join("Documents");
-    let invoices = files_under(&library.join("Invoices"));
+    let invoices = outbox_support::files_under(&library.join("Invoices"));
     assert_eq!(invoices.len(), 2, "{invoices:?}");
     for pdf in &invoices {
         let name = pdf.file_name().unwrap().to_string_lossy();
@@ -113,7 +80,7 @@ fn onedrive_and_sharepoint_workflows_deliver() {
         assert_eq!(doc.get_pages().len(), 4);
     }
     assert_eq!(
-        files_under(&drive_dir.join("adele@contoso.example")).len(),
+        outbox_support::files_under(&drive_dir.join("adele@contoso.example")).len(),
         1
     );
 

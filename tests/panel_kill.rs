@@ -27,6 +27,7 @@
 //! `MFP_PANEL_KILL_ROUNDS=<n>` changes the number of rounds (default 50).
 #![cfg(feature = "demo")]
 
+mod common;
 mod outbox_support;
 
 use std::collections::{HashMap, HashSet};
@@ -132,11 +133,7 @@ fn a_panel_killed_anywhere_in_scan_and_send_delivers_each_committed_scan_exactly
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let started = Instant::now();
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     // As Entra does, a refresh token just replaced keeps working for a while: a panel killed
     // after Entra rotated the user's refresh token but before it stored the new one starts
     // again with the old one. (A server with strictly single-use refresh tokens would ask the
@@ -298,18 +295,7 @@ fn run_round(
     let lines = read_lines(&mut child.lock().unwrap());
     let killed_by_sim = Arc::new(AtomicBool::new(false));
     if let KillAt::Graph { nth, phase } = round.kill {
-        let (victim, flag) = (child.clone(), killed_by_sim.clone());
-        sim.arm_kill(
-            nth,
-            phase,
-            Arc::new(move || {
-                let mut c = victim.lock().unwrap();
-                if c.kill().is_ok() {
-                    let _ = c.wait();
-                    flag.store(true, Ordering::SeqCst);
-                }
-            }),
-        );
+        kill_at_request(sim, nth, phase, &child, &killed_by_sim);
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut told = None;
@@ -533,27 +519,10 @@ impl Scanner for PausingScanner {
     }
 }
 
-/// `MFP_PANEL_KILL_DEBUG=1`: each round's plan, the panel's output and views on stderr.
+/// `MFP_PANEL_KILL_DEBUG=1`: each round's plan and the panel's output on stderr (with
+/// `MFP_TEST_VIEWS=1` also every view the panel passed over).
 fn debug() -> bool {
     std::env::var_os("MFP_PANEL_KILL_DEBUG").is_some()
-}
-
-fn wait_view(rx: &mpsc::Receiver<View>, what: &str, want: impl Fn(&View) -> bool) -> View {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(view) if debug() && !want(&view) => {
-                eprintln!(
-                    "panel view: {:?} {} / {}",
-                    view.page, view.message, view.result_title
-                )
-            }
-            Ok(view) if want(&view) => return view,
-            Ok(_) => continue,
-            Err(e) => panic!("no view with {what}: {e}"),
-        }
-    }
 }
 
 /// The panel, when started by the test above; on its own it refuses to run.
@@ -568,11 +537,7 @@ fn panel_process() {
     let sheets: u32 = std::env::var(ENV_SHEETS).unwrap().parse().unwrap();
     let pause = std::env::var(ENV_PAUSE).ok().filter(|p| !p.is_empty());
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let (tx, rx) = mpsc::channel::<View>();
     let sink: ViewSink = Box::new(move |view| {
         let _ = tx.send(view.clone());
@@ -586,7 +551,7 @@ fn panel_process() {
     let running = rt
         .block_on(app::start_with_scanner(config, false, sink, Some(scanner)))
         .unwrap();
-    wait_view(&rx, "the idle page", |v| v.page == ViewPage::Idle);
+    common::wait_for(&rx, "the idle page", |v| v.page == ViewPage::Idle);
     say("READY");
 
     if workflow.is_empty() {
@@ -615,7 +580,7 @@ fn panel_process() {
     running.handle.event(Event::CardRead {
         card: SecretString::from(BADGE),
     });
-    let home = wait_view(&rx, "the home page", |v| v.page == ViewPage::Home);
+    let home = common::wait_for(&rx, "the home page", |v| v.page == ViewPage::Home);
     let id = home
         .workflows
         .iter()
@@ -624,7 +589,7 @@ fn panel_process() {
         .id
         .clone();
     running.handle.event(Event::RunWorkflow { id });
-    let result = wait_view(&rx, "the result page", |v| v.page == ViewPage::Result);
+    let result = common::wait_for(&rx, "the result page", |v| v.page == ViewPage::Result);
     let job = running
         .services
         .store

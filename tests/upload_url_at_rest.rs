@@ -12,6 +12,7 @@ mod outbox_support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -102,20 +103,9 @@ async fn run_uploader(sim: &SimCloud, config: &Path, kill_after: Option<u64>) ->
         .spawn()
         .unwrap();
     let child = Arc::new(Mutex::new(child));
-    let killed = Arc::new(Mutex::new(false));
+    let killed = Arc::new(AtomicBool::new(false));
     if let Some(nth) = kill_after {
-        let (victim, flag) = (child.clone(), killed.clone());
-        sim.arm_kill(
-            nth,
-            KillPhase::AfterHandling,
-            Arc::new(move || {
-                let mut c = victim.lock().unwrap();
-                if c.kill().is_ok() {
-                    let _ = c.wait();
-                    *flag.lock().unwrap() = true;
-                }
-            }),
-        );
+        kill_at_request(sim, nth, KillPhase::AfterHandling, &child, &killed);
     }
     loop {
         if child.lock().unwrap().try_wait().unwrap().is_some() {
@@ -124,8 +114,7 @@ async fn run_uploader(sim: &SimCloud, config: &Path, kill_after: Option<u64>) ->
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     sim.disarm_kill();
-    let killed = *killed.lock().unwrap();
-    killed
+    killed.load(Ordering::SeqCst)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

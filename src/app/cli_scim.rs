@@ -78,8 +78,7 @@ pub fn serve_command(mut config: Config, demo: bool, out: &mut dyn Write) -> Res
     rt.block_on(async {
         let running = scim::start(&config, opts, store, key, |oid| {
             tracing::info!(oid, "SCIM revoked a user")
-        })
-        .await?;
+        })?;
         let mut first = serde_json::json!({ "base_url": running.base_url });
         if let Some(t) = token {
             first["token"] = serde_json::Value::String(t);

@@ -28,6 +28,8 @@ pub mod signin;
 pub mod systemd;
 #[cfg(feature = "ui")]
 pub mod ui_bridge;
+#[cfg(feature = "ui")]
+pub mod window_bridge;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +59,8 @@ pub struct Running {
     pub controller: tokio::task::JoinHandle<()>,
     pub outbox: tokio::task::JoinHandle<()>,
     pub offboarding: tokio::task::JoinHandle<()>,
+    /// The SCIM endpoint when `[scim] enabled` and it started; it stops when this is dropped.
+    pub scim: Option<crate::scim::Running>,
 }
 
 /// The machine event for what a badge reader reported. The unreadable card's reason stays in
@@ -211,9 +215,11 @@ pub async fn start_with_scanner(
     let outbox = tokio::spawn(jobs::outbox_worker(services.clone(), sessions.clone()));
     let offboarding = tokio::spawn(offboarding::worker(services.clone(), handle.clone()));
     tokio::spawn(directory_worker::worker(services.clone(), handle.clone()));
-    if services.config.scim.enabled {
-        start_scim(&services, &handle).await;
-    }
+    let scim = if services.config.scim.enabled {
+        start_scim(&services, &handle)
+    } else {
+        None
+    };
     Ok(Running {
         handle,
         services,
@@ -221,17 +227,18 @@ pub async fn start_with_scanner(
         controller,
         outbox,
         offboarding,
+        scim,
     })
 }
 
 /// Starts the SCIM endpoint inside the panel; users it revokes have their session ended. A
 /// failure to start is logged and leaves the panel running (sign-in does not depend on it).
-async fn start_scim(services: &Arc<Services>, handle: &ControllerHandle) {
+fn start_scim(services: &Arc<Services>, handle: &ControllerHandle) -> Option<crate::scim::Running> {
     let opts = match crate::scim::Options::from_config(&services.config) {
         Ok(o) => o,
         Err(e) => {
             tracing::error!(error = %e, "SCIM endpoint not started");
-            return;
+            return None;
         }
     };
     let h = handle.clone();
@@ -245,11 +252,10 @@ async fn start_scim(services: &Arc<Services>, handle: &ControllerHandle) {
                 oid: oid.to_string(),
             })
         },
-    )
-    .await;
-    if let Err(e) = started {
-        tracing::error!(error = %e, "SCIM endpoint not started");
-    }
+    );
+    started
+        .map_err(|e| tracing::error!(error = %e, "SCIM endpoint not started"))
+        .ok()
 }
 
 /// The scanner source of this panel: the simulated scanner in the demo, otherwise SANE (the

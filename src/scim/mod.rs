@@ -44,8 +44,10 @@ pub enum ScimStartError {
     Token(#[from] auth::AuthError),
     #[error(transparent)]
     Server(#[from] server::ServerError),
-    #[error("cannot start the SCIM writer thread: {0}")]
-    Writer(std::io::Error),
+    #[error("cannot open the SCIM endpoint's database connections: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot start the SCIM endpoint's threads: {0}")]
+    Thread(std::io::Error),
 }
 
 /// How to run the endpoint; [`Options::from_config`] for the panel.
@@ -77,16 +79,32 @@ impl Options {
     }
 }
 
-/// A running endpoint.
+/// A running endpoint. It runs on a runtime of its own whose threads, like the writer's,
+/// run at background priority ([`crate::priority`]): a burst of provisioning requests takes
+/// the CPU the panel leaves idle, not the walk-up user's. Dropping it stops the endpoint.
 pub struct Running {
     pub addr: SocketAddr,
     pub base_url: String,
     pub task: tokio::task::JoinHandle<()>,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
-/// Binds and spawns the endpoint on the current runtime; revoked users are reported to
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Without waiting: the endpoint may be dropped from within the panel's runtime.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The endpoint's worker threads: HTTP and JSON (SQLite work runs on its blocking pool and the
+/// writer thread).
+const WORKER_THREADS: usize = 2;
+
+/// Binds the endpoint and starts it on its own runtime; revoked users are reported to
 /// `on_revoked` (the panel ends their session).
-pub async fn start(
+pub fn start(
     config: &Config,
     opts: Options,
     store: Store,
@@ -97,7 +115,7 @@ pub async fn start(
         Some((cert, key)) => Some(server::tls_acceptor(cert, key)?),
         None => None,
     };
-    let listener = server::bind(opts.listen).await?;
+    let listener = server::bind(opts.listen)?;
     let addr = listener
         .local_addr()
         .map_err(|source| server::ServerError::Bind {
@@ -105,6 +123,8 @@ pub async fn start(
             source,
         })?;
     let base_url = server::base_url(addr, tls.is_some());
+    // Reader connections of its own: the panel's reads never wait for a background thread.
+    let store = store.with_own_readers()?;
     let provider = Provider::new(
         store,
         key,
@@ -116,7 +136,7 @@ pub async fn start(
     .on_revoked(on_revoked);
     let provider = Arc::new(provider);
     let writer = writer::Writer::start(provider.clone(), writer::QUEUE_DEPTH)
-        .map_err(ScimStartError::Writer)?;
+        .map_err(ScimStartError::Thread)?;
     let scim = Arc::new(server::Scim {
         writer,
         provider,
@@ -124,11 +144,19 @@ pub async fn start(
         limiter: auth::RateLimiter::new(opts.rate_per_minute),
         max_body: opts.max_body,
     });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKER_THREADS)
+        .thread_name("scim")
+        .on_thread_start(crate::priority::lower_this_thread)
+        .enable_all()
+        .build()
+        .map_err(ScimStartError::Thread)?;
     tracing::info!(%addr, tls = opts.tls.is_some(), "SCIM endpoint listening");
-    let task = tokio::spawn(server::serve(listener, tls, scim, std::future::pending()));
+    let task = runtime.spawn(server::serve(listener, tls, scim, std::future::pending()));
     Ok(Running {
         addr,
         base_url,
         task,
+        runtime: Some(runtime),
     })
 }

@@ -106,19 +106,30 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServerError>
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { addr, source })
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServerError> {
+    let bind = |addr| {
+        let listener = std::net::TcpListener::bind(addr)?;
+        // The runtime that serves it takes it over (TcpListener::from_std) non-blocking.
+        listener.set_nonblocking(true)?;
+        Ok(listener)
+    };
+    bind(addr).map_err(|source| ServerError::Bind { addr, source })
 }
 
 /// Serves until `shutdown` completes.
 pub async fn serve(
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     tls: Option<TlsAcceptor>,
     scim: Arc<Scim>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "the SCIM endpoint cannot take over its socket");
+            return;
+        }
+    };
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {

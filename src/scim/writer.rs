@@ -38,6 +38,9 @@ impl<C: Send + Sync + 'static> Writer<C> {
         std::thread::Builder::new()
             .name("scim-writer".into())
             .spawn(move || {
+                // Provisioning is background work (crate::priority). The panel's own writes
+                // do not wait behind it at this priority: they go first at the store's gate.
+                crate::priority::lower_this_thread();
                 for job in jobs {
                     job(&ctx);
                 }

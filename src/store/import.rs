@@ -31,35 +31,25 @@ impl Store {
         }
         self.with_transaction(|tx| {
             {
-                let mut insert_user = tx.prepare(
-                    "INSERT OR REPLACE INTO users (oid, tenant_id, upn, display_name, mail, username,
-                         roles_json, groups_json, is_technician, status, created_at, updated_at,
-                         last_online_at)
+                let mut insert_user = tx.prepare(&format!(
+                    "INSERT OR REPLACE INTO users ({})
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                )?;
+                    super::users::INSERT_COLUMNS
+                ))?;
                 for u in users {
-                    insert_user.execute(params![
-                        u.oid,
-                        u.tenant_id,
-                        u.upn,
-                        u.display_name,
-                        u.mail,
-                        u.username,
-                        serde_json::to_string(&u.roles).unwrap_or_else(|_| "[]".into()),
-                        serde_json::to_string(&u.groups).unwrap_or_else(|_| "[]".into()),
-                        u.is_technician,
-                        u.status.as_str(),
-                        super::ts(u.created_at),
-                        super::ts(u.updated_at),
-                        super::ts(u.last_online_at),
-                    ])?;
+                    insert_user.execute(super::users::insert_values(u))?;
                 }
                 let mut insert_card = tx.prepare(
                     "INSERT OR REPLACE INTO cards (hash, user_oid, masked, bound_at)
                      VALUES (?1, ?2, ?3, ?4)",
                 )?;
                 for c in cards {
-                    insert_card.execute(params![&c.hash[..], c.user_oid, c.masked, super::ts(at)])?;
+                    insert_card.execute(params![
+                        &c.hash[..],
+                        c.user_oid,
+                        c.masked,
+                        super::ts(at)
+                    ])?;
                 }
             }
             Ok(())

@@ -66,27 +66,12 @@ pub(super) fn insert_local_in(
     u: &UserRecord,
     created_by: &str,
 ) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO users (oid, tenant_id, upn, display_name, mail, username, roles_json,
-             groups_json, is_technician, status, created_at, updated_at, last_online_at,
-             login_method)
+    tx.prepare_cached(&format!(
+        "INSERT INTO users ({}, login_method)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'local')",
-    )?
-    .execute(params![
-        u.oid,
-        u.tenant_id,
-        u.upn,
-        u.display_name,
-        u.mail,
-        u.username,
-        serde_json::Value::from(u.roles.clone()).to_string(),
-        serde_json::Value::from(u.groups.clone()).to_string(),
-        u.is_technician,
-        u.status.as_str(),
-        ts(u.created_at),
-        ts(u.updated_at),
-        ts(u.last_online_at),
-    ])
+        super::users::INSERT_COLUMNS
+    ))?
+    .execute(super::users::insert_values(u))
     .map_err(|e| super::users::conflict(e, u))?;
     tx.prepare_cached(
         "INSERT INTO local_accounts (user_oid, expires_on, workflows_json, created_by)

@@ -279,26 +279,33 @@ impl Store {
             if let Err(e) = folded {
                 tracing::debug!(error = %e, "no WAL checkpoint at open");
             }
-            let mut conns = Vec::with_capacity(READERS);
-            for _ in 0..READERS {
-                let r = Connection::open_with_flags(
-                    path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map_err(|source| StoreError::Open {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                r.busy_timeout(BUSY_TIMEOUT)?;
-                conns.push(Mutex::new(r));
-            }
-            store.readers = Arc::new(Readers {
-                conns,
-                next: AtomicUsize::new(0),
-            });
+            store.readers = Arc::new(open_readers(path)?);
         }
         Ok(store)
+    }
+
+    /// Another handle on the same database with reader connections of its own (the same
+    /// write connection and write-behind queue): for the SCIM endpoint, whose threads run at
+    /// background priority. Sharing readers, a panel read could wait for a connection such a
+    /// thread holds while the scheduler lets it wait (priority inversion). A store without
+    /// readers (in memory, no WAL) is simply cloned.
+    pub fn with_own_readers(&self) -> Result<Store, StoreError> {
+        if self.readers.conns.is_empty() {
+            return Ok(self.clone());
+        }
+        let path = {
+            let conn = self.lock();
+            conn.path().filter(|p| !p.is_empty()).map(PathBuf::from)
+        };
+        let Some(path) = path else {
+            return Ok(self.clone());
+        };
+        Ok(Store {
+            readers: Arc::new(open_readers(&path)?),
+            conn: self.conn.clone(),
+            gate: self.gate.clone(),
+            behind: self.behind.clone(),
+        })
     }
 
     /// A private in-memory database (tests, `doctor` dry runs).
@@ -491,6 +498,27 @@ impl Store {
     }
 }
 
+/// [`READERS`] read-only connections to the database at `path`.
+fn open_readers(path: &Path) -> Result<Readers, StoreError> {
+    let mut conns = Vec::with_capacity(READERS);
+    for _ in 0..READERS {
+        let r = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        r.busy_timeout(BUSY_TIMEOUT)?;
+        conns.push(Mutex::new(r));
+    }
+    Ok(Readers {
+        conns,
+        next: AtomicUsize::new(0),
+    })
+}
+
 /// One IMMEDIATE transaction on `c` around `f`.
 fn transact<T>(
     c: &mut Connection,
@@ -574,6 +602,29 @@ mod tests {
             s.readers.conns.len() == READERS,
             "a file database has readers"
         );
+    }
+
+    #[test]
+    fn a_handle_with_its_own_readers_reads_what_the_shared_writer_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let panel = Store::open(&dir.path().join("k.sqlite3")).unwrap();
+        let scim = panel.with_own_readers().unwrap();
+        assert!(!Arc::ptr_eq(&panel.readers, &scim.readers));
+        assert!(Arc::ptr_eq(&panel.conn, &scim.conn), "one writer");
+        assert_eq!(scim.readers.conns.len(), READERS);
+        scim.upsert_user(&users::tests::user("o1", "adele"))
+            .unwrap();
+        assert!(panel.user_by_oid("o1").unwrap().is_some());
+        panel
+            .upsert_user(&users::tests::user("o2", "megan"))
+            .unwrap();
+        assert!(scim.user_by_oid("o2").unwrap().is_some());
+        // In memory there is no second connection to the same database: a plain clone.
+        let mem = Store::open_in_memory().unwrap();
+        assert!(Arc::ptr_eq(
+            &mem.conn,
+            &mem.with_own_readers().unwrap().conn
+        ));
     }
 
     #[test]

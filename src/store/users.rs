@@ -60,6 +60,30 @@ fn to_json(v: &[String]) -> String {
     serde_json::Value::from(v.to_vec()).to_string()
 }
 
+/// The `users` columns every INSERT of a user writes, in the order of [`insert_values`]
+/// (`login_method` is left to its default, `entra`, unless the statement adds it).
+pub(super) const INSERT_COLUMNS: &str = "oid, tenant_id, upn, display_name, mail, username, \
+     roles_json, groups_json, is_technician, status, created_at, updated_at, last_online_at";
+
+/// `u`'s values for [`INSERT_COLUMNS`], as `?1` to `?13`.
+pub(super) fn insert_values(u: &UserRecord) -> impl rusqlite::Params + '_ {
+    (
+        &u.oid,
+        &u.tenant_id,
+        &u.upn,
+        &u.display_name,
+        &u.mail,
+        &u.username,
+        to_json(&u.roles),
+        to_json(&u.groups),
+        u.is_technician,
+        u.status.as_str(),
+        ts(u.created_at),
+        ts(u.updated_at),
+        ts(u.last_online_at),
+    )
+}
+
 /// Maps a violation of the "one live user per UPN/username" indexes to a readable error.
 pub(super) fn conflict(e: rusqlite::Error, u: &UserRecord) -> StoreError {
     if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
@@ -193,9 +217,8 @@ impl Store {
 
 /// [`Store::upsert_user`] on a connection or inside a caller's transaction.
 pub(super) fn upsert_in(c: &rusqlite::Connection, u: &UserRecord) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "INSERT INTO users (oid, tenant_id, upn, display_name, mail, username, roles_json,
-             groups_json, is_technician, status, created_at, updated_at, last_online_at)
+    c.prepare_cached(&format!(
+        "INSERT INTO users ({INSERT_COLUMNS})
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (oid) DO UPDATE SET
              tenant_id = excluded.tenant_id, upn = excluded.upn,
@@ -203,23 +226,9 @@ pub(super) fn upsert_in(c: &rusqlite::Connection, u: &UserRecord) -> Result<(), 
              username = excluded.username, roles_json = excluded.roles_json,
              groups_json = excluded.groups_json, is_technician = excluded.is_technician,
              status = excluded.status, updated_at = excluded.updated_at,
-             last_online_at = excluded.last_online_at",
-    )?
-    .execute(params![
-        u.oid,
-        u.tenant_id,
-        u.upn,
-        u.display_name,
-        u.mail,
-        u.username,
-        to_json(&u.roles),
-        to_json(&u.groups),
-        u.is_technician,
-        u.status.as_str(),
-        ts(u.created_at),
-        ts(u.updated_at),
-        ts(u.last_online_at),
-    ])
+             last_online_at = excluded.last_online_at"
+    ))?
+    .execute(insert_values(u))
     .map_err(|e| conflict(e, u))?;
     Ok(())
 }

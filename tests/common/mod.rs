@@ -43,12 +43,18 @@ pub fn start(
 }
 
 /// Waits for a view matching `want`; the timeout only turns a hang into a failure.
+/// `MFP_TEST_VIEWS=1` prints the views passed over on stderr.
 pub fn wait_for(rx: &mpsc::Receiver<View>, what: &str, want: impl Fn(&View) -> bool) -> View {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let show = std::env::var_os("MFP_TEST_VIEWS").is_some();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(view) if want(&view) => return view,
+            Ok(view) if show => eprintln!(
+                "view passed over: {:?} {} / {}",
+                view.page, view.message, view.result_title
+            ),
             Ok(_) => continue,
             Err(e) => panic!("no view with {what}: {e}"),
         }

@@ -3,14 +3,15 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use mfp_kiosk::auth::entra::{EntraClient, EntraSettings};
 use mfp_kiosk::graph::{BoxedTokenFuture, TokenError, TokenSource};
 use mfp_kiosk::identity::{UserRecord, UserStatus};
-use mfp_kiosk::sim::{SimCloud, SimOptions, SimUser};
+use mfp_kiosk::sim::{KillPhase, SimCloud, SimOptions, SimUser};
 use secrecy::SecretString;
 use tempfile::TempDir;
 
@@ -246,4 +247,27 @@ pub fn kiosk_bin() -> PathBuf {
     std::env::var_os("MFP_KIOSK_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mfp-kiosk")))
+}
+
+/// Arms `sim` to kill -9 `child` at its `nth` Graph request, at `phase` of it, and to reap
+/// it; `killed` is set once that happened (the process may also end before the kill point).
+pub fn kill_at_request(
+    sim: &SimCloud,
+    nth: u64,
+    phase: KillPhase,
+    child: &Arc<Mutex<Child>>,
+    killed: &Arc<AtomicBool>,
+) {
+    let (victim, flag) = (child.clone(), killed.clone());
+    sim.arm_kill(
+        nth,
+        phase,
+        Arc::new(move || {
+            let mut c = victim.lock().unwrap();
+            if c.kill().is_ok() {
+                let _ = c.wait();
+                flag.store(true, Ordering::SeqCst);
+            }
+        }),
+    );
 }

@@ -28,6 +28,8 @@ pub struct Scim {
     pub http: reqwest::Client,
     /// Oids the endpoint reported revoked (the panel ends their sessions).
     pub revoked: Arc<Mutex<Vec<String>>>,
+    /// The endpoint: it stops when the fixture is dropped.
+    _running: scim::Running,
 }
 
 pub async fn scim() -> Scim {
@@ -67,11 +69,11 @@ pub async fn scim_with(tune: impl FnOnce(&mut Options)) -> Scim {
         key,
         move |oid| r.lock().unwrap().push(oid.to_string()),
     )
-    .await
     .unwrap();
     Scim {
         k,
-        base: running.base_url,
+        base: running.base_url.clone(),
+        _running: running,
         token,
         http: reqwest::Client::new(),
         revoked,

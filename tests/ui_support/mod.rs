@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use i_slint_backend_testing::{AccessibleRole, ElementHandle};
 use mfp_kiosk::app::services::ScannerFactory;
-use mfp_kiosk::app::{self, service_bridge, sheet_bridge, ui_bridge, Input, Running, ViewSink};
+use mfp_kiosk::app::window_bridge::{self, WindowState};
+use mfp_kiosk::app::{self, Input, Running, ViewSink};
 use mfp_kiosk::config::Config;
 use mfp_kiosk::kiosk::{View, ViewPage};
 use mfp_kiosk::service_menu::ServicePageView;
@@ -181,22 +182,11 @@ pub fn start_with(config: Config, scanner: Option<ScannerFactory>, secs: u64) ->
     let (tx, rx) = mpsc::unbounded_channel::<View>();
     let weak = window.as_weak();
     let sink: ViewSink = Box::new(move |view| {
-        let ui = ui_bridge::ui_state(view, "Test panel", true);
-        let service = view
-            .service
-            .as_ref()
-            .map(|s| service_bridge::service_ui_state(s, view.language));
-        let sheet = view.sheet.as_ref().map(sheet_bridge::sheet_ui_state);
+        let state = WindowState::of(view, "Test panel", true);
         let (weak, tx, view) = (weak.clone(), tx.clone(), view.clone());
         let _ = slint::invoke_from_event_loop(move || {
             if let Some(w) = weak.upgrade() {
-                if let Some(s) = &service {
-                    mfp_kiosk::ui::service::apply(&w, s);
-                }
-                if let Some(s) = &sheet {
-                    mfp_kiosk::ui::scan_sheet::apply(&w, s);
-                }
-                mfp_kiosk::ui::apply(&w, &ui);
+                state.apply(&w);
             }
             let _ = tx.send(view);
         });
@@ -204,15 +194,7 @@ pub fn start_with(config: Config, scanner: Option<ScannerFactory>, secs: u64) ->
     let running = runtime
         .block_on(app::start_with_scanner(config, true, sink, scanner))
         .unwrap();
-    mfp_kiosk::ui::bind(
-        &window,
-        ui_bridge::command_sink(running.handle.clone(), wedge),
-    );
-    mfp_kiosk::ui::service::bind(
-        &window,
-        service_bridge::service_sink(running.handle.clone()),
-    );
-    mfp_kiosk::ui::scan_sheet::bind(&window, sheet_bridge::sheet_sink(running.handle.clone()));
+    window_bridge::bind(&window, &running.handle, wedge);
     window.show().unwrap();
     Panel {
         window,

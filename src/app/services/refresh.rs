@@ -77,6 +77,11 @@ impl Services {
     /// in step with the refreshed ID token. A failure's [`ServiceError::refresh_verdict`] says
     /// whether the offline cache may stand in.
     pub async fn silent_refresh(&self, oid: &str) -> Result<AccessToken, ServiceError> {
+        // A user who never signed in with Microsoft here (provisioned by the directory or
+        // SCIM) has nothing to refresh: answered without the locks and their lock file.
+        if self.store.refresh_token(oid)?.is_none() {
+            return Err(ServiceError::NoRefreshToken);
+        }
         let lock = {
             let mut locks = self
                 .refresh_locks
