@@ -223,13 +223,18 @@ fn finish_segment(raw: &str) -> Result<String, TemplateError> {
     if trimmed.is_empty() {
         return Err(TemplateError::EmptyName);
     }
-    let mut name: String = trimmed.chars().take(MAX_SEGMENT_CHARS).collect();
+    // Reserved names first, then the length: making a name safe can add a character
+    // ("LPT2" -> "_LPT2"), which must not push it past the limit (found by fuzzing).
+    let mut name: String = avoid_reserved(trimmed.to_owned())
+        .chars()
+        .take(MAX_SEGMENT_CHARS)
+        .collect();
     // Truncation can expose a trailing space or dot again.
     let len = name
         .trim_end_matches(|c: char| c == '.' || c.is_whitespace())
         .len();
     name.truncate(len);
-    Ok(avoid_reserved(name))
+    Ok(name)
 }
 
 /// Names SharePoint and Windows refuse outright: change them the least visible way.
@@ -567,6 +572,12 @@ mod tests {
         c.display_name = format!("{}. tail", "y".repeat(254));
         let out = render("{display_name}", &c).unwrap();
         assert_eq!(out, "y".repeat(254));
+        // A reserved device name gets its "_" and still fits.
+        c.display_name = format!("LPT2.{}", "z".repeat(300));
+        let out = render("{display_name}", &c).unwrap();
+        assert!(out.starts_with("_LPT2."), "{out}");
+        assert_eq!(out.chars().count(), MAX_SEGMENT_CHARS);
+        crate::graph::validate_name(&out).unwrap();
     }
 
     #[test]
