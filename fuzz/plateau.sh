@@ -15,15 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 quiet="${PLATEAU_QUIET_SECS:-300}"
 max="${PLATEAU_MAX_SECS:-1800}"
-# The build smoke.sh makes (same flags, same target dir behind fuzz/target), so one build
-# serves both.
-unset CARGO_TARGET_DIR
-fuzz_target_dir="${FUZZ_TARGET_DIR:-$HOME/.cache/mfp-kiosk/target-fuzz}"
-mkdir -p "$fuzz_target_dir"
-if [ ! -e target ] || [ -L target ]; then
-  ln -sfn "$fuzz_target_dir" target
-fi
-command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --version 0.13.2
+# The build smoke.sh makes (same flags, same target dir), so one build serves both.
+. ./setup.sh
 cargo fuzz build -s none --dev
 
 targets=("$@")
@@ -70,8 +63,10 @@ for target in "${targets[@]}"; do
   [ -z "${PLATEAU_LOG:-}" ] || echo "$(date -u +%Y-%m-%dT%H:%MZ) $line" >>"$PLATEAU_LOG"
   # Keep only what adds coverage: merge the run's finds into the committed corpus.
   before=$(find "corpus/$target" -type f | wc -l)
+  # Edges only (no hit counters, no comparison operands), as the committed corpus was
+  # minimised: otherwise every input with a new counter bucket would be kept.
   cargo fuzz run -s none --dev "$target" "corpus/$target" "$scratch/$target" -- \
-    -merge=1 -rss_limit_mb=2048 >"$scratch/$target.merge.log" 2>&1 ||
+    -merge=1 -use_counters=0 -use_cmp=0 -rss_limit_mb=2048 >"$scratch/$target.merge.log" 2>&1 ||
     echo "fuzz/plateau.sh: merging $target's finds failed, see $scratch/$target.merge.log" >&2
   echo "  corpus/$target: $before -> $(find "corpus/$target" -type f | wc -l) files"
 done

@@ -11,19 +11,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 secs="${FUZZ_SMOKE_SECS:-5}"
-# The fuzz build has its own flags, so its own target dir. cargo-fuzz looks for its binaries
-# under fuzz/target, so that is a link to one outside the clone (git-ignored).
-unset CARGO_TARGET_DIR
-fuzz_target_dir="${FUZZ_TARGET_DIR:-$HOME/.cache/mfp-kiosk/target-fuzz}"
-mkdir -p "$fuzz_target_dir"
-if [ ! -e target ] || [ -L target ]; then
-  ln -sfn "$fuzz_target_dir" target
-fi
-
-if ! command -v cargo-fuzz >/dev/null 2>&1; then
-  echo "fuzz/smoke.sh: installing cargo-fuzz"
-  cargo install cargo-fuzz --locked --version 0.13.2
-fi
+. ./setup.sh
 
 start=$(date +%s)
 # --dev: the dev profile (opt-level 1, see Cargo.toml) builds in a fraction of release's time
