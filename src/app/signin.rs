@@ -118,6 +118,10 @@ pub async fn lookup_card(
             Err(e) => failed(attempt, &e),
         };
     }
+    if local {
+        // Already judged above: no second look-up in open_session.
+        return open_local(services, attempt, &user, AuthMethod::Card, false);
+    }
     open_session(services, sessions, attempt, user, AuthMethod::Card).await
 }
 
