@@ -2,6 +2,12 @@
 //! provisioning (Entra's service sends thousands of requests in a burst) and a walk-up user's
 //! sign-in compete for the same cores: the person at the panel comes first. Linux niceness is
 //! a property of each thread, so background threads lower their own as they start.
+//!
+//! Niceness alone was not enough: the kernel's EEVDF scheduler lets a running nice +10 thread
+//! finish its slice (a few milliseconds) before a woken sign-in thread gets the core, which was
+//! the whole of the sign-in's p99 under SCIM load. `SCHED_IDLE` threads are preempted as soon
+//! as a normal thread wakes, and still get every cycle the panel leaves idle (most of them: a
+//! panel waits for people). The niceness stays as the fallback where `SCHED_IDLE` is refused.
 
 /// How much nicer than the panel its background threads run. At +10 the scheduler's weight
 /// is 110 against the panel's 1024: under contention a panel thread gets about nine tenths of
@@ -9,9 +15,31 @@
 /// panel leaves idle.
 pub const BACKGROUND_NICENESS: i32 = 10;
 
-/// Lowers the calling thread's priority by [`BACKGROUND_NICENESS`].
+/// Makes the calling thread background work: the `SCHED_IDLE` policy (Linux) and
+/// [`BACKGROUND_NICENESS`].
 pub fn lower_this_thread() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is the calling thread; `param` outlives the call. Moving to SCHED_IDLE
+        // needs no privilege; a refusal leaves the thread as it was (then only the niceness
+        // below applies).
+        unsafe {
+            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+        }
+    }
     renice_this_thread(BACKGROUND_NICENESS);
+}
+
+/// Whether the calling thread runs under `SCHED_IDLE` (Linux; false elsewhere).
+pub fn this_thread_is_idle_class() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: pid 0 is the calling thread.
+        unsafe { libc::sched_getscheduler(0) == libc::SCHED_IDLE }
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
 }
 
 /// Lowers the calling thread's priority by `by` (0 to 19). Best effort: lowering needs no
@@ -49,13 +77,16 @@ mod tests {
     #[test]
     fn a_background_thread_is_nicer_and_the_caller_is_not() {
         let before = this_thread_niceness();
-        let background = std::thread::spawn(|| {
+        let (background, idle_class) = std::thread::spawn(|| {
             lower_this_thread();
-            this_thread_niceness()
+            (this_thread_niceness(), this_thread_is_idle_class())
         })
         .join()
         .unwrap();
         assert_eq!(background, (before + BACKGROUND_NICENESS).min(19));
+        #[cfg(target_os = "linux")]
+        assert!(idle_class, "background threads run under SCHED_IDLE");
+        assert!(!this_thread_is_idle_class());
         assert_eq!(
             this_thread_niceness(),
             before,
