@@ -24,12 +24,17 @@ export MFP_KIOSK_LINK_MAP="$CARGO_TARGET_DIR/$TRIPLE/release/mfp-kiosk.map"
 #   pointer in .rela.dyn (0.9 MB of the aarch64 binary), a RELR bitmap a few bytes in all; the
 #   binary stays position-independent (ASLR). Debian 12's GNU ld (2.40) cannot do it on arm.
 # - identical code folding, the variant that keeps functions whose address is taken apart.
-# - no unwind tables for our code: the release profile aborts on panic, nothing unwinds, and
-#   .eh_frame was 1.3 MB of the aarch64 binary. A panic still logs its message and location;
-#   a RUST_BACKTRACE backtrace on the board stops at the first frame without tables.
+# - no DWARF unwind tables (device/discard-unwind.ld and --no-eh-frame-hdr): the release
+#   profile aborts on panic, nothing unwinds, and they were 1.9 MB of the aarch64 binary
+#   (`-C force-unwind-tables=no` does not remove them: rustc gives every function a personality
+#   routine, and LLVM writes an FDE for each). A panic still logs its message and location; a
+#   RUST_BACKTRACE backtrace on the board stops at the first frame. Nothing in the process may
+#   unwind through its frames: no pthread_exit/pthread_cancel (glibc's forced unwind would
+#   abort), no C++ exceptions.
 rustflags_var="CARGO_TARGET_$(echo "$TRIPLE" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
 export "$rustflags_var=${!rustflags_var} -C link-arg=-B/usr/lib/llvm-16/bin -C link-arg=-fuse-ld=lld \
-  -C link-arg=-Wl,-z,pack-relative-relocs -C force-unwind-tables=no -C link-arg=-Wl,--icf=safe"
+  -C link-arg=-Wl,-z,pack-relative-relocs -C link-arg=-Wl,--icf=safe \
+  -C link-arg=-Wl,--no-eh-frame-hdr -C link-arg=-Wl,-T,$here/discard-unwind.ld"
 nice -n "${NICE:-10}" "$CARGO" build --release --locked --target "$TRIPLE" \
   --no-default-features --features "$features" --bin mfp-kiosk "$@"
 bin="$CARGO_TARGET_DIR/$TRIPLE/release/mfp-kiosk"
