@@ -181,14 +181,12 @@ fn main() {
     };
     // The reference is taken at the same cadence as the figure (a tap, then 5 ms): back to
     // back, the idle taps would run on warmer caches than the loaded ones ever do.
-    let pause = Duration::from_millis(5);
-    let mut idle: Vec<Duration> = (0..300)
-        .map(|s| {
-            let took = tap(s);
-            std::thread::sleep(pause);
-            took
-        })
-        .collect();
+    let paced_tap = |s: usize| -> Duration {
+        let took = tap(s);
+        std::thread::sleep(Duration::from_millis(5));
+        took
+    };
+    let mut idle: Vec<Duration> = (0..300).map(&paced_tap).collect();
     idle.sort();
 
     let done = Arc::new(AtomicBool::new(false));
@@ -253,9 +251,8 @@ fn main() {
     let mut loaded = Vec::new();
     let mut s = 0;
     while !done.load(Ordering::SeqCst) {
-        loaded.push(tap(s));
+        loaded.push(paced_tap(s));
         s += 1;
-        std::thread::sleep(pause);
     }
     let (posted, mut post_t, post_wall, mut patch_t, patch_wall) = busy.join().expect("load");
     loaded.sort();

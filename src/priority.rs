@@ -3,10 +3,10 @@
 //! sign-in compete for the same cores: the person at the panel comes first. Linux niceness is
 //! a property of each thread, so background threads lower their own as they start.
 //!
-//! Niceness alone was not enough: the kernel's EEVDF scheduler lets a running nice +10 thread
-//! finish its slice (a few milliseconds) before a woken sign-in thread gets the core, which was
-//! the whole of the sign-in's p99 under SCIM load. `SCHED_IDLE` threads are preempted as soon
-//! as a normal thread wakes, and still get every cycle the panel leaves idle (most of them: a
+//! Niceness alone lets a running nice +10 thread keep the core for the rest of its slice when a
+//! sign-in thread wakes; `SCHED_IDLE` threads give it up at once (measured with
+//! `benches/scim_load.rs`: sign-in p99 under load 1.65-1.82x idle, 1.97-2.15x with niceness
+//! alone). They still get every cycle the panel leaves idle (most of them: a
 //! panel waits for people). The niceness stays as the fallback where `SCHED_IDLE` is refused.
 
 /// How much nicer than the panel its background threads run. At +10 the scheduler's weight
