@@ -238,13 +238,15 @@ impl CardPipeline {
     }
 
     /// Normalises a raw card read. Surrounding whitespace and control characters are always
-    /// removed first (readers append CR/LF or NUL); an empty result is an error.
+    /// removed first (readers append CR/LF or NUL) and again after the steps; an empty result
+    /// is an error.
     pub fn apply(&self, raw: &str) -> Result<String, CardError> {
         self.run(raw, |_, _| {})
     }
 
     /// What each step made of `raw`, for the technician's reader check: ("trim", value), then
-    /// one entry per configured step, ending at the first error (the number is then `Err`).
+    /// one entry per configured step, ending at the first error (the number is then `Err`), and
+    /// a closing ("trim", value) when a step left whitespace at an end.
     pub fn trace(&self, raw: &str) -> (Vec<(String, String)>, Result<String, CardError>) {
         let mut steps = Vec::new();
         let result = self.run(raw, |step, value| {
