@@ -51,8 +51,8 @@ fn digit_code(d: u8) -> u16 {
 fn key(t_us: i64, code: u16, value: i32) -> InputEvent {
     InputEvent::from(libc::input_event {
         time: libc::timeval {
-            tv_sec: 1_700_000_000 + t_us / 1_000_000,
-            tv_usec: t_us % 1_000_000,
+            tv_sec: (1_700_000_000 + t_us / 1_000_000) as libc::time_t,
+            tv_usec: (t_us % 1_000_000) as libc::suseconds_t,
         },
         type_: EventType::KEY.0,
         code,

@@ -60,8 +60,8 @@ impl Recording {
     fn raw(&mut self, type_: u16, code: u16, value: i32) {
         self.events.push(InputEvent::from(libc::input_event {
             time: libc::timeval {
-                tv_sec: self.now_us / 1_000_000,
-                tv_usec: self.now_us % 1_000_000,
+                tv_sec: (self.now_us / 1_000_000) as libc::time_t,
+                tv_usec: (self.now_us % 1_000_000) as libc::suseconds_t,
             },
             type_,
             code,

@@ -40,8 +40,8 @@ fn wedge_tap(handle: &ControllerHandle, config: &Config, number: &str) {
     let ev = |type_: u16, code: u16, value: i32, t: i64| {
         InputEvent::from(libc::input_event {
             time: libc::timeval {
-                tv_sec: t / 1_000_000,
-                tv_usec: t % 1_000_000,
+                tv_sec: (t / 1_000_000) as libc::time_t,
+                tv_usec: (t % 1_000_000) as libc::suseconds_t,
             },
             type_,
             code,

@@ -455,6 +455,21 @@ mod tests {
     }
 
     #[test]
+    fn trace_shows_the_closing_trim_when_a_step_needed_it() {
+        // A regex capture that ends in a control character (the fuzz smoke run's find: the
+        // trace then had one entry more than the steps plus the leading trim).
+        let p = CardPipeline::parse(&["regex:([0-9\u{18}]+)".into()]).unwrap();
+        let (steps, number) = p.trace("ab 0123\u{18}cd");
+        let labels: Vec<&str> = steps.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(labels, ["trim", "regex:([0-9\u{18}]+)", "trim"]);
+        assert_eq!(steps[1].1, "0123\u{18}");
+        assert_eq!(number.unwrap(), "0123");
+
+        let (steps, _) = p.trace("0123");
+        assert_eq!(steps.len(), 2, "nothing to trim after the steps: no entry");
+    }
+
+    #[test]
     fn parse_errors_name_the_step() {
         let bad: &[(&str, &str)] = &[
             ("frobnicate", "unknown step"),
