@@ -1,6 +1,7 @@
 //! Benchmark: the offline badge sign-in path, from "card UID read" to "session ready", with
-//! 100,000 cached users and 150,000 cards, network down. Prints p50/p99 (target p99 < 5 ms),
-//! and separately the argon2id cost of one PIN check with the shipped parameters.
+//! 100,000 cached users and 150,000 cards, network down. Prints p50/p99/max (targets: p99
+//! < 1 ms, max < 5 ms), and separately the argon2id cost of one PIN check with the shipped
+//! parameters.
 //!
 //! `cargo bench --bench offline_signin` runs the full size; without `--bench` (as `cargo test
 //! --all-targets` runs it) it does a small smoke run so the path stays exercised.
@@ -121,7 +122,7 @@ fn main() {
     }
     times.sort();
     println!(
-        "offline badge sign-in ({samples} taps): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (target p99 < 5 ms)",
+        "offline badge sign-in ({samples} taps): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (targets: p99 < 1 ms, max < 5 ms)",
         percentile(&times, 0.50).as_secs_f64() * 1e3,
         percentile(&times, 0.99).as_secs_f64() * 1e3,
         times[times.len() - 1].as_secs_f64() * 1e3,

@@ -31,10 +31,17 @@ export MFP_KIOSK_LINK_MAP="$CARGO_TARGET_DIR/$TRIPLE/release/mfp-kiosk.map"
 #   RUST_BACKTRACE backtrace on the board stops at the first frame. Nothing in the process may
 #   unwind through its frames: no pthread_exit/pthread_cancel (glibc's forced unwind would
 #   abort), no C++ exceptions.
+# - armv7: the crates built here (all but the prebuilt std) as Thumb-2 code, as Debian's armhf
+#   compiles everything; Rust's armv7 target defaults to A32. ARMv7 interworks, so Thumb code
+#   calls std's A32 functions and back. rustc warns that `thumb-mode` is not a stable
+#   target feature (LLVM's, stable in practice: Rust's thumbv7neon target is this).
 rustflags_var="CARGO_TARGET_$(echo "$TRIPLE" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
 export "$rustflags_var=${!rustflags_var} -C link-arg=-B/usr/lib/llvm-16/bin -C link-arg=-fuse-ld=lld \
   -C link-arg=-Wl,-z,pack-relative-relocs -C link-arg=-Wl,--icf=safe \
   -C link-arg=-Wl,--no-eh-frame-hdr -C link-arg=-Wl,-T,$here/discard-unwind.ld"
+if [ "$TRIPLE" = armv7-unknown-linux-gnueabihf ] && [ "${ARMV7_THUMB:-1}" = 1 ]; then
+  export "$rustflags_var=${!rustflags_var} -C target-feature=+thumb-mode"
+fi
 nice -n "${NICE:-10}" "$CARGO" build --release --locked --target "$TRIPLE" \
   --no-default-features --features "$features" --bin mfp-kiosk "$@"
 bin="$CARGO_TARGET_DIR/$TRIPLE/release/mfp-kiosk"
@@ -42,6 +49,9 @@ echo "cross-build.sh: built in $(($(date +%s) - start)) s"
 echo "cross-build.sh: $bin"
 file "$bin" 2>/dev/null || true
 echo "cross-build.sh: size $(stat -c %s "$bin") bytes ($(du -h "$bin" | cut -f1), stripped by the release profile)"
+# The shipped build's size, for device/bench.sh: the boot test's `kiosk,demo` build replaces
+# the binary at the same path.
+[ "$features" = kiosk ] && stat -c %s "$bin" >"$bin.kiosk-size"
 
 # The install bundle for the board: the binary and what install.sh installs next to it.
 if [ "$features" = kiosk ]; then
