@@ -49,12 +49,11 @@ echo "cross-build.sh: built in $(($(date +%s) - start)) s"
 echo "cross-build.sh: $bin"
 file "$bin" 2>/dev/null || true
 echo "cross-build.sh: size $(stat -c %s "$bin") bytes ($(du -h "$bin" | cut -f1), stripped by the release profile)"
-# The shipped build's size, for device/bench.sh: the boot test's `kiosk,demo` build replaces
-# the binary at the same path.
-[ "$features" = kiosk ] && stat -c %s "$bin" >"$bin.kiosk-size"
-
-# The install bundle for the board: the binary and what install.sh installs next to it.
+# The shipped build only: its size, for device/bench.sh (the boot test's `kiosk,demo` build
+# replaces the binary at the same path), and the install bundle for the board: the binary and
+# what install.sh installs next to it.
 if [ "$features" = kiosk ]; then
+  stat -c %s "$bin" >"$bin.kiosk-size"
   version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
   name="mfp-kiosk-$version-$DEB_ARCH"
   stage="$CARGO_TARGET_DIR/$TRIPLE/release/$name"
